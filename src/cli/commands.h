@@ -1,0 +1,31 @@
+#pragma once
+// The CLI's subcommands, callable from tests without spawning the program.
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace litepipe {
+
+struct RunCommand {
+  std::string pipeline_file;
+  std::string pipeline_root;
+  bool no_cache = false;
+  bool executor_process = false;
+};
+int run_pipeline(const RunCommand& command, const char* argv0);
+
+struct InspectCommand {
+  std::string what;
+  std::optional<int64_t> id;
+  std::string pipeline_file;
+  std::string pipeline_root;
+  std::string run;
+  std::string type;
+};
+int inspect_metadata(const InspectCommand& command, std::ostream& out);
+
+// Reads the invocation, runs the executor, writes `result.json` beside it ({"outputs"} or
+// {"error"}); exit status 0 when the executor succeeded.
+int execute_from_file(const std::string& invocation_file);
+
+}  // namespace litepipe

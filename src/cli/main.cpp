@@ -1,0 +1,56 @@
+// The litepipe command line: run a pipeline file, inspect its metadata, run one executor.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"litepipe: TFX-style ML pipelines in C++, for models that ship to phones"};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Debug logging");
+
+  litepipe::RunCommand run;
+  auto* run_cmd = app.add_subcommand("run", "Run a pipeline file with the local DAG runner");
+  run_cmd->add_option("pipeline", run.pipeline_file, "Pipeline YAML file")->required()->check(CLI::ExistingFile);
+  run_cmd->add_option("--pipeline-root", run.pipeline_root, "Override the file's pipeline_root");
+  run_cmd->add_flag("--no-cache", run.no_cache, "Run every component even if its inputs are unchanged");
+  run_cmd->add_flag("--executor-process", run.executor_process, "Run each executor in its own process");
+
+  litepipe::InspectCommand inspect;
+  auto* inspect_cmd = app.add_subcommand("inspect", "Show runs, executions, artifacts and lineage from the metadata store");
+  inspect_cmd->add_option("what", inspect.what, "runs | executions | artifacts | lineage")
+      ->required()->check(CLI::IsMember({"runs", "executions", "artifacts", "lineage"}));
+  inspect_cmd->add_option("id", inspect.id, "lineage: artifact id (default: the newest artifact of --type)");
+  inspect_cmd->add_option("--pipeline", inspect.pipeline_file, "Pipeline YAML file (for its root)");
+  inspect_cmd->add_option("--pipeline-root", inspect.pipeline_root, "Pipeline root folder");
+  inspect_cmd->add_option("--run", inspect.run, "executions: only this run (name or 'latest')");
+  inspect_cmd->add_option("--type", inspect.type, "artifacts / lineage: artifact type, e.g. Model");
+
+  std::string invocation;
+  auto* exec_cmd = app.add_subcommand("execute", "Run one executor from an invocation file (used by runners)");
+  exec_cmd->add_option("--invocation", invocation, "Invocation JSON written by a runner")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  litepipe::init_logging(verbose);
+  try {
+    if (*run_cmd) return litepipe::run_pipeline(run, argv[0]);
+    if (*inspect_cmd) return litepipe::inspect_metadata(inspect, std::cout);
+    if (*exec_cmd) return litepipe::execute_from_file(invocation);
+  } catch (const litepipe::Error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,37 @@
+#include "components/artifact_io.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace litepipe {
+
+fs::path split_dir(const Artifact& artifact, const std::string& split) { return fs::path(artifact.uri) / ("Split-" + split); }
+
+std::vector<fs::path> example_files(const Artifact& examples, const std::string& split) {
+  auto files = glob_files(split_dir(examples, split), "*");
+  if (files.empty()) fail("{}: split '{}' has no data files", split_dir(examples, split).string(), split);
+  return files;
+}
+
+std::vector<std::string> selected_splits(const Artifact& artifact, const nlohmann::json& exclude, const char* component) {
+  auto all = artifact.split_names();
+  std::vector<std::string> excluded = exclude.is_array() ? exclude.get<std::vector<std::string>>() : std::vector<std::string>{};
+  for (const auto& e : excluded) {
+    if (std::find(all.begin(), all.end(), e) == all.end()) {
+      fail("{}: parameter 'exclude_splits' names split '{}', which {} does not have", component, e, artifact.uri);
+    }
+  }
+  std::vector<std::string> result;
+  for (const auto& s : all)
+    if (std::find(excluded.begin(), excluded.end(), s) == excluded.end()) result.push_back(s);
+  return result;
+}
+
+const Artifact& single_input(const ArtifactMap& inputs, const std::string& key) {
+  auto it = inputs.find(key);
+  if (it == inputs.end() || it->second.empty()) fail("input '{}' has no artifact", key);
+  return it->second.front();
+}
+
+}  // namespace litepipe

@@ -1,0 +1,17 @@
+#include "components/builtin.h"
+
+namespace litepipe {
+
+const ComponentRegistry& builtin_components() {
+  static const ComponentRegistry registry = [] {
+    ComponentRegistry r;
+    r.add(example_gen_registration());
+    r.add(statistics_gen_registration());
+    r.add(schema_gen_registration());
+    r.add(example_validator_registration());
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace litepipe

@@ -1,0 +1,11 @@
+#pragma once
+// Every component litepipe ships, by type name (for pipeline files and executor processes).
+#include "components/example_gen.h"
+#include "components/example_validator.h"
+#include "components/schema_gen.h"
+#include "components/statistics_gen.h"
+#include "pipeline/registry.h"
+
+namespace litepipe {
+const ComponentRegistry& builtin_components();
+}

