@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libsqlite3-dev zlib1g-dev libisal-dev libxxhash-dev libcsv-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libdnnl-dev libonnx-dev python3-onnx libopencv-dnn-dev python3-torch
   dataset-fashion-mnist
   nodejs
 )

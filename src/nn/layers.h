@@ -1,0 +1,57 @@
+#pragma once
+// The Keras layers litepipe trains with. Factories return callable handles:
+//   auto x = Input({784}, "image_floats");
+//   x = Dense(64, {.activation = "relu"})(x);
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/layer.h"
+
+namespace litepipe::nn {
+
+// Activation by Keras name: "linear" (none), "relu", "relu6", "sigmoid", "tanh", "softmax".
+enum class Activation { Linear, Relu, Relu6, Sigmoid, Tanh, Softmax };
+Activation parse_activation(const std::string& name);
+std::string activation_name(Activation a);
+
+struct DenseOptions {
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string name = {};
+};
+LayerRef Dense(int64_t units, const DenseOptions& options = {});
+
+struct Conv2DOptions {
+  std::vector<int64_t> strides = {1, 1};
+  std::string padding = "valid";  // valid | same
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string name = {};
+};
+LayerRef Conv2D(int64_t filters, std::vector<int64_t> kernel_size, const Conv2DOptions& options = {});
+
+struct PoolOptions {
+  std::vector<int64_t> strides = {};  // default: pool_size
+  std::string padding = "valid";
+  std::string name = {};
+};
+LayerRef MaxPooling2D(std::vector<int64_t> pool_size = {2, 2}, const PoolOptions& options = {});
+LayerRef AveragePooling2D(std::vector<int64_t> pool_size = {2, 2}, const PoolOptions& options = {});
+LayerRef GlobalAveragePooling2D(std::string name = {});
+
+LayerRef Flatten(std::string name = {});
+LayerRef Reshape(Shape target_shape, std::string name = {});
+LayerRef Dropout(float rate, std::string name = {});
+LayerRef ActivationLayer(const std::string& activation, std::string name = {});
+LayerRef Rescaling(float scale, float offset = 0.0f, std::string name = {});
+LayerRef Add(std::string name = {});
+
+struct BatchNormOptions {
+  float momentum = 0.99f;
+  float epsilon = 1e-3f;
+  std::string name = {};
+};
+LayerRef BatchNormalization(const BatchNormOptions& options = {});
+
+}  // namespace litepipe::nn

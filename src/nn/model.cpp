@@ -1,0 +1,335 @@
+#include "nn/model.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "core/progress.h"
+
+namespace litepipe::nn {
+
+Model::Model(std::vector<NodeRef> inputs, NodeRef output, std::string name)
+    : name_(std::move(name)), inputs_(std::move(inputs)), output_(std::move(output)) {
+  if (inputs_.empty() || !output_) fail("model {}: needs inputs and an output", name_);
+  std::set<const Node*> input_set;
+  for (const auto& i : inputs_) {
+    if (i->layer) fail("model {}: input '{}' is not an Input()", name_, i->name);
+    input_set.insert(i.get());
+  }
+  std::set<const Node*> visited;
+  std::function<void(const NodeRef&)> visit = [&](const NodeRef& n) {
+    if (visited.count(n.get())) return;
+    visited.insert(n.get());
+    if (!n->layer) {
+      if (!input_set.count(n.get())) fail("model {}: output depends on Input '{}' that is not among the model's inputs", name_, n->name);
+      return;
+    }
+    for (const auto& i : n->inputs) visit(i);
+    order_.push_back(n);
+  };
+  visit(output_);
+  std::set<std::string> names;
+  for (const auto& n : order_) {
+    if (!names.insert(n->layer->name()).second && n->layer.get() != nullptr) {
+      // The same layer applied twice is allowed (shared weights); two layers with one name are not.
+      bool shared = false;
+      for (const auto& m : order_)
+        if (m != n && m->layer == n->layer) shared = true;
+      if (!shared) fail("model {}: two layers are named '{}'", name_, n->layer->name());
+    }
+  }
+}
+
+void Model::compile(std::shared_ptr<Optimizer> optimizer, std::shared_ptr<Loss> loss, std::vector<std::string> metrics) {
+  if (!optimizer || !loss) fail("model {}: compile needs an optimizer and a loss", name_);
+  for (const auto& m : metrics) {
+    if (m != "sparse_categorical_accuracy" && m != "accuracy") {
+      fail("model {}: unknown metric '{}' (expected sparse_categorical_accuracy)", name_, m);
+    }
+  }
+  optimizer_ = std::move(optimizer);
+  loss_ = std::move(loss);
+  metrics_ = std::move(metrics);
+}
+
+Tensor Model::forward(const std::vector<Tensor>& inputs, bool training) {
+  if (inputs.size() != inputs_.size()) fail("model {}: {} inputs given, expected {}", name_, inputs.size(), inputs_.size());
+  values_.clear();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Shape expected = inputs_[i]->shape;
+    Shape got(inputs[i].shape().begin() + 1, inputs[i].shape().end());
+    if (inputs[i].rank() == 0 || got != expected) {
+      fail("model {}: input '{}' has shape {}, expected [batch] + {}", name_, inputs_[i]->name,
+           shape_string(inputs[i].shape()), shape_string(expected));
+    }
+    values_[inputs_[i].get()] = inputs[i];
+  }
+  for (const auto& n : order_) {
+    std::vector<Tensor> args;
+    for (const auto& i : n->inputs) args.push_back(values_.at(i.get()));
+    values_[n.get()] = n->layer->forward(args, training);
+  }
+  Tensor out = values_.at(output_.get());
+  if (!training) values_.clear();
+  return out;
+}
+
+void Model::backward(const Tensor& grad_output) {
+  std::map<const Node*, Tensor> grads;
+  grads[output_.get()] = grad_output;
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    const NodeRef& n = *it;
+    auto g = grads.find(n.get());
+    if (g == grads.end()) continue;  // does not reach the output
+    std::vector<Tensor> input_grads = n->layer->backward(g->second);
+    for (size_t k = 0; k < n->inputs.size(); ++k) {
+      const Node* in = n->inputs[k].get();
+      if (!in->layer) continue;
+      auto existing = grads.find(in);
+      if (existing == grads.end()) {
+        grads[in] = input_grads[k];
+      } else {
+        // A tensor feeding several layers (residual): its gradient is the sum.
+        Tensor sum = existing->second.clone();
+        for (int64_t i = 0; i < sum.size(); ++i) sum[i] += input_grads[k][i];
+        existing->second = sum;
+      }
+    }
+  }
+}
+
+std::vector<Parameter*> Model::all_parameters() {
+  std::vector<Parameter*> params;
+  std::set<const Layer*> seen;
+  for (const auto& n : order_) {
+    if (!seen.insert(n->layer.get()).second) continue;
+    for (auto& p : n->layer->parameters()) params.push_back(&p);
+  }
+  return params;
+}
+
+std::vector<Parameter*> Model::trainable_parameters() {
+  std::vector<Parameter*> params;
+  for (Parameter* p : all_parameters())
+    if (p->trainable) params.push_back(p);
+  return params;
+}
+
+double Model::train_step(const Tensor& x, const Tensor& y) {
+  if (!optimizer_) fail("model {}: call compile() before training", name_);
+  Tensor pred = forward({x}, true);
+  Tensor grad;
+  double loss = loss_->compute(pred, y, &grad);
+  backward(grad);
+  optimizer_->apply(trainable_parameters());
+  last_prediction_ = pred;
+  return loss;
+}
+
+double sparse_categorical_accuracy(const Tensor& prediction, const Tensor& labels) {
+  int64_t n = prediction.dim(0), c = prediction.size() / n;
+  int64_t correct = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    const float* p = prediction.data() + r * c;
+    correct += (std::max_element(p, p + c) - p) == static_cast<int64_t>(labels[r]);
+  }
+  return static_cast<double>(correct) / static_cast<double>(n);
+}
+
+namespace {
+
+// Rows `idx` of `t` gathered into a new batch tensor.
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& idx) {
+  Shape s = t.shape();
+  int64_t row = t.size() / s[0];
+  s[0] = static_cast<int64_t>(idx.size());
+  Tensor out(s);
+  for (size_t i = 0; i < idx.size(); ++i) {
+    std::memcpy(out.data() + static_cast<int64_t>(i) * row, t.data() + idx[i] * row, static_cast<size_t>(row) * sizeof(float));
+  }
+  return out;
+}
+
+// Batches over a dataset; with `repeat` the data cycles (reshuffled on every pass).
+class BatchIterator {
+ public:
+  BatchIterator(int64_t n, int64_t batch, bool shuffle, bool repeat, uint64_t seed)
+      : n_(n), batch_(batch), shuffle_(shuffle), repeat_(repeat), rng_(seed), order_(static_cast<size_t>(n)) {
+    std::iota(order_.begin(), order_.end(), 0);
+    if (shuffle_) std::shuffle(order_.begin(), order_.end(), rng_);
+  }
+  std::vector<int64_t> next() {
+    std::vector<int64_t> idx;
+    while (static_cast<int64_t>(idx.size()) < batch_) {
+      if (pos_ == n_) {
+        if (!repeat_ && !idx.empty()) break;
+        pos_ = 0;
+        if (shuffle_) std::shuffle(order_.begin(), order_.end(), rng_);
+      }
+      idx.push_back(order_[static_cast<size_t>(pos_++)]);
+    }
+    return idx;
+  }
+
+ private:
+  int64_t n_, batch_;
+  bool shuffle_, repeat_;
+  Rng rng_;
+  std::vector<int64_t> order_;
+  int64_t pos_ = 0;
+};
+
+class ProgressBarCallback final : public Callback {
+ public:
+  void on_train_begin(const TrainInfo& info) override { info_ = info; }
+  void on_epoch_begin(int epoch) override {
+    epoch_ = epoch;
+    start_ = std::chrono::steady_clock::now();
+    last_ = start_;
+  }
+  void on_batch_end(int64_t step, const Logs& logs) override {
+    if (!Progress::enabled()) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100) && step + 1 < info_.steps_per_epoch) return;
+    last_ = now;
+    double seconds = std::chrono::duration<double>(now - start_).count();
+    double rate = seconds > 0 ? static_cast<double>((step + 1) * info_.batch_size) / seconds : 0;
+    double eta = step + 1 < info_.steps_per_epoch ? seconds / static_cast<double>(step + 1) * static_cast<double>(info_.steps_per_epoch - step - 1) : 0;
+    std::fprintf(stderr, "\rEpoch %d/%d %lld/%lld%s - %.0f examples/s - ETA %.0fs   ", epoch_ + 1, info_.epochs,
+                 static_cast<long long>(step + 1), static_cast<long long>(info_.steps_per_epoch), format(logs).c_str(), rate, eta);
+    std::fflush(stderr);
+  }
+  void on_epoch_end(int epoch, const Logs& logs) override {
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    double rate = static_cast<double>(info_.steps_per_epoch * info_.batch_size) / std::max(seconds, 1e-9);
+    if (Progress::enabled()) std::fputc('\n', stderr);
+    spdlog::info("epoch {}/{}: {:.1f}s, {:.0f} examples/s{}", epoch + 1, info_.epochs, seconds, rate, format(logs));
+  }
+
+ private:
+  static std::string format(const Logs& logs) {
+    std::string s;
+    for (const auto& [k, v] : logs) s += fmt::format(" - {}: {:.4f}", k, v);
+    return s;
+  }
+  TrainInfo info_;
+  int epoch_ = 0;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+}  // namespace
+
+std::shared_ptr<Callback> ProgressBar() { return std::make_shared<ProgressBarCallback>(); }
+
+History Model::fit(const Tensor& x, const Tensor& y, const FitOptions& o) {
+  if (!optimizer_) fail("model {}: call compile() before fit()", name_);
+  if (x.rank() == 0 || x.dim(0) == 0) fail("model {}: fit() on an empty dataset", name_);
+  if (y.dim(0) != x.dim(0)) fail("model {}: fit() got {} examples but {} labels", name_, x.dim(0), y.dim(0));
+  if (o.batch_size <= 0 || o.epochs <= 0) fail("model {}: batch_size and epochs must be positive", name_);
+  int64_t n = x.dim(0);
+  bool repeat = o.steps_per_epoch > 0;
+  int64_t steps = repeat ? o.steps_per_epoch : (n + o.batch_size - 1) / o.batch_size;
+  std::vector<std::shared_ptr<Callback>> callbacks = o.callbacks;
+  if (o.verbose) callbacks.insert(callbacks.begin(), ProgressBar());
+  TrainInfo info{o.epochs, steps, o.batch_size};
+  for (auto& c : callbacks) c->on_train_begin(info);
+  BatchIterator batches(n, o.batch_size, o.shuffle, repeat, global_rng()());
+  bool accuracy = !metrics_.empty();
+  History history;
+  Logs logs;
+  for (int epoch = 0; epoch < o.epochs; ++epoch) {
+    for (auto& c : callbacks) c->on_epoch_begin(epoch);
+    double loss_sum = 0, acc_sum = 0;
+    int64_t seen = 0;
+    for (int64_t step = 0; step < steps; ++step) {
+      auto idx = batches.next();
+      Tensor xb = gather_rows(x, idx), yb = gather_rows(y, idx);
+      double loss = train_step(xb, yb);
+      auto b = static_cast<double>(idx.size());
+      loss_sum += loss * b;
+      if (accuracy) acc_sum += sparse_categorical_accuracy(last_prediction_, yb) * b;
+      seen += static_cast<int64_t>(idx.size());
+      logs = {{"loss", loss_sum / static_cast<double>(seen)}};
+      if (accuracy) logs["sparse_categorical_accuracy"] = acc_sum / static_cast<double>(seen);
+      for (auto& c : callbacks) c->on_batch_end(step, logs);
+    }
+    if (o.validation_data) {
+      Logs val = evaluate(o.validation_data->first, o.validation_data->second, o.batch_size, o.validation_steps);
+      for (const auto& [k, v] : val) logs["val_" + k] = v;
+    }
+    for (const auto& [k, v] : logs) history.history[k].push_back(v);
+    for (auto& c : callbacks) c->on_epoch_end(epoch, logs);
+  }
+  for (auto& c : callbacks) c->on_train_end(logs);
+  last_prediction_ = Tensor();
+  return history;
+}
+
+Logs Model::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int64_t steps) {
+  if (!loss_) fail("model {}: call compile() before evaluate()", name_);
+  int64_t n = x.dim(0);
+  if (y.dim(0) != n) fail("model {}: evaluate() got {} examples but {} labels", name_, n, y.dim(0));
+  int64_t max_steps = (n + batch_size - 1) / batch_size;
+  if (steps <= 0 || steps > max_steps) steps = max_steps;
+  double loss_sum = 0, acc_sum = 0;
+  int64_t seen = 0;
+  for (int64_t s = 0; s < steps; ++s) {
+    int64_t begin = s * batch_size, end = std::min(n, begin + batch_size);
+    Tensor xb = x.slice_rows(begin, end), yb = y.slice_rows(begin, end);
+    Tensor pred = forward({xb}, false);
+    auto b = static_cast<double>(end - begin);
+    loss_sum += loss_->compute(pred, yb, nullptr) * b;
+    acc_sum += sparse_categorical_accuracy(pred, yb) * b;
+    seen += end - begin;
+  }
+  Logs logs = {{"loss", loss_sum / static_cast<double>(seen)}};
+  if (!metrics_.empty()) logs["sparse_categorical_accuracy"] = acc_sum / static_cast<double>(seen);
+  return logs;
+}
+
+Tensor Model::predict(const Tensor& x, int64_t batch_size) {
+  int64_t n = x.dim(0);
+  Tensor out;
+  for (int64_t begin = 0; begin < n; begin += batch_size) {
+    int64_t end = std::min(n, begin + batch_size);
+    Tensor pred = forward({x.slice_rows(begin, end)}, false);
+    if (out.empty()) {
+      Shape s = pred.shape();
+      s[0] = n;
+      out = Tensor(s);
+    }
+    int64_t row = pred.size() / pred.dim(0);
+    std::memcpy(out.data() + begin * row, pred.data(), static_cast<size_t>(pred.size()) * sizeof(float));
+  }
+  return out;
+}
+
+std::string Model::summary() const {
+  std::string s = fmt::format("Model: \"{}\"\n{:<28} {:<20} {:>10}\n", name_, "Layer (type)", "Output Shape", "Param #");
+  int64_t total = 0;
+  std::set<const Layer*> seen;
+  for (const auto& n : order_) {
+    int64_t count = 0;
+    if (seen.insert(n->layer.get()).second)
+      for (const auto& p : n->layer->parameters()) count += p.value.size();
+    total += count;
+    s += fmt::format("{:<28} {:<20} {:>10}\n", n->layer->name() + " (" + n->layer->type() + ")",
+                     "[None, " + shape_string(n->shape).substr(1), count);
+  }
+  return s + fmt::format("Total params: {}\n", total);
+}
+
+Model Sequential(NodeRef input, const std::vector<LayerRef>& layers, std::string name) {
+  NodeRef x = input;
+  for (const auto& l : layers) x = l(x);
+  return Model({input}, x, std::move(name));
+}
+
+}  // namespace litepipe::nn

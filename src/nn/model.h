@@ -1,0 +1,113 @@
+#pragma once
+// Keras's Model: a graph of layers from Input nodes to one output, compiled with an optimizer, a
+// loss and metrics, trained with fit(), measured with evaluate(), applied with predict(), and
+// saved as a standard ONNX model.
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/layers.h"
+#include "nn/losses.h"
+#include "nn/optimizers.h"
+
+namespace litepipe::nn {
+
+using Logs = std::map<std::string, double>;
+
+struct TrainInfo {
+  int epochs = 1;
+  int64_t steps_per_epoch = 0;
+  int64_t batch_size = 0;
+};
+
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_train_begin(const TrainInfo&) {}
+  virtual void on_epoch_begin(int) {}
+  virtual void on_batch_end(int64_t /*step*/, const Logs&) {}
+  virtual void on_epoch_end(int, const Logs&) {}
+  virtual void on_train_end(const Logs&) {}
+};
+
+// Keras's progress bar: step/steps, loss and metrics, examples/s, ETA. Live on a terminal; in
+// logs (not a TTY) one line per epoch.
+std::shared_ptr<Callback> ProgressBar();
+
+struct FitOptions {
+  int epochs = 1;
+  int64_t batch_size = 32;
+  int64_t steps_per_epoch = 0;  // 0: one pass over the data per epoch; else the data repeats
+  bool shuffle = true;
+  std::optional<std::pair<Tensor, Tensor>> validation_data = {};
+  int64_t validation_steps = 0;  // 0: the whole validation set
+  std::vector<std::shared_ptr<Callback>> callbacks = {};
+  int verbose = 1;  // 1: add a ProgressBar
+};
+
+struct History {
+  std::map<std::string, std::vector<double>> history;
+};
+
+// A serving signature: what the exported model's input is called, and ONNX nodes that turn the
+// raw input into the model's input (the Transform graph), if any.
+struct SavedSignature {
+  std::string name = "serving_default";
+  std::string input_name = "image_floats";
+  std::function<std::string(onnxio::GraphBuilder&, const std::string& raw_input)> preprocessing = {};
+  std::string output_name = "output_0";
+};
+
+class Model {
+ public:
+  Model(std::vector<NodeRef> inputs, NodeRef output, std::string name = "model");
+
+  void compile(std::shared_ptr<Optimizer> optimizer, std::shared_ptr<Loss> loss,
+               std::vector<std::string> metrics = {"sparse_categorical_accuracy"});
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  Logs evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32, int64_t steps = 0);
+  Tensor predict(const Tensor& x, int64_t batch_size = 32);
+
+  // One batch through the graph (several inputs for multi-input graphs).
+  Tensor forward(const std::vector<Tensor>& inputs, bool training);
+  void backward(const Tensor& grad_output);
+  // One optimizer step on a batch; returns the loss.
+  double train_step(const Tensor& x, const Tensor& y);
+
+  std::vector<Parameter*> trainable_parameters();
+  std::vector<Parameter*> all_parameters();
+  std::string summary() const;
+  const std::string& name() const { return name_; }
+  const std::vector<NodeRef>& inputs() const { return inputs_; }
+  const NodeRef& output() const { return output_; }
+  const std::vector<NodeRef>& nodes() const { return order_; }  // topological, layers only
+  const std::shared_ptr<Optimizer>& optimizer() const { return optimizer_; }
+  const std::shared_ptr<Loss>& loss() const { return loss_; }
+
+  // Writes `<dir>/model.onnx` (standard ONNX, opset 13, checked by ONNX's checker) with the
+  // signature recorded in its metadata; returns the file's path.
+  std::filesystem::path save(const std::filesystem::path& dir, const SavedSignature& signature = {}) const;
+
+ private:
+  std::string name_;
+  std::vector<NodeRef> inputs_;
+  NodeRef output_;
+  std::vector<NodeRef> order_;
+  std::shared_ptr<Optimizer> optimizer_;
+  std::shared_ptr<Loss> loss_;
+  std::vector<std::string> metrics_;
+  std::map<const Node*, Tensor> values_;
+  Tensor last_prediction_;  // of the last train_step, for the running accuracy
+};
+
+// Keras's Sequential: `Sequential(Input({784}), {Dense(64, {.activation = "relu"}), ...})`.
+Model Sequential(NodeRef input, const std::vector<LayerRef>& layers, std::string name = "sequential");
+
+// Fraction of rows whose argmax equals the label.
+double sparse_categorical_accuracy(const Tensor& prediction, const Tensor& labels);
+
+}  // namespace litepipe::nn

@@ -1,0 +1,198 @@
+// Layers that move or scale values without a oneDNN primitive: Flatten, Reshape, Dropout,
+// Rescaling, Add.
+#include <algorithm>
+#include <random>
+
+#include "core/error.h"
+#include "nn/layers.h"
+
+namespace litepipe::nn {
+namespace {
+
+using onnxio::GraphBuilder;
+using onnxio::Layout;
+
+Shape with_batch(int64_t n, const Shape& s) {
+  Shape r = {n};
+  r.insert(r.end(), s.begin(), s.end());
+  return r;
+}
+
+class ReshapeLayer final : public Layer {
+ public:
+  ReshapeLayer(std::string name, std::optional<Shape> target, std::string type)
+      : Layer(std::move(name)), target_(std::move(target)), type_(std::move(type)) {}
+  std::string type() const override { return type_; }
+  nlohmann::json config() const override { return target_ ? nlohmann::json{{"target_shape", *target_}} : nlohmann::json::object(); }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override {
+    if (inputs.size() != 1) fail("layer {}: {} takes one input", name(), type_);
+    in_ = inputs[0];
+    if (!target_) return out_ = {shape_size(in_)};
+    out_ = *target_;
+    int64_t known = 1, unknown = -1;
+    for (size_t i = 0; i < out_.size(); ++i) {
+      if (out_[i] == -1) {
+        if (unknown >= 0) fail("layer {}: Reshape target {} has more than one -1", name(), shape_string(out_));
+        unknown = static_cast<int64_t>(i);
+      } else {
+        known *= out_[i];
+      }
+    }
+    if (unknown >= 0 && known > 0) out_[static_cast<size_t>(unknown)] = shape_size(in_) / known;
+    if (shape_size(out_) != shape_size(in_)) {
+      fail("layer {}: cannot reshape {} ({} values) to {}", name(), shape_string(in_), shape_size(in_), shape_string(*target_));
+    }
+    return out_;
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool) override {
+    return inputs[0].reshaped(with_batch(inputs[0].dim(0), out_));
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {dy.reshaped(with_batch(dy.dim(0), in_))}; }
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    std::string x = g.in_layout(in[0], Layout::NHWC);  // Keras order of values
+    if (!target_) {
+      auto& node = g.add_node("Flatten", {x}, {out});
+      GraphBuilder::set_attr(node, "axis", int64_t{1});
+    } else {
+      std::vector<int64_t> shape = {-1};
+      shape.insert(shape.end(), out_.begin(), out_.end());
+      g.add_node("Reshape", {x, g.add_int64_initializer(name() + "_shape", shape)}, {out});
+    }
+    g.set_layout(out, out_.size() == 3 ? Layout::NHWC : Layout::Any);
+  }
+
+ private:
+  std::optional<Shape> target_;
+  std::string type_;
+  Shape in_, out_;
+};
+
+class DropoutLayer final : public Layer {
+ public:
+  DropoutLayer(float rate, std::string name) : Layer(std::move(name)), rate_(rate) {
+    if (rate < 0.0f || rate >= 1.0f) fail("layer {}: Dropout rate must be in [0, 1), got {}", this->name(), rate);
+  }
+  std::string type() const override { return "Dropout"; }
+  nlohmann::json config() const override { return {{"rate", rate_}}; }
+  Shape build(const std::vector<Shape>& inputs, Rng& rng) override {
+    if (inputs.size() != 1) fail("layer {}: Dropout takes one input", name());
+    rng_.seed(rng());  // its own stream, seeded from the global one: reproducible masks
+    return inputs[0];
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
+    const Tensor& x = inputs[0];
+    if (!training || rate_ == 0.0f) return x;
+    // Inverted dropout: kept values are scaled by 1 / (1 - rate) so inference is the identity.
+    mask_ = Tensor(x.shape());
+    Tensor y(x.shape());
+    float scale = 1.0f / (1.0f - rate_);
+    uint64_t threshold = static_cast<uint64_t>(static_cast<double>(rate_) * 18446744073709551616.0);
+    for (int64_t i = 0; i < x.size(); ++i) {
+      float keep = rng_() >= threshold ? scale : 0.0f;
+      mask_[i] = keep;
+      y[i] = x[i] * keep;
+    }
+    return y;
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    if (mask_.empty()) return {dy};
+    Tensor dx(dy.shape());
+    for (int64_t i = 0; i < dy.size(); ++i) dx[i] = dy[i] * mask_[i];
+    return {dx};
+  }
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    g.add_node("Identity", {in[0]}, {out});  // inference: dropout does nothing
+    g.set_layout(out, g.layout(in[0]));
+  }
+
+ private:
+  float rate_;
+  Rng rng_;
+  Tensor mask_;
+};
+
+class RescalingLayer final : public Layer {
+ public:
+  RescalingLayer(float scale, float offset, std::string name) : Layer(std::move(name)), scale_(scale), offset_(offset) {}
+  std::string type() const override { return "Rescaling"; }
+  nlohmann::json config() const override { return {{"scale", scale_}, {"offset", offset_}}; }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override {
+    if (inputs.size() != 1) fail("layer {}: Rescaling takes one input", name());
+    return inputs[0];
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool) override {
+    const Tensor& x = inputs[0];
+    Tensor y(x.shape());
+    for (int64_t i = 0; i < x.size(); ++i) y[i] = x[i] * scale_ + offset_;
+    return y;
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    Tensor dx(dy.shape());
+    for (int64_t i = 0; i < dy.size(); ++i) dx[i] = dy[i] * scale_;
+    return {dx};
+  }
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    std::string scaled = g.unique(name() + "_scaled");
+    g.add_node("Mul", {in[0], g.add_initializer(name() + "_scale", &scale_, {})}, {scaled});
+    g.add_node("Add", {scaled, g.add_initializer(name() + "_offset", &offset_, {})}, {out});
+    g.set_layout(scaled, g.layout(in[0]));
+    g.set_layout(out, g.layout(in[0]));
+  }
+
+ private:
+  float scale_, offset_;
+};
+
+class AddLayer final : public Layer {
+ public:
+  explicit AddLayer(std::string name) : Layer(std::move(name)) {}
+  std::string type() const override { return "Add"; }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override {
+    if (inputs.size() < 2) fail("layer {}: Add needs at least two inputs, got {}", name(), inputs.size());
+    for (const auto& s : inputs) {
+      if (s != inputs[0]) fail("layer {}: Add inputs must have the same shape, got {} and {}", name(), shape_string(inputs[0]), shape_string(s));
+    }
+    count_ = inputs.size();
+    return inputs[0];
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool) override {
+    Tensor y = inputs[0].clone();
+    for (size_t k = 1; k < inputs.size(); ++k)
+      for (int64_t i = 0; i < y.size(); ++i) y[i] += inputs[k][i];
+    return y;
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return std::vector<Tensor>(count_, dy); }
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    Layout layout = g.layout(in[0]);
+    std::string acc = in[0];
+    for (size_t k = 1; k < in.size(); ++k) {
+      std::string next = k + 1 == in.size() ? out : g.unique(name() + "_partial");
+      g.add_node("Add", {acc, g.in_layout(in[k], layout)}, {next});
+      g.set_layout(next, layout);
+      acc = next;
+    }
+  }
+
+ private:
+  size_t count_ = 0;
+};
+
+}  // namespace
+
+LayerRef Flatten(std::string name) {
+  return LayerRef(std::make_shared<ReshapeLayer>(name.empty() ? default_layer_name("flatten") : name, std::nullopt, "Flatten"));
+}
+LayerRef Reshape(Shape target, std::string name) {
+  return LayerRef(std::make_shared<ReshapeLayer>(name.empty() ? default_layer_name("reshape") : name, std::move(target), "Reshape"));
+}
+LayerRef Dropout(float rate, std::string name) {
+  return LayerRef(std::make_shared<DropoutLayer>(rate, name.empty() ? default_layer_name("dropout") : name));
+}
+LayerRef Rescaling(float scale, float offset, std::string name) {
+  return LayerRef(std::make_shared<RescalingLayer>(scale, offset, name.empty() ? default_layer_name("rescaling") : name));
+}
+LayerRef Add(std::string name) {
+  return LayerRef(std::make_shared<AddLayer>(name.empty() ? default_layer_name("add") : name));
+}
+
+}  // namespace litepipe::nn

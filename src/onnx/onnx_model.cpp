@@ -1,0 +1,412 @@
+#include "onnx/onnx_model.h"
+
+#include <onnx/checker.h>
+#include <onnx/shape_inference/implementation.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <numeric>
+#include <set>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "nn/dnnl_util.h"
+
+namespace litepipe::onnxio {
+
+using nn::Shape;
+using nn::Tensor;
+
+void check_model(const onnx::ModelProto& model, const std::string& what) {
+  try {
+    onnx::checker::check_model(model);
+    onnx::ModelProto copy = model;
+    onnx::ShapeInferenceOptions options{true, 1, false};
+    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception& e) {
+    fail("{}: ONNX checker rejected the model: {}", what, e.what());
+  }
+}
+
+onnx::ModelProto load_model(const std::filesystem::path& path) {
+  std::string bytes = read_file(path);
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes)) fail("{}: not an ONNX model (protobuf parse failed)", path.string());
+  return model;
+}
+
+namespace {
+
+const std::set<std::string> kSupportedOps = {
+    "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid", "Tanh", "Softmax", "Reshape",
+    "Flatten", "Transpose", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization",
+    "Identity", "Dropout", "Concat"};
+
+const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t def) {
+  auto* a = find_attr(n, name);
+  return a ? a->i() : def;
+}
+float attr_float(const onnx::NodeProto& n, const std::string& name, float def) {
+  auto* a = find_attr(n, name);
+  return a ? a->f() : def;
+}
+std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> def = {}) {
+  auto* a = find_attr(n, name);
+  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : def;
+}
+
+// Values flow as float tensors; int64 shape constants are kept as exact floats (|v| < 2^24).
+Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& origin) {
+  Shape shape(t.dims().begin(), t.dims().end());
+  Tensor out(shape);
+  int64_t n = out.size();
+  switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      if (t.has_raw_data()) {
+        if (static_cast<int64_t>(t.raw_data().size()) != n * 4) fail("{}: initializer '{}' has {} bytes, expected {}", origin, t.name(), t.raw_data().size(), n * 4);
+        std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
+      } else {
+        if (t.float_data_size() != n) fail("{}: initializer '{}' has {} values, expected {}", origin, t.name(), t.float_data_size(), n);
+        std::copy(t.float_data().begin(), t.float_data().end(), out.data());
+      }
+      break;
+    case onnx::TensorProto::INT64:
+      if (t.has_raw_data()) {
+        for (int64_t i = 0; i < n; ++i) {
+          int64_t v;
+          std::memcpy(&v, t.raw_data().data() + i * 8, 8);
+          out[i] = static_cast<float>(v);
+        }
+      } else {
+        for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(t.int64_data(static_cast<int>(i)));
+      }
+      break;
+    default:
+      fail("{}: initializer '{}' has data type {}; the runner handles FLOAT and INT64", origin, t.name(), t.data_type());
+  }
+  return out;
+}
+
+Shape broadcast_shape(const Shape& a, const Shape& b, const std::string& where) {
+  size_t r = std::max(a.size(), b.size());
+  Shape out(r);
+  for (size_t i = 0; i < r; ++i) {
+    int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da != db && da != 1 && db != 1) fail("{}: shapes {} and {} do not broadcast", where, nn::shape_string(a), nn::shape_string(b));
+    out[i] = std::max(da, db);
+  }
+  return out;
+}
+
+// Strides of `s` aligned to rank `r`, 0 along broadcast dimensions.
+std::vector<int64_t> broadcast_strides(const Shape& s, size_t r) {
+  std::vector<int64_t> strides(r, 0);
+  int64_t stride = 1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    size_t axis = r - 1 - i;
+    int64_t dim = s[s.size() - 1 - i];
+    strides[axis] = dim == 1 ? 0 : stride;
+    stride *= dim;
+  }
+  return strides;
+}
+
+Tensor binary(const Tensor& a, const Tensor& b, const std::function<float(float, float)>& f, const std::string& where) {
+  if (a.shape() == b.shape()) {
+    Tensor out(a.shape());
+    for (int64_t i = 0; i < a.size(); ++i) out[i] = f(a[i], b[i]);
+    return out;
+  }
+  Shape shape = broadcast_shape(a.shape(), b.shape(), where);
+  Tensor out(shape);
+  size_t r = shape.size();
+  auto sa = broadcast_strides(a.shape(), r), sb = broadcast_strides(b.shape(), r);
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t i = 0; i < out.size(); ++i) {
+    int64_t ia = 0, ib = 0;
+    for (size_t k = 0; k < r; ++k) {
+      ia += idx[k] * sa[k];
+      ib += idx[k] * sb[k];
+    }
+    out[i] = f(a[ia], b[ib]);
+    for (size_t k = r; k-- > 0;) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
+Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm) {
+  size_t r = x.rank();
+  Shape out_shape(r);
+  for (size_t i = 0; i < r; ++i) out_shape[i] = x.dim(static_cast<size_t>(perm[i]));
+  Tensor out(out_shape);
+  std::vector<int64_t> in_strides(r, 1);
+  for (size_t i = r - 1; i-- > 0;) in_strides[i] = in_strides[i + 1] * x.dim(i + 1);
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t i = 0; i < out.size(); ++i) {
+    int64_t src = 0;
+    for (size_t k = 0; k < r; ++k) src += idx[k] * in_strides[static_cast<size_t>(perm[k])];
+    out[i] = x[src];
+    for (size_t k = r; k-- > 0;) {
+      if (++idx[k] < out_shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct OnnxRunner::Impl {
+  std::map<std::string, Tensor> constants;
+  std::vector<std::string> inputs, outputs;
+  // oneDNN primitives for Conv / pooling, per node and input shape.
+  std::mutex mutex;
+  std::map<std::pair<int, Shape>, dnnl::primitive> primitives;
+  std::map<std::pair<int, Shape>, Shape> primitive_out;
+};
+
+OnnxRunner::OnnxRunner(const std::filesystem::path& path) : OnnxRunner(load_model(path), path.string()) {}
+
+OnnxRunner::OnnxRunner(onnx::ModelProto model, std::string origin)
+    : model_(std::move(model)), origin_(std::move(origin)), impl_(std::make_unique<Impl>()) {
+  const auto& g = model_.graph();
+  for (const auto& t : g.initializer()) impl_->constants[t.name()] = tensor_from_proto(t, origin_);
+  for (const auto& i : g.input())
+    if (!impl_->constants.count(i.name())) impl_->inputs.push_back(i.name());
+  for (const auto& o : g.output()) impl_->outputs.push_back(o.name());
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    if (!n.domain().empty() && n.domain() != "ai.onnx") fail("{}: node '{}' uses domain '{}'; only the default ONNX domain is supported", origin_, n.name(), n.domain());
+    if (!kSupportedOps.count(n.op_type())) fail("{}: node '{}' has op '{}', which litepipe's ONNX runner does not support", origin_, n.name(), n.op_type());
+    if ((n.op_type() == "MaxPool" || n.op_type() == "AveragePool" || n.op_type() == "Conv") &&
+        find_attr(n, "auto_pad") && find_attr(n, "auto_pad")->s() != "NOTSET") {
+      fail("{}: node '{}' ({}) uses auto_pad={}; only explicit pads are supported", origin_, n.name(), n.op_type(), find_attr(n, "auto_pad")->s());
+    }
+  }
+  for (const auto& p : model_.metadata_props()) {
+    if (p.key() == kSignatureMetadataKey) signature_def_ = nlohmann::json::parse(p.value());
+  }
+  if (signature_def_.is_null()) {
+    nlohmann::json sig = {{"inputs", nlohmann::json::object()}, {"outputs", nlohmann::json::object()}};
+    for (const auto& i : impl_->inputs) sig["inputs"][i] = {{"name", i}, {"dtype", "float32"}};
+    for (const auto& o : impl_->outputs) sig["outputs"][o] = {{"name", o}, {"dtype", "float32"}};
+    signature_def_ = {{"serving_default", sig}};
+  }
+}
+
+OnnxRunner::~OnnxRunner() = default;
+
+std::vector<std::string> OnnxRunner::input_names() const { return impl_->inputs; }
+std::vector<std::string> OnnxRunner::output_names() const { return impl_->outputs; }
+
+std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor>& feeds) const {
+  using namespace dnnl;
+  using nn::dt;
+  using nn::tag;
+  std::map<std::string, Tensor> values = impl_->constants;
+  for (const auto& name : impl_->inputs) {
+    auto it = feeds.find(name);
+    if (it == feeds.end()) fail("{}: missing input '{}'", origin_, name);
+    values[name] = it->second;
+  }
+  const auto& g = model_.graph();
+  for (int node_index = 0; node_index < g.node_size(); ++node_index) {
+    const auto& n = g.node(node_index);
+    const std::string& op = n.op_type();
+    std::string where = fmt::format("{}: node '{}' ({})", origin_, n.name(), op);
+    auto in = [&](int i) -> const Tensor& {
+      auto it = values.find(n.input(i));
+      if (it == values.end()) fail("{}: input '{}' is not computed yet", where, n.input(i));
+      return it->second;
+    };
+    auto has_input = [&](int i) { return n.input_size() > i && !n.input(i).empty(); };
+    Tensor out;
+    if (op == "Identity" || op == "Dropout") {
+      out = in(0);
+    } else if (op == "Relu") {
+      out = Tensor(in(0).shape());
+      for (int64_t i = 0; i < out.size(); ++i) out[i] = std::max(in(0)[i], 0.0f);
+    } else if (op == "Sigmoid") {
+      out = Tensor(in(0).shape());
+      for (int64_t i = 0; i < out.size(); ++i) out[i] = 1.0f / (1.0f + std::exp(-in(0)[i]));
+    } else if (op == "Tanh") {
+      out = Tensor(in(0).shape());
+      for (int64_t i = 0; i < out.size(); ++i) out[i] = std::tanh(in(0)[i]);
+    } else if (op == "Clip") {
+      float lo = has_input(1) ? in(1)[0] : attr_float(n, "min", -INFINITY);
+      float hi = has_input(2) ? in(2)[0] : attr_float(n, "max", INFINITY);
+      out = Tensor(in(0).shape());
+      for (int64_t i = 0; i < out.size(); ++i) out[i] = std::clamp(in(0)[i], lo, hi);
+    } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+      std::function<float(float, float)> f = op == "Add" ? [](float a, float b) { return a + b; }
+                                             : op == "Sub" ? [](float a, float b) { return a - b; }
+                                             : op == "Mul" ? [](float a, float b) { return a * b; }
+                                                           : [](float a, float b) { return a / b; };
+      out = binary(in(0), in(1), f, where);
+    } else if (op == "Softmax") {
+      const Tensor& x = in(0);
+      int64_t axis = attr_int(n, "axis", -1);
+      if (axis < 0) axis += static_cast<int64_t>(x.rank());
+      if (axis != static_cast<int64_t>(x.rank()) - 1) fail("{}: softmax over axis {} (only the last axis is supported)", where, axis);
+      int64_t c = x.shape().back(), rows = x.size() / c;
+      out = Tensor(x.shape());
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* p = x.data() + r * c;
+        float* q = out.data() + r * c;
+        float m = *std::max_element(p, p + c);
+        float sum = 0;
+        for (int64_t k = 0; k < c; ++k) sum += q[k] = std::exp(p[k] - m);
+        for (int64_t k = 0; k < c; ++k) q[k] /= sum;
+      }
+    } else if (op == "Gemm" || op == "MatMul") {
+      const Tensor& a = in(0);
+      const Tensor& b = in(1);
+      bool ta = op == "Gemm" && attr_int(n, "transA", 0), tb = op == "Gemm" && attr_int(n, "transB", 0);
+      float alpha = op == "Gemm" ? attr_float(n, "alpha", 1.0f) : 1.0f, beta = op == "Gemm" ? attr_float(n, "beta", 1.0f) : 1.0f;
+      if (b.rank() != 2 || (op == "Gemm" && a.rank() != 2)) fail("{}: expects 2-D operands, got {} and {}", where, nn::shape_string(a.shape()), nn::shape_string(b.shape()));
+      int64_t k = ta ? a.dim(0) : a.shape().back(), m = ta ? a.dim(1) : a.size() / k;
+      int64_t kb = tb ? b.dim(1) : b.dim(0), cols = tb ? b.dim(0) : b.dim(1);
+      if (k != kb) fail("{}: inner dimensions differ: {} and {}", where, nn::shape_string(a.shape()), nn::shape_string(b.shape()));
+      Shape out_shape = a.shape();
+      out_shape.back() = cols;
+      if (op == "Gemm") out_shape = {m, cols};
+      out = Tensor(out_shape);
+      float c_scale = 0.0f;
+      if (op == "Gemm" && has_input(2)) {
+        Tensor bias = binary(out, in(2), [](float, float c) { return c; }, where);
+        std::memcpy(out.data(), bias.data(), static_cast<size_t>(out.size()) * sizeof(float));
+        c_scale = beta;
+      }
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, cols, k, alpha, a.data(), ta ? m : k, b.data(), tb ? k : cols,
+                 c_scale, out.data(), cols);
+    } else if (op == "Reshape") {
+      const Tensor& x = in(0);
+      const Tensor& s = in(1);
+      Shape shape(static_cast<size_t>(s.size()));
+      int64_t known = 1, unknown = -1;
+      for (int64_t i = 0; i < s.size(); ++i) {
+        auto v = static_cast<int64_t>(s[i]);
+        if (v == 0) v = x.dim(static_cast<size_t>(i));
+        if (v == -1) unknown = i;
+        else known *= v;
+        shape[static_cast<size_t>(i)] = v;
+      }
+      if (unknown >= 0) shape[static_cast<size_t>(unknown)] = x.size() / std::max<int64_t>(known, 1);
+      if (nn::shape_size(shape) != x.size()) fail("{}: cannot reshape {} to {}", where, nn::shape_string(x.shape()), nn::shape_string(shape));
+      out = x.reshaped(shape);
+    } else if (op == "Flatten") {
+      const Tensor& x = in(0);
+      int64_t axis = attr_int(n, "axis", 1);
+      if (axis < 0) axis += static_cast<int64_t>(x.rank());
+      int64_t outer = 1;
+      for (int64_t i = 0; i < axis; ++i) outer *= x.dim(static_cast<size_t>(i));
+      out = x.reshaped({outer, x.size() / std::max<int64_t>(outer, 1)});
+    } else if (op == "Transpose") {
+      std::vector<int64_t> perm = attr_ints(n, "perm");
+      if (perm.empty()) {
+        for (size_t i = in(0).rank(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+      }
+      out = transpose(in(0), perm);
+    } else if (op == "Concat") {
+      int64_t axis = attr_int(n, "axis", 0);
+      if (axis < 0) axis += static_cast<int64_t>(in(0).rank());
+      Shape shape = in(0).shape();
+      shape[static_cast<size_t>(axis)] = 0;
+      for (int i = 0; i < n.input_size(); ++i) shape[static_cast<size_t>(axis)] += in(i).dim(static_cast<size_t>(axis));
+      out = Tensor(shape);
+      int64_t outer = 1;
+      for (int64_t i = 0; i < axis; ++i) outer *= shape[static_cast<size_t>(i)];
+      int64_t offset = 0, out_row = out.size() / std::max<int64_t>(outer, 1);
+      for (int i = 0; i < n.input_size(); ++i) {
+        int64_t row = in(i).size() / std::max<int64_t>(outer, 1);
+        for (int64_t o = 0; o < outer; ++o) std::memcpy(out.data() + o * out_row + offset, in(i).data() + o * row, static_cast<size_t>(row) * sizeof(float));
+        offset += row;
+      }
+    } else if (op == "GlobalAveragePool") {
+      const Tensor& x = in(0);
+      int64_t nb = x.dim(0), c = x.dim(1), hw = x.size() / (nb * c);
+      out = Tensor({nb, c, 1, 1});
+      for (int64_t i = 0; i < nb * c; ++i) {
+        double s = 0;
+        for (int64_t j = 0; j < hw; ++j) s += x[i * hw + j];
+        out[i] = static_cast<float>(s / static_cast<double>(hw));
+      }
+    } else if (op == "BatchNormalization") {
+      const Tensor& x = in(0);
+      const Tensor &scale = in(1), &bias = in(2), &mean = in(3), &var = in(4);
+      float eps = attr_float(n, "epsilon", 1e-5f);
+      int64_t nb = x.dim(0), c = x.dim(1), inner = x.size() / (nb * c);
+      out = Tensor(x.shape());
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t ch = 0; ch < c; ++ch) {
+          float mul = scale[ch] / std::sqrt(var[ch] + eps), add = bias[ch] - mean[ch] * mul;
+          const float* p = x.data() + (b * c + ch) * inner;
+          float* q = out.data() + (b * c + ch) * inner;
+          for (int64_t j = 0; j < inner; ++j) q[j] = p[j] * mul + add;
+        }
+    } else {  // Conv, MaxPool, AveragePool on oneDNN, NCHW
+      const Tensor& x = in(0);
+      if (x.rank() != 4) fail("{}: expects a 4-D NCHW input, got {}", where, nn::shape_string(x.shape()));
+      std::vector<int64_t> kernel = attr_ints(n, "kernel_shape");
+      if (op == "Conv" && kernel.empty()) kernel = {in(1).dim(2), in(1).dim(3)};
+      std::vector<int64_t> strides = attr_ints(n, "strides", {1, 1}), pads = attr_ints(n, "pads", {0, 0, 0, 0});
+      std::vector<int64_t> dil = attr_ints(n, "dilations", {1, 1});
+      if (op != "Conv" && attr_int(n, "ceil_mode", 0)) fail("{}: ceil_mode=1 is not supported", where);
+      int64_t group = attr_int(n, "group", 1);
+      auto out_dim = [&](int i) {
+        int64_t eff = (kernel[static_cast<size_t>(i)] - 1) * dil[static_cast<size_t>(i)] + 1;
+        return (x.dim(2 + static_cast<size_t>(i)) + pads[static_cast<size_t>(i)] + pads[static_cast<size_t>(i) + 2] - eff) / strides[static_cast<size_t>(i)] + 1;
+      };
+      int64_t oc = op == "Conv" ? in(1).dim(0) : x.dim(1);
+      Shape out_shape = {x.dim(0), oc, out_dim(0), out_dim(1)};
+      out = Tensor(out_shape);
+      memory::desc src(nn::dims_of(x.shape()), dt::f32, tag::nchw), dst(nn::dims_of(out_shape), dt::f32, tag::nchw);
+      memory::dims st = {strides[0], strides[1]}, pl = {pads[0], pads[1]}, pr = {pads[2], pads[3]};
+      std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, nn::mem(src, x)}, {DNNL_ARG_DST, nn::mem(dst, out)}};
+      std::lock_guard lock(impl_->mutex);
+      auto key = std::make_pair(node_index, x.shape());
+      auto cached = impl_->primitives.find(key);
+      if (op == "Conv") {
+        const Tensor& w = in(1);
+        memory::desc wd = group == 1 ? memory::desc(nn::dims_of(w.shape()), dt::f32, tag::oihw)
+                                     : memory::desc({group, w.dim(0) / group, w.dim(1), w.dim(2), w.dim(3)}, dt::f32, tag::goihw);
+        memory::desc bd({oc}, dt::f32, tag::a);
+        args[DNNL_ARG_WEIGHTS] = nn::mem(wd, w);
+        if (has_input(2)) args[DNNL_ARG_BIAS] = nn::mem(bd, in(2));
+        if (cached == impl_->primitives.end()) {
+          memory::dims d = {dil[0] - 1, dil[1] - 1};
+          auto desc = has_input(2) ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wd, bd, dst, st, d, pl, pr)
+                                   : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wd, dst, st, d, pl, pr);
+          cached = impl_->primitives.emplace(key, convolution_forward(convolution_forward::primitive_desc(desc, nn::cpu_engine()))).first;
+        }
+      } else if (cached == impl_->primitives.end()) {
+        algorithm alg = op == "MaxPool" ? algorithm::pooling_max
+                        : attr_int(n, "count_include_pad", 0) ? algorithm::pooling_avg_include_padding
+                                                              : algorithm::pooling_avg_exclude_padding;
+        pooling_forward::desc desc(prop_kind::forward_inference, alg, src, dst, st, {kernel[0], kernel[1]}, pl, pr);
+        cached = impl_->primitives.emplace(key, pooling_forward(pooling_forward::primitive_desc(desc, nn::cpu_engine()))).first;
+      }
+      cached->second.execute(nn::cpu_stream(), args);
+      nn::cpu_stream().wait();
+    }
+    values[n.output(0)] = out;
+  }
+  std::map<std::string, Tensor> result;
+  for (const auto& o : impl_->outputs) result[o] = values.at(o);
+  return result;
+}
+
+}  // namespace litepipe::onnxio

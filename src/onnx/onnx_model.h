@@ -1,0 +1,53 @@
+#pragma once
+// Loading, checking and running ONNX models. litepipe's serving model is a standard ONNX file;
+// the runner here executes it on the CPU (what the Evaluator uses for the full-precision model).
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <onnx/onnx_pb.h>
+
+#include "nn/tensor.h"
+
+namespace litepipe::onnxio {
+
+inline constexpr int kOpsetVersion = 13;
+inline constexpr const char* kSignatureMetadataKey = "litepipe.signature_def";
+inline constexpr const char* kModelFileName = "model.onnx";
+
+// ONNX's checker and strict shape inference (as onnx.checker.check_model(full_check=True)).
+// Throws an Error naming `what` and the checker's message.
+void check_model(const onnx::ModelProto& model, const std::string& what);
+
+onnx::ModelProto load_model(const std::filesystem::path& path);
+
+// Runs an ONNX graph made of the ops litepipe exports (and common others): Gemm, MatMul, Add,
+// Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Softmax, Reshape, Flatten, Transpose, Conv, MaxPool,
+// AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat. Unsupported ops
+// are reported when the model is loaded, naming the node.
+class OnnxRunner {
+ public:
+  explicit OnnxRunner(const std::filesystem::path& path);
+  explicit OnnxRunner(onnx::ModelProto model, std::string origin = "model");
+  ~OnnxRunner();
+
+  // Feeds by graph input name; returns every graph output by name.
+  std::map<std::string, nn::Tensor> run(const std::map<std::string, nn::Tensor>& inputs) const;
+  // The signature recorded by litepipe (serving_default), or one derived from the graph.
+  const nlohmann::json& signature_def() const { return signature_def_; }
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> output_names() const;
+  const onnx::ModelProto& model() const { return model_; }
+
+ private:
+  struct Impl;
+  onnx::ModelProto model_;
+  std::string origin_;
+  nlohmann::json signature_def_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace litepipe::onnxio

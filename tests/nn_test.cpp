@@ -1,0 +1,287 @@
+#include <cmath>
+#include <random>
+
+#include "nn/model.h"
+#include "onnx/onnx_model.h"
+#include "test_helpers.h"
+
+namespace litepipe::nn {
+namespace {
+
+using testing::expect_error;
+
+Tensor random_tensor(Shape shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t(std::move(shape));
+  Rng rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (int64_t i = 0; i < t.size(); ++i) t[i] = d(rng);
+  return t;
+}
+
+// L = sum(model(x) * projection): checks d L / d x and d L / d params against central differences.
+void check_gradients(Model& model, Tensor x, double tolerance = 2e-2) {
+  Tensor y = model.forward({x}, true);
+  Tensor projection = random_tensor(y.shape(), 99);
+  model.backward(projection);
+  auto loss = [&](const Tensor& input) {
+    Tensor out = model.forward({input}, false);
+    double s = 0;
+    for (int64_t i = 0; i < out.size(); ++i) s += static_cast<double>(out[i]) * projection[i];
+    return s;
+  };
+  // Parameter gradients (captured before the probes change activations).
+  std::vector<Tensor> grads;
+  for (Parameter* p : model.trainable_parameters()) grads.push_back(p->grad.clone());
+  const float eps = 1e-3f;
+  auto params = model.trainable_parameters();
+  for (size_t k = 0; k < params.size(); ++k) {
+    Parameter* p = params[k];
+    for (int64_t i = 0; i < p->value.size(); i += std::max<int64_t>(1, p->value.size() / 17)) {
+      float saved = p->value[i];
+      p->value[i] = saved + eps;
+      double up = loss(x);
+      p->value[i] = saved - eps;
+      double down = loss(x);
+      p->value[i] = saved;
+      double numeric = (up - down) / (2 * eps);
+      EXPECT_NEAR(grads[k][i], numeric, tolerance * std::max(1.0, std::abs(numeric))) << p->name << "[" << i << "]";
+    }
+  }
+}
+
+// Gradient w.r.t. the input, through a model whose first layer is the one under test.
+void check_input_gradient(const LayerRef& layer, Shape input_shape, uint64_t seed = 1) {
+  auto input = Input(input_shape);
+  auto out = layer(input);
+  Model model({input}, out);
+  Tensor x = random_tensor([&] { Shape s = {2}; s.insert(s.end(), input_shape.begin(), input_shape.end()); return s; }(), seed);
+  Tensor y = model.forward({x}, true);
+  Tensor projection = random_tensor(y.shape(), 7);
+  auto grads = layer->backward(projection);
+  const float eps = 1e-3f;
+  for (int64_t i = 0; i < x.size(); i += std::max<int64_t>(1, x.size() / 23)) {
+    float saved = x[i];
+    auto loss = [&] {
+      Tensor o = model.forward({x}, false);
+      double s = 0;
+      for (int64_t j = 0; j < o.size(); ++j) s += static_cast<double>(o[j]) * projection[j];
+      return s;
+    };
+    x[i] = saved + eps;
+    double up = loss();
+    x[i] = saved - eps;
+    double down = loss();
+    x[i] = saved;
+    double numeric = (up - down) / (2 * eps);
+    EXPECT_NEAR(grads[0][i], numeric, 2e-2 * std::max(1.0, std::abs(numeric))) << layer->type() << " input[" << i << "]";
+  }
+}
+
+TEST(NnGradients, DenseWithEachActivation) {
+  for (const char* act : {"linear", "relu", "sigmoid", "tanh", "softmax", "relu6"}) {
+    set_random_seed(3);
+    auto input = Input({5});
+    Model model({input}, Dense(4, {.activation = act})(input));
+    SCOPED_TRACE(act);
+    check_gradients(model, random_tensor({3, 5}, 11));
+    check_input_gradient(Dense(3, {.activation = act}), {5});
+  }
+}
+
+TEST(NnGradients, Conv2DSameAndValidWithStrides) {
+  set_random_seed(4);
+  for (const char* padding : {"valid", "same"}) {
+    auto input = Input({6, 5, 2});
+    Model model({input}, Conv2D(3, {3, 3}, {.strides = {2, 1}, .padding = padding, .activation = "tanh"})(input));
+    check_gradients(model, random_tensor({2, 6, 5, 2}, 12));
+    check_input_gradient(Conv2D(2, {3, 2}, {.padding = padding}), {5, 5, 3});
+  }
+}
+
+TEST(NnGradients, PoolingFlattenReshapeRescaling) {
+  check_input_gradient(MaxPooling2D({2, 2}), {4, 6, 3});
+  check_input_gradient(AveragePooling2D({2, 2}, {.strides = {1, 1}, .padding = "same"}), {3, 3, 2});
+  check_input_gradient(GlobalAveragePooling2D(), {3, 4, 2});
+  check_input_gradient(Flatten(), {2, 3, 2});
+  check_input_gradient(Reshape({3, -1}), {6});
+  check_input_gradient(Rescaling(0.5f, 1.0f), {4});
+}
+
+TEST(NnGradients, BatchNormalizationInTrainingMode) {
+  set_random_seed(5);
+  auto input = Input({4});
+  auto bn = BatchNormalization();
+  Model model({input}, bn(input));
+  Tensor x = random_tensor({6, 4}, 21);
+  Tensor y = model.forward({x}, true);
+  // Training mode normalizes with the batch statistics: each feature has mean 0, variance ~1.
+  for (int64_t c = 0; c < 4; ++c) {
+    double mean = 0;
+    for (int64_t r = 0; r < 6; ++r) mean += y[r * 4 + c];
+    EXPECT_NEAR(mean / 6, 0.0, 1e-5);
+  }
+  // Gradients through the batch statistics: check with a loss computed in training mode.
+  Tensor projection = random_tensor(y.shape(), 8);
+  auto grads = bn->backward(projection);
+  const float eps = 1e-3f;
+  for (int64_t i = 0; i < x.size(); i += 5) {
+    float saved = x[i];
+    auto loss = [&] {
+      Tensor o = model.forward({x}, true);
+      double s = 0;
+      for (int64_t j = 0; j < o.size(); ++j) s += static_cast<double>(o[j]) * projection[j];
+      return s;
+    };
+    x[i] = saved + eps;
+    double up = loss();
+    x[i] = saved - eps;
+    double down = loss();
+    x[i] = saved;
+    EXPECT_NEAR(grads[0][i], (up - down) / (2 * eps), 3e-2);
+  }
+}
+
+TEST(NnGradients, ResidualAddSumsGradients) {
+  set_random_seed(6);
+  auto input = Input({4});
+  auto h = Dense(4, {.activation = "tanh"})(input);
+  auto out = Add()({h, Dense(4)(h)});
+  Model model({input}, Dense(2)(out));
+  check_gradients(model, random_tensor({3, 4}, 13));
+}
+
+TEST(NnLosses, MatchHandComputedValuesAndGradients) {
+  Tensor probs = Tensor::from({2, 3}, {0.7f, 0.2f, 0.1f, 0.1f, 0.1f, 0.8f});
+  Tensor labels = Tensor::from({2}, {0, 2});
+  Tensor grad;
+  double loss = SparseCategoricalCrossentropy()->compute(probs, labels, &grad);
+  EXPECT_NEAR(loss, -(std::log(0.7) + std::log(0.8)) / 2, 1e-6);
+  EXPECT_NEAR(grad[0], -1.0 / (0.7 * 2), 1e-5);
+  EXPECT_EQ(grad[1], 0.0f);
+  Tensor logits = Tensor::from({1, 2}, {2.0f, 0.0f});
+  double l2 = SparseCategoricalCrossentropy(true)->compute(logits, Tensor::from({1}, {1}), &grad);
+  EXPECT_NEAR(l2, std::log(1 + std::exp(2.0)), 1e-6);
+  EXPECT_NEAR(grad[0], 1 / (1 + std::exp(-2.0)), 1e-6);
+  Tensor onehot = Tensor::from({2, 3}, {1, 0, 0, 0, 0, 1});
+  EXPECT_NEAR(CategoricalCrossentropy()->compute(probs, onehot, nullptr), loss, 1e-9);
+  EXPECT_NEAR(MeanSquaredError()->compute(Tensor::from({1, 2}, {1, 3}), Tensor::from({1, 2}, {0, 1}), &grad), 2.5, 1e-9);
+  EXPECT_NEAR(grad[1], 2.0, 1e-6);
+  expect_error([&] { SparseCategoricalCrossentropy()->compute(probs, Tensor::from({2}, {0, 3}), nullptr); },
+               {"label 3 of example 1", "[0, 3)"});
+}
+
+TEST(NnOptimizers, FollowKerasUpdateRules) {
+  auto run = [](const std::shared_ptr<Optimizer>& opt, int steps) {
+    Parameter p{"w", Tensor::from({1}, {1.0f}), Tensor::from({1}, {0.5f})};
+    for (int i = 0; i < steps; ++i) opt->apply({&p});
+    return p.value[0];
+  };
+  EXPECT_FLOAT_EQ(run(SGD(), 1), 1.0f - 0.01f * 0.5f);
+  // momentum 0.9: v1 = -0.005, w1 = 0.995; v2 = -0.0095, w2 = 0.9855
+  EXPECT_NEAR(run(SGD({.momentum = 0.9f}), 2), 0.9855, 1e-6);
+  // nesterov: w1 = 1 + 0.9 * -0.005 - 0.005 = 0.9905
+  EXPECT_NEAR(run(SGD({.momentum = 0.9f, .nesterov = true}), 1), 0.9905, 1e-6);
+  // RMSprop: ms = 0.1 * 0.25 = 0.025; w = 1 - 0.001 * 0.5 / (sqrt(0.025) + 1e-7)
+  EXPECT_NEAR(run(RMSprop(), 1), 1.0 - 0.001 * 0.5 / (std::sqrt(0.025) + 1e-7), 1e-7);
+  // Adam's first step moves by ~learning_rate regardless of the gradient's scale.
+  EXPECT_NEAR(run(Adam(), 1), 1.0 - 0.001, 1e-6);
+}
+
+class NnFiles : public testing::TempDirTest {};
+
+Model small_cnn() {
+  auto input = Input({8, 8, 1}, "image");
+  return Sequential(input, {Conv2D(4, {3, 3}, {.activation = "relu"}), MaxPooling2D(), Flatten(),
+                            Dense(8, {.activation = "relu"}), Dropout(0.2f), Dense(3, {.activation = "softmax"})});
+}
+
+// A learnable toy task: the class is which third of the image is brightest.
+std::pair<Tensor, Tensor> toy_images(int64_t n, uint64_t seed) {
+  Tensor x = random_tensor({n, 8, 8, 1}, seed, 0.0f, 0.3f), y({n});
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t cls = i % 3;
+    y[i] = static_cast<float>(cls);
+    for (int64_t r = 0; r < 8; ++r)
+      for (int64_t c = cls * 2; c < cls * 2 + 3; ++c) x[((i * 8) + r) * 8 + c] += 0.7f;
+  }
+  return {x, y};
+}
+
+TEST(NnModel, SameSeedSameWeightsBitForBit) {
+  auto train = [] {
+    set_random_seed(1234);
+    Model model = small_cnn();
+    model.compile(Adam(), SparseCategoricalCrossentropy());
+    auto [x, y] = toy_images(64, 5);
+    model.fit(x, y, {.epochs = 2, .batch_size = 16, .verbose = 0});
+    std::vector<float> weights;
+    for (Parameter* p : model.all_parameters()) weights.insert(weights.end(), p->value.data(), p->value.data() + p->value.size());
+    return weights;
+  };
+  auto a = train(), b = train();
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+}
+
+TEST(NnModel, FitLearnsAndEvaluateReportsAccuracy) {
+  set_random_seed(7);
+  Model model = small_cnn();
+  model.compile(Adam({.learning_rate = 0.01f}), SparseCategoricalCrossentropy());
+  auto [x, y] = toy_images(300, 1);
+  auto [vx, vy] = toy_images(90, 2);
+  History h = model.fit(x, y, {.epochs = 3, .batch_size = 20, .validation_data = std::make_pair(vx, vy), .verbose = 0});
+  EXPECT_LT(h.history["loss"].back(), h.history["loss"].front());
+  Logs logs = model.evaluate(vx, vy);
+  EXPECT_GT(logs["sparse_categorical_accuracy"], 0.9);
+  EXPECT_DOUBLE_EQ(logs["sparse_categorical_accuracy"], h.history["val_sparse_categorical_accuracy"].back());
+  // steps_per_epoch makes the data repeat.
+  History steps = model.fit(x, y, {.epochs = 1, .batch_size = 40, .steps_per_epoch = 20, .verbose = 0});
+  EXPECT_EQ(steps.history["loss"].size(), 1u);
+}
+
+TEST(NnModel, WiringAndShapeErrorsNameTheLayer) {
+  auto input = Input({4, 4, 1});
+  expect_error([&] { Dense(3, {.name = "head"})(input); }, {"head", "Dense expects", "[4, 4, 1]", "Flatten"});
+  expect_error([&] { Conv2D(2, {5, 5}, {.name = "big"})(input); }, {"big", "window 5 is larger than the input 4"});
+  Model model = Sequential(Input({3}), {Dense(2)});
+  expect_error([&] { model.forward({Tensor({2, 4})}, false); }, {"has shape [2, 4]", "expected [batch] + [3]"});
+  expect_error([&] { model.fit(Tensor({2, 3}), Tensor({2}), {}); }, {"compile()"});
+}
+
+TEST_F(NnFiles, SavedOnnxModelMatchesInMemoryPredictions) {
+  set_random_seed(8);
+  auto input = Input({8, 8, 1});
+  auto a = Conv2D(4, {3, 3}, {.padding = "same", .activation = "relu"})(input);
+  auto b = BatchNormalization()(a);
+  auto c = Add()({a, b});
+  auto d = AveragePooling2D({2, 2})(c);
+  auto e = GlobalAveragePooling2D()(Conv2D(6, {3, 3}, {.strides = {2, 2}, .activation = "relu6"})(d));
+  auto f = Dense(3, {.activation = "softmax"})(Dropout(0.5f)(Rescaling(2.0f)(e)));
+  Model model({input}, f);
+  model.compile(SGD(), SparseCategoricalCrossentropy());
+  auto [x, y] = toy_images(32, 3);
+  model.fit(x, y, {.epochs = 1, .batch_size = 8, .verbose = 0});  // moving BN statistics change
+  fs::path path = model.save(dir_, {.input_name = "image"});
+  onnxio::OnnxRunner runner(path);
+  ASSERT_EQ(runner.input_names(), (std::vector<std::string>{"image"}));
+  Tensor expected = model.predict(x);
+  Tensor got = runner.run({{"image", x}}).at("output_0");
+  ASSERT_EQ(got.shape(), expected.shape());
+  for (int64_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-6);
+  EXPECT_TRUE(runner.signature_def().contains("serving_default"));
+}
+
+TEST_F(NnFiles, OnnxRunnerReportsUnsupportedOpsAndMissingInputs) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* n = m.mutable_graph()->add_node();
+  n->set_op_type("LSTM");
+  n->set_name("lstm_1");
+  expect_error([&] { onnxio::OnnxRunner r(m, "toy.onnx"); }, {"toy.onnx", "lstm_1", "LSTM"});
+  write_file_atomic(dir_ / "junk.onnx", "not a protobuf at all \xff\xff");
+  expect_error([&] { onnxio::OnnxRunner r(dir_ / "junk.onnx"); }, {"junk.onnx", "not an ONNX model"});
+}
+
+}  // namespace
+}  // namespace litepipe::nn
