@@ -9,6 +9,8 @@ const ComponentRegistry& builtin_components() {
     r.add(statistics_gen_registration());
     r.add(schema_gen_registration());
     r.add(example_validator_registration());
+    r.add(transform_registration());
+    r.add(trainer_registration());
     return r;
   }();
   return registry;

@@ -4,6 +4,8 @@
 #include "components/example_validator.h"
 #include "components/schema_gen.h"
 #include "components/statistics_gen.h"
+#include "components/trainer.h"
+#include "components/transform.h"
 #include "pipeline/registry.h"
 
 namespace litepipe {

@@ -82,7 +82,7 @@ Tensor ActivationKernel::forward(const Tensor& x, bool training) {
 }
 
 Tensor ActivationKernel::backward(const Tensor& dy) {
-  if (activation_ == Activation::Linear) return dy;
+  if (activation_ == Activation::Linear || backward_from_logits_) return dy;
   Tensor dx(dy.shape());
   if (activation_ == Activation::Softmax) {
     int64_t cols = dy.shape().back(), rows = dy.size() / cols;
@@ -142,6 +142,8 @@ class ActivationLayerImpl final : public Layer {
     return inputs[0];
   }
   Tensor forward(const std::vector<Tensor>& inputs, bool training) override { return kernel_.forward(inputs[0], training); }
+  bool ends_with_softmax() const override { return kernel_.activation() == Activation::Softmax; }
+  void set_backward_from_logits(bool on) override { kernel_.set_backward_from_logits(on); }
   std::vector<Tensor> backward(const Tensor& dy) override { return {kernel_.backward(dy)}; }
   void to_onnx(onnxio::GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
     kernel_.to_onnx(g, in[0], out);

@@ -15,6 +15,7 @@ class ActivationKernel {
  public:
   explicit ActivationKernel(Activation activation) : activation_(activation) {}
   Activation activation() const { return activation_; }
+  void set_backward_from_logits(bool on) { backward_from_logits_ = on && activation_ == Activation::Softmax; }
   // In training mode the input and output are kept for backward().
   Tensor forward(const Tensor& x, bool training);
   Tensor backward(const Tensor& dy);
@@ -36,6 +37,7 @@ class ActivationKernel {
   Softmax& softmax(int64_t rows, int64_t cols);
 
   Activation activation_;
+  bool backward_from_logits_ = false;
   Tensor x_, y_;
   std::map<int64_t, Eltwise> eltwise_;
   std::map<std::pair<int64_t, int64_t>, Softmax> softmax_;

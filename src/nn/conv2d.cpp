@@ -60,6 +60,9 @@ class Conv2DLayer final : public Layer {
     return activation_.forward(z, training);
   }
 
+  bool ends_with_softmax() const override { return activation_.activation() == Activation::Softmax; }
+  void set_backward_from_logits(bool on) override { activation_.set_backward_from_logits(on); }
+
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor dz = activation_.backward(dy);
     int64_t n = dz.dim(0);

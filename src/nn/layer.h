@@ -51,6 +51,11 @@ class Layer {
   Shape build_once(const std::vector<Shape>& inputs, Rng& rng);
   bool built() const { return built_; }
 
+  // True when the layer's output is a softmax. With backward_from_logits set, backward() takes
+  // the gradient w.r.t. the softmax's input (the loss fused it) and skips the softmax.
+  virtual bool ends_with_softmax() const { return false; }
+  virtual void set_backward_from_logits(bool) {}
+
   std::vector<Parameter>& parameters() { return params_; }
   const std::vector<Parameter>& parameters() const { return params_; }
   Parameter& param(const std::string& name);

@@ -52,10 +52,27 @@ double cross_entropy(const Tensor& pred, bool from_logits, Tensor* grad, TargetW
   return total / static_cast<double>(n);
 }
 
+// dLoss/dLogits of a softmax crossentropy, computed from the probabilities: (p - t) / N.
+template <typename TargetWeight>
+void softmax_crossentropy_grad(const Tensor& probs, Tensor* grad, TargetWeight weight) {
+  int64_t n = probs.dim(0), c = probs.size() / n;
+  *grad = Tensor(probs.shape());
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t k = 0; k < c; ++k)
+      (*grad)[r * c + k] = static_cast<float>((probs[r * c + k] - weight(r, k)) / static_cast<double>(n));
+}
+
 class SparseCce final : public Loss {
  public:
   explicit SparseCce(bool from_logits) : from_logits_(from_logits) {}
   std::string name() const override { return "sparse_categorical_crossentropy"; }
+  bool fuses_softmax() const override { return !from_logits_; }
+  double compute_from_softmax(const Tensor& probs, const Tensor& target, Tensor* grad) const override {
+    double loss = compute(probs, target, nullptr);
+    int64_t c = probs.size() / probs.dim(0);
+    softmax_crossentropy_grad(probs, grad, [&](int64_t r, int64_t k) { return label_at(target, r, c) == k ? 1.0 : 0.0; });
+    return loss;
+  }
   double compute(const Tensor& pred, const Tensor& target, Tensor* grad) const override {
     int64_t n = pred.dim(0), c = pred.size() / n;
     if (target.size() != n) fail("{}: {} labels for {} predictions", name(), target.size(), n);
@@ -72,6 +89,13 @@ class Cce final : public Loss {
  public:
   explicit Cce(bool from_logits) : from_logits_(from_logits) {}
   std::string name() const override { return "categorical_crossentropy"; }
+  bool fuses_softmax() const override { return !from_logits_; }
+  double compute_from_softmax(const Tensor& probs, const Tensor& target, Tensor* grad) const override {
+    double loss = compute(probs, target, nullptr);
+    int64_t c = probs.size() / probs.dim(0);
+    softmax_crossentropy_grad(probs, grad, [&](int64_t r, int64_t k) { return static_cast<double>(target[r * c + k]); });
+    return loss;
+  }
   double compute(const Tensor& pred, const Tensor& target, Tensor* grad) const override {
     if (target.shape() != pred.shape()) fail("{}: target shape {} differs from prediction {}", name(), shape_string(target.shape()), shape_string(pred.shape()));
     int64_t c = pred.size() / pred.dim(0);
@@ -100,6 +124,10 @@ class Mse final : public Loss {
 };
 
 }  // namespace
+
+double Loss::compute_from_softmax(const Tensor&, const Tensor&, Tensor*) const {
+  fail("{}: cannot be computed from softmax logits", name());
+}
 
 std::shared_ptr<Loss> SparseCategoricalCrossentropy(bool from_logits) { return std::make_shared<SparseCce>(from_logits); }
 std::shared_ptr<Loss> CategoricalCrossentropy(bool from_logits) { return std::make_shared<Cce>(from_logits); }

@@ -13,6 +13,11 @@ class Loss {
   virtual std::string name() const = 0;
   // Mean loss over the batch; `grad` receives dLoss/dPrediction.
   virtual double compute(const Tensor& prediction, const Tensor& target, Tensor* grad) const = 0;
+  // Crossentropy on softmax probabilities: Keras computes it from the softmax's logits, whose
+  // gradient is simply (p - target) / N. True when this loss can do that (from_logits = false).
+  virtual bool fuses_softmax() const { return false; }
+  // The loss, with `grad_logits` = dLoss/dLogits of the softmax that produced `probabilities`.
+  virtual double compute_from_softmax(const Tensor& probabilities, const Tensor& target, Tensor* grad_logits) const;
 };
 
 // target: class indices [N] or [N, 1]; prediction: probabilities (or logits) [N, C].

@@ -57,6 +57,9 @@ void Model::compile(std::shared_ptr<Optimizer> optimizer, std::shared_ptr<Loss> 
   optimizer_ = std::move(optimizer);
   loss_ = std::move(loss);
   metrics_ = std::move(metrics);
+  // As Keras: crossentropy on a softmax output is computed from the logits (stable gradients).
+  fused_softmax_loss_ = loss_->fuses_softmax() && output_->layer && output_->layer->ends_with_softmax();
+  if (output_->layer) output_->layer->set_backward_from_logits(fused_softmax_loss_);
 }
 
 Tensor Model::forward(const std::vector<Tensor>& inputs, bool training) {
@@ -126,7 +129,7 @@ double Model::train_step(const Tensor& x, const Tensor& y) {
   if (!optimizer_) fail("model {}: call compile() before training", name_);
   Tensor pred = forward({x}, true);
   Tensor grad;
-  double loss = loss_->compute(pred, y, &grad);
+  double loss = fused_softmax_loss_ ? loss_->compute_from_softmax(pred, y, &grad) : loss_->compute(pred, y, &grad);
   backward(grad);
   optimizer_->apply(trainable_parameters());
   last_prediction_ = pred;

@@ -101,7 +101,8 @@ class Model {
   std::shared_ptr<Loss> loss_;
   std::vector<std::string> metrics_;
   std::map<const Node*, Tensor> values_;
-  Tensor last_prediction_;  // of the last train_step, for the running accuracy
+  Tensor last_prediction_;
+  bool fused_softmax_loss_ = false;  // loss gradient taken w.r.t. the output softmax's logits  // of the last train_step, for the running accuracy
 };
 
 // Keras's Sequential: `Sequential(Input({784}), {Dense(64, {.activation = "relu"}), ...})`.

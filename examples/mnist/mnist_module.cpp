@@ -1,0 +1,71 @@
+// The MNIST user module (TFX's MNIST native-Keras example, in C++). The Trainer loads this shared
+// library and calls the run_fn named in the pipeline:
+//   run_fn      the TFX example's MLP: Dense(64, relu) - Dropout(0.2) - Dense(64, relu) -
+//               Dropout(0.2) - Dense(10, softmax), RMSprop(0.0015), batch 40
+//   run_fn_cnn  conv32 3x3 - maxpool - conv64 3x3 - maxpool - dense128 - dense10
+// Both save a serving model whose serving_default signature takes the raw `image_floats`
+// (float32 [None, 784]): the Transform graph (scale_by_min_max to [-0.5, 0.5]) + the model.
+#include <spdlog/spdlog.h>
+
+#include "components/trainer.h"
+#include "core/files.h"
+#include "nn/dataset.h"
+#include "nn/model.h"
+#include "transform/transform_graph.h"
+
+namespace {
+
+using namespace litepipe;
+using namespace litepipe::nn;
+
+constexpr const char* kImageKey = "image_floats";
+constexpr const char* kLabelKey = "image_class";
+constexpr int64_t kBatchSize = 40;
+
+std::string transformed_name(const std::string& key) { return key + "_xf"; }
+
+Model build_mlp() {
+  auto input = Input({784}, transformed_name(kImageKey));
+  auto d = input;
+  for (int i = 0; i < 2; ++i) {
+    d = Dense(64, {.activation = "relu"})(d);
+    d = Dropout(0.2f)(d);
+  }
+  return Model({input}, Dense(10, {.activation = "softmax"})(d), "mnist_mlp");
+}
+
+Model build_cnn() {
+  auto input = Input({784}, transformed_name(kImageKey));
+  return Sequential(input,
+                    {Reshape({28, 28, 1}), Conv2D(32, {3, 3}, {.activation = "relu"}), MaxPooling2D({2, 2}),
+                     Conv2D(64, {3, 3}, {.activation = "relu"}), MaxPooling2D({2, 2}), Flatten(),
+                     Dense(128, {.activation = "relu"}), Dense(10, {.activation = "softmax"})},
+                    "mnist_cnn");
+}
+
+void train_and_save(const FnArgs& fn_args, Model model, std::shared_ptr<Optimizer> optimizer) {
+  set_random_seed(fn_args.custom_config.value("seed", uint64_t{42}));
+  transform::TransformGraph transform = transform::TransformGraph::load(fn_args.transform_output);
+  Dataset train = load_examples(fn_args.train_files, transformed_name(kImageKey), kLabelKey);
+  Dataset eval = load_examples(fn_args.eval_files, transformed_name(kImageKey), kLabelKey);
+  model.compile(std::move(optimizer), SparseCategoricalCrossentropy(), {"sparse_categorical_accuracy"});
+  spdlog::info("\n{}", model.summary());
+  History history = model.fit(train.x, train.y,
+                              {.epochs = 1,
+                               .batch_size = kBatchSize,
+                               .steps_per_epoch = fn_args.train_steps,
+                               .validation_data = std::make_pair(eval.x, eval.y),
+                               .validation_steps = fn_args.eval_steps});
+  write_json_file_atomic(fs::path(fn_args.model_run_dir) / "history.json", history.history);
+  // The signature takes raw features: the Transform graph runs first.
+  model.save(fn_args.serving_model_dir,
+             {.input_name = kImageKey, .preprocessing = transform.serving_preprocessing(transformed_name(kImageKey))});
+}
+
+}  // namespace
+
+extern "C" void run_fn(const litepipe::FnArgs& fn_args) {
+  train_and_save(fn_args, build_mlp(), RMSprop({.learning_rate = 0.0015f}));
+}
+
+extern "C" void run_fn_cnn(const litepipe::FnArgs& fn_args) { train_and_save(fn_args, build_cnn(), Adam()); }
