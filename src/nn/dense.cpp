@@ -69,11 +69,18 @@ class DenseLayer final : public Layer {
   }
 
   void to_onnx(onnxio::GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
-    std::vector<std::string> inputs = {in[0], g.add_initializer(name() + "_kernel", param("kernel").value)};
+    // Gemm with B = kernel^T [units, in] and transB = 1: the layout most consumers expect (and
+    // TFLite's FULLY_CONNECTED weights).
+    const Tensor& kernel = param("kernel").value;
+    Tensor transposed({units_, in_});
+    for (int64_t i = 0; i < in_; ++i)
+      for (int64_t o = 0; o < units_; ++o) transposed[o * in_ + i] = kernel[i * units_ + o];
+    std::vector<std::string> inputs = {in[0], g.add_initializer(name() + "_kernel", transposed)};
     if (use_bias_) inputs.push_back(g.add_initializer(name() + "_bias", param("bias").value));
     bool fused = activation_.activation() == Activation::Linear;
     std::string z = fused ? out : g.unique(name() + "_linear");
-    g.add_node("Gemm", inputs, {z});
+    auto& gemm = g.add_node("Gemm", inputs, {z});
+    onnxio::GraphBuilder::set_attr(gemm, "transB", int64_t{1});
     if (!fused) activation_.to_onnx(g, z, out);
   }
 

@@ -1,0 +1,37 @@
+// A user module for the Trainer tests: small, fast run_fns, and ones that fail in each way.
+#include <stdexcept>
+
+#include "components/trainer.h"
+#include "nn/dataset.h"
+#include "nn/model.h"
+#include "transform/transform_graph.h"
+
+using namespace litepipe;
+using namespace litepipe::nn;
+
+namespace {
+
+void train(const FnArgs& args, bool cnn) {
+  set_random_seed(args.custom_config.value("seed", uint64_t{1}));
+  auto transform = transform::TransformGraph::load(args.transform_output);
+  Dataset train = load_examples(args.train_files, "image_floats_xf", "image_class");
+  auto input = Input({784});
+  Model model = cnn ? Sequential(input, {Reshape({28, 28, 1}), Conv2D(8, {3, 3}, {.activation = "relu"}), MaxPooling2D(),
+                                         Conv2D(16, {3, 3}, {.activation = "relu"}), MaxPooling2D(), Flatten(),
+                                         Dense(10, {.activation = "softmax"})})
+                    : Sequential(input, {Dense(32, {.activation = "relu"}), Dropout(0.2f), Dense(10, {.activation = "softmax"})});
+  model.compile(Adam(), SparseCategoricalCrossentropy());
+  model.fit(train.x, train.y, {.batch_size = 40, .steps_per_epoch = args.train_steps, .verbose = 0});
+  model.save(args.serving_model_dir, {.input_name = "image_floats", .preprocessing = transform.serving_preprocessing("image_floats_xf")});
+}
+
+}  // namespace
+
+extern "C" void run_fn(const FnArgs& args) { train(args, false); }
+extern "C" void run_fn_cnn(const FnArgs& args) { train(args, true); }
+extern "C" void run_fn_throws(const FnArgs&) { throw std::runtime_error("diverged: loss is NaN"); }
+extern "C" void run_fn_saves_nothing(const FnArgs&) {}
+extern "C" void preprocessing_fn(transform::PreprocessingFn& fn) {
+  fn.push_back({"image_floats_xf", "scale_to_0_1", "image_floats"});
+  fn.push_back({"image_class", "identity", "image_class"});
+}
