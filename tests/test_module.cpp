@@ -4,6 +4,7 @@
 #include "components/trainer.h"
 #include "nn/dataset.h"
 #include "nn/model.h"
+#include "tflite/rewriter.h"
 #include "transform/transform_graph.h"
 
 using namespace litepipe;
@@ -11,7 +12,7 @@ using namespace litepipe::nn;
 
 namespace {
 
-void train(const FnArgs& args, bool cnn) {
+void train(const FnArgs& args, bool cnn, const std::string& serving_dir) {
   set_random_seed(args.custom_config.value("seed", uint64_t{1}));
   auto transform = transform::TransformGraph::load(args.transform_output);
   Dataset train = load_examples(args.train_files, "image_floats_xf", "image_class");
@@ -22,13 +23,22 @@ void train(const FnArgs& args, bool cnn) {
                     : Sequential(input, {Dense(32, {.activation = "relu"}), Dropout(0.2f), Dense(10, {.activation = "softmax"})});
   model.compile(Adam(), SparseCategoricalCrossentropy());
   model.fit(train.x, train.y, {.batch_size = 40, .steps_per_epoch = args.train_steps, .verbose = 0});
-  model.save(args.serving_model_dir, {.input_name = "image_floats", .preprocessing = transform.serving_preprocessing("image_floats_xf")});
+  model.save(serving_dir, {.input_name = "image_floats", .preprocessing = transform.serving_preprocessing("image_floats_xf")});
 }
 
 }  // namespace
 
-extern "C" void run_fn(const FnArgs& args) { train(args, false); }
-extern "C" void run_fn_cnn(const FnArgs& args) { train(args, true); }
+extern "C" void run_fn(const FnArgs& args) { train(args, false, args.serving_model_dir); }
+extern "C" void run_fn_cnn(const FnArgs& args) { train(args, true, args.serving_model_dir); }
+// Both models, each also rewritten to TFLite: Format-Serving/{mlp,cnn}/{model.onnx,tflite}.
+extern "C" void run_fn_both_lite(const FnArgs& args) {
+  for (bool cnn : {false, true}) {
+    std::string dir = args.serving_model_dir + (cnn ? "/cnn" : "/mlp");
+    train(args, cnn, dir);
+    auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
+    rewriting::rewrite_saved_model(dir, dir + "/lite", *rewriter, rewriting::ModelType::TFLITE_MODEL);
+  }
+}
 extern "C" void run_fn_throws(const FnArgs&) { throw std::runtime_error("diverged: loss is NaN"); }
 extern "C" void run_fn_saves_nothing(const FnArgs&) {}
 extern "C" void preprocessing_fn(transform::PreprocessingFn& fn) {

@@ -3,6 +3,8 @@
 //   run_fn      the TFX example's MLP: Dense(64, relu) - Dropout(0.2) - Dense(64, relu) -
 //               Dropout(0.2) - Dense(10, softmax), RMSprop(0.0015), batch 40
 //   run_fn_cnn  conv32 3x3 - maxpool - conv64 3x3 - maxpool - dense128 - dense10
+//   run_fn_lite the MLP, saved to serving_model_dir/temp and rewritten by the TFLite rewriter into
+//               serving_model_dir/tflite (TFX for Mobile's lite module)
 // Both save a serving model whose serving_default signature takes the raw `image_floats`
 // (float32 [None, 784]): the Transform graph (scale_by_min_max to [-0.5, 0.5]) + the model.
 #include <spdlog/spdlog.h>
@@ -11,6 +13,7 @@
 #include "core/files.h"
 #include "nn/dataset.h"
 #include "nn/model.h"
+#include "tflite/rewriter.h"
 #include "transform/transform_graph.h"
 
 namespace {
@@ -43,7 +46,8 @@ Model build_cnn() {
                     "mnist_cnn");
 }
 
-void train_and_save(const FnArgs& fn_args, Model model, std::shared_ptr<Optimizer> optimizer) {
+// Trains `model` and saves its serving model (Transform graph + model) into `serving_dir`.
+void train_and_save(const FnArgs& fn_args, Model model, std::shared_ptr<Optimizer> optimizer, const std::string& serving_dir) {
   set_random_seed(fn_args.custom_config.value("seed", uint64_t{42}));
   transform::TransformGraph transform = transform::TransformGraph::load(fn_args.transform_output);
   Dataset train = load_examples(fn_args.train_files, transformed_name(kImageKey), kLabelKey);
@@ -58,14 +62,24 @@ void train_and_save(const FnArgs& fn_args, Model model, std::shared_ptr<Optimize
                                .validation_steps = fn_args.eval_steps});
   write_json_file_atomic(fs::path(fn_args.model_run_dir) / "history.json", history.history);
   // The signature takes raw features: the Transform graph runs first.
-  model.save(fn_args.serving_model_dir,
-             {.input_name = kImageKey, .preprocessing = transform.serving_preprocessing(transformed_name(kImageKey))});
+  model.save(serving_dir, {.input_name = kImageKey, .preprocessing = transform.serving_preprocessing(transformed_name(kImageKey))});
 }
 
 }  // namespace
 
 extern "C" void run_fn(const litepipe::FnArgs& fn_args) {
-  train_and_save(fn_args, build_mlp(), RMSprop({.learning_rate = 0.0015f}));
+  train_and_save(fn_args, build_mlp(), RMSprop({.learning_rate = 0.0015f}), fn_args.serving_model_dir);
 }
 
-extern "C" void run_fn_cnn(const litepipe::FnArgs& fn_args) { train_and_save(fn_args, build_cnn(), Adam()); }
+extern "C" void run_fn_cnn(const litepipe::FnArgs& fn_args) {
+  train_and_save(fn_args, build_cnn(), Adam(), fn_args.serving_model_dir);
+}
+
+extern "C" void run_fn_lite(const litepipe::FnArgs& fn_args) {
+  // As TFX's lite module: save to a temp folder, rewrite into the serving dir, drop the temp.
+  fs::path temp = fs::path(fn_args.serving_model_dir) / "temp";
+  train_and_save(fn_args, build_mlp(), RMSprop({.learning_rate = 0.0015f}), temp.string());
+  auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
+  rewriting::rewrite_saved_model(temp, fn_args.serving_model_dir, *rewriter, rewriting::ModelType::TFLITE_MODEL);
+  fs::remove_all(temp);
+}

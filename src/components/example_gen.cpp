@@ -159,7 +159,7 @@ class ExampleGenExecutor final : public Executor {
       fs::path dir = fs::path(out.uri) / ("Split-" + shard.split);
       fs::create_directories(dir);
       fs::path file = dir / fmt::format("data_tfrecord-{:05}-of-{:05}.gz", shard.index, shard.count);
-      fs::path tmp = dir / ("." + file.filename().string());  // hidden until complete
+      fs::path tmp = dir / fmt::format(".{}", file.filename().string());  // hidden until complete
       TFRecordWriter writer(tmp);
       const auto& list = splits.at(shard.split);
       for (size_t i = shard.begin; i < shard.end; ++i) writer.write(list[i]);

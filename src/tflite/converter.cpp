@@ -1,0 +1,657 @@
+#include "tflite/converter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "onnx/onnx_model.h"
+#include "tflite_subset_generated.h"
+
+namespace litepipe::tfl {
+namespace {
+
+using Shape = std::vector<int64_t>;  // TFLite (NHWC) order; -1 = dynamic batch
+
+struct Constant {
+  std::vector<float> values;
+  Shape dims;  // ONNX dims
+};
+
+struct Value {
+  int tensor = -1;               // TFLite tensor index, -1 for a constant not yet materialized
+  bool nchw = false;             // ONNX sees this 4-D tensor as NCHW; TFLite stores it NHWC
+  Shape shape;                   // TFLite shape, -1 batch
+  std::optional<Constant> constant;
+};
+
+// Runtime version needed by each (op, version), from TFLite's versioning table.
+const char* runtime_version(::tflite::BuiltinOperator op, int version) {
+  using namespace ::tflite;
+  switch (op) {
+    case BuiltinOperator_MEAN: return "1.6.0";
+    case BuiltinOperator_SUB: case BuiltinOperator_DIV: return "1.6.0";
+    case BuiltinOperator_TANH: return "1.14.0";
+    case BuiltinOperator_DEPTHWISE_CONV_2D: return version >= 2 ? "1.12.0" : "1.5.0";
+    case BuiltinOperator_DEQUANTIZE: return version >= 3 ? "1.15.0" : version == 2 ? "1.14.0" : "1.13.1";
+    case BuiltinOperator_QUANTIZE: return "1.14.0";
+    default: return "1.5.0";
+  }
+}
+
+bool version_less(const std::string& a, const std::string& b) {
+  auto parse = [](const std::string& s) {
+    std::vector<int> v;
+    size_t pos = 0;
+    while (pos <= s.size()) {
+      size_t dot = s.find('.', pos);
+      v.push_back(std::stoi(s.substr(pos, dot - pos)));
+      if (dot == std::string::npos) break;
+      pos = dot + 1;
+    }
+    return v;
+  };
+  return parse(a) < parse(b);
+}
+
+class Converter {
+ public:
+  Converter(const onnx::ModelProto& model, const ConverterOptions& options, std::string origin)
+      : onnx_(model), options_(options), origin_(std::move(origin)) {
+    model_.version = 3;
+    model_.description = "litepipe: converted from ONNX";
+    model_.buffers.push_back(std::make_unique<::tflite::BufferT>());  // sentinel
+    model_.subgraphs.push_back(std::make_unique<::tflite::SubGraphT>());
+    graph_ = model_.subgraphs[0].get();
+    graph_->name = "main";
+  }
+
+  std::string run() {
+    const auto& g = onnx_.graph();
+    for (const auto& t : g.initializer()) values_[t.name()].constant = read_constant(t);
+    for (const auto& n : g.node())
+      for (const auto& i : n.input()) ++consumers_[i];
+    for (const auto& o : g.output()) ++consumers_[o.name()], graph_outputs_.insert(o.name());
+    for (const auto& i : g.input()) {
+      if (values_.count(i.name())) continue;
+      const auto& dims = i.type().tensor_type().shape().dim();
+      Shape shape;
+      for (int d = 0; d < dims.size(); ++d) shape.push_back(dims[d].has_dim_value() && d > 0 ? dims[d].dim_value() : -1);
+      if (i.type().tensor_type().elem_type() != onnx::TensorProto::FLOAT) fail("{}: input '{}' is not float32", origin_, i.name());
+      Value v;
+      v.shape = shape;
+      v.tensor = add_tensor(fmt::format("{}_{}:0", options_.signature_key, i.name()), shape, ::tflite::TensorType_FLOAT32);
+      graph_->inputs.push_back(v.tensor);
+      signature_inputs_.emplace_back(i.name(), v.tensor);
+      values_[i.name()] = v;
+    }
+    for (const auto& n : g.node()) convert(n);
+    int out_index = 0;
+    for (const auto& o : g.output()) {
+      Value& v = value(o.name(), "graph output");
+      if (v.nchw) fail("{}: output '{}' is NCHW; litepipe converts models whose outputs are NHWC or 2-D", origin_, o.name());
+      if (v.tensor < 0) fail("{}: output '{}' is a constant", origin_, o.name());
+      graph_->tensors[static_cast<size_t>(v.tensor)]->name = fmt::format("StatefulPartitionedCall:{}", out_index++);
+      graph_->outputs.push_back(v.tensor);
+      signature_outputs_.emplace_back(o.name(), v.tensor);
+    }
+    auto sig = std::make_unique<::tflite::SignatureDefT>();
+    sig->signature_key = options_.signature_key;
+    for (auto& [name, index] : signature_inputs_) {
+      auto m = std::make_unique<::tflite::TensorMapT>();
+      m->name = name;
+      m->tensor_index = static_cast<uint32_t>(index);
+      sig->inputs.push_back(std::move(m));
+    }
+    for (auto& [name, index] : signature_outputs_) {
+      auto m = std::make_unique<::tflite::TensorMapT>();
+      m->name = name;
+      m->tensor_index = static_cast<uint32_t>(index);
+      sig->outputs.push_back(std::move(m));
+    }
+    model_.signature_defs.push_back(std::move(sig));
+    // min_runtime_version: the newest runtime any (op, version) needs; a 16-byte string.
+    std::string min_version = "1.5.0";
+    for (const auto& code : model_.operator_codes) {
+      std::string v = runtime_version(code->builtin_code, code->version);
+      if (version_less(min_version, v)) min_version = v;
+    }
+    std::vector<uint8_t> text(16, 0);
+    std::memcpy(text.data(), min_version.data(), min_version.size());
+    auto meta = std::make_unique<::tflite::MetadataT>();
+    meta->name = "min_runtime_version";
+    meta->buffer = add_buffer(text);
+    model_.metadata.push_back(std::move(meta));
+
+    flatbuffers::FlatBufferBuilder fbb;
+    fbb.Finish(::tflite::Model::Pack(fbb, &model_), ::tflite::ModelIdentifier());
+    return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+  }
+
+ private:
+  [[noreturn]] void fail_node(const onnx::NodeProto& n, const std::string& message) {
+    fail("{}: node '{}' ({}): {}", origin_, n.name(), n.op_type(), message);
+  }
+
+  Constant read_constant(const onnx::TensorProto& t) {
+    Constant c;
+    c.dims.assign(t.dims().begin(), t.dims().end());
+    int64_t count = 1;
+    for (int64_t d : c.dims) count *= d;
+    c.values.resize(static_cast<size_t>(count));
+    if (t.data_type() == onnx::TensorProto::FLOAT) {
+      if (t.has_raw_data()) std::memcpy(c.values.data(), t.raw_data().data(), std::min(t.raw_data().size(), c.values.size() * 4));
+      else std::copy(t.float_data().begin(), t.float_data().end(), c.values.begin());
+    } else if (t.data_type() == onnx::TensorProto::INT64) {
+      for (int64_t i = 0; i < count; ++i) {
+        int64_t v = 0;
+        if (t.has_raw_data()) std::memcpy(&v, t.raw_data().data() + i * 8, 8);
+        else v = t.int64_data(static_cast<int>(i));
+        c.values[static_cast<size_t>(i)] = static_cast<float>(v);
+      }
+    } else {
+      fail("{}: initializer '{}' has ONNX data type {}; the converter takes FLOAT and INT64", origin_, t.name(), t.data_type());
+    }
+    return c;
+  }
+
+  Value& value(const std::string& name, const std::string& what) {
+    auto it = values_.find(name);
+    if (it == values_.end()) fail("{}: {} '{}' is not produced by any earlier node", origin_, what, name);
+    return it->second;
+  }
+
+  uint32_t add_buffer(const std::vector<uint8_t>& data) {
+    auto b = std::make_unique<::tflite::BufferT>();
+    b->data = data;
+    model_.buffers.push_back(std::move(b));
+    return static_cast<uint32_t>(model_.buffers.size() - 1);
+  }
+
+  int add_tensor(const std::string& name, const Shape& shape, ::tflite::TensorType type, const std::vector<uint8_t>* data = nullptr) {
+    auto t = std::make_unique<::tflite::TensorT>();
+    t->name = name;
+    t->type = type;
+    bool dynamic = false;
+    for (int64_t d : shape) {
+      t->shape.push_back(d < 0 ? 1 : static_cast<int32_t>(d));
+      dynamic |= d < 0;
+    }
+    if (dynamic) for (int64_t d : shape) t->shape_signature.push_back(static_cast<int32_t>(d));
+    t->buffer = data ? add_buffer(*data) : 0;
+    graph_->tensors.push_back(std::move(t));
+    return static_cast<int>(graph_->tensors.size() - 1);
+  }
+
+  int add_const_float(const std::string& name, const std::vector<float>& values, const Shape& shape) {
+    std::vector<uint8_t> bytes(values.size() * 4);
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+    return add_tensor(name, shape, ::tflite::TensorType_FLOAT32, &bytes);
+  }
+  int add_const_int32(const std::string& name, const std::vector<int32_t>& values) {
+    std::vector<uint8_t> bytes(values.size() * 4);
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+    return add_tensor(name, {static_cast<int64_t>(values.size())}, ::tflite::TensorType_INT32, &bytes);
+  }
+
+  uint32_t opcode(::tflite::BuiltinOperator op, int version) {
+    for (size_t i = 0; i < model_.operator_codes.size(); ++i) {
+      if (model_.operator_codes[i]->builtin_code == op && model_.operator_codes[i]->version == version) return static_cast<uint32_t>(i);
+    }
+    auto c = std::make_unique<::tflite::OperatorCodeT>();
+    c->builtin_code = op;
+    c->deprecated_builtin_code = static_cast<int8_t>(std::min<int>(op, ::tflite::BuiltinOperator_PLACEHOLDER_FOR_GREATER_OP_CODES));
+    c->version = version;
+    model_.operator_codes.push_back(std::move(c));
+    return static_cast<uint32_t>(model_.operator_codes.size() - 1);
+  }
+
+  size_t add_op(::tflite::BuiltinOperator op, int version, std::vector<int32_t> inputs, std::vector<int32_t> outputs,
+                ::tflite::BuiltinOptionsUnion options = {}) {
+    auto o = std::make_unique<::tflite::OperatorT>();
+    o->opcode_index = opcode(op, version);
+    o->inputs = std::move(inputs);
+    o->outputs = std::move(outputs);
+    o->builtin_options = std::move(options);
+    graph_->operators.push_back(std::move(o));
+    for (int32_t out : graph_->operators.back()->outputs) producer_[out] = graph_->operators.size() - 1;
+    return graph_->operators.size() - 1;
+  }
+
+  template <typename T>
+  static ::tflite::BuiltinOptionsUnion options(T value) {
+    ::tflite::BuiltinOptionsUnion u;
+    u.Set(std::move(value));
+    return u;
+  }
+
+  // Materializes a constant Value as a float tensor (TFLite shape = its ONNX dims).
+  int tensor_of(Value& v, const std::string& name) {
+    if (v.tensor >= 0) return v.tensor;
+    v.shape = v.constant->dims;
+    v.tensor = add_const_float(name, v.constant->values, v.constant->dims);
+    return v.tensor;
+  }
+
+  int new_output(const onnx::NodeProto& n, const Shape& shape, bool nchw = false) {
+    Value v;
+    v.shape = shape;
+    v.nchw = nchw;
+    v.tensor = add_tensor(n.output(0), shape, ::tflite::TensorType_FLOAT32);
+    values_[n.output(0)] = v;
+    return v.tensor;
+  }
+
+  // The activation slot of the op that produced `tensor`, if it can take a fused activation.
+  ::tflite::ActivationFunctionType* fusable_activation(int tensor, const std::string& onnx_name) {
+    if (consumers_[onnx_name] != 1 || graph_outputs_.count(onnx_name)) return nullptr;
+    auto it = producer_.find(tensor);
+    if (it == producer_.end()) return nullptr;
+    auto& u = graph_->operators[it->second]->builtin_options;
+    ::tflite::ActivationFunctionType* act = nullptr;
+    if (auto* o = u.AsFullyConnectedOptions()) act = &o->fused_activation_function;
+    else if (auto* o2 = u.AsConv2DOptions()) act = &o2->fused_activation_function;
+    else if (auto* o3 = u.AsDepthwiseConv2DOptions()) act = &o3->fused_activation_function;
+    else if (auto* o4 = u.AsAddOptions()) act = &o4->fused_activation_function;
+    else if (auto* o5 = u.AsPool2DOptions()) act = &o5->fused_activation_function;
+    return act && *act == ::tflite::ActivationFunctionType_NONE ? act : nullptr;
+  }
+
+  // TF's SAME/VALID from explicit ONNX pads; anything else cannot be expressed in TFLite.
+  ::tflite::Padding padding_of(const onnx::NodeProto& n, const Shape& in, const std::vector<int64_t>& kernel,
+                               const std::vector<int64_t>& strides, const std::vector<int64_t>& dil, const std::vector<int64_t>& pads) {
+    if (std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; })) return ::tflite::Padding_VALID;
+    for (int a = 0; a < 2; ++a) {
+      int64_t size = in[static_cast<size_t>(1 + a)];
+      int64_t eff = (kernel[static_cast<size_t>(a)] - 1) * dil[static_cast<size_t>(a)] + 1;
+      int64_t out = (size + strides[static_cast<size_t>(a)] - 1) / strides[static_cast<size_t>(a)];
+      int64_t total = std::max<int64_t>((out - 1) * strides[static_cast<size_t>(a)] + eff - size, 0);
+      if (pads[static_cast<size_t>(a)] != total / 2 || pads[static_cast<size_t>(a) + 2] != total - total / 2) {
+        fail_node(n, fmt::format("pads [{}] match neither TFLite's SAME nor VALID padding", fmt::join(pads, ", ")));
+      }
+    }
+    return ::tflite::Padding_SAME;
+  }
+
+  static const onnx::AttributeProto* attr(const onnx::NodeProto& n, const std::string& name) {
+    for (const auto& a : n.attribute())
+      if (a.name() == name) return &a;
+    return nullptr;
+  }
+  static int64_t attr_i(const onnx::NodeProto& n, const std::string& name, int64_t def) {
+    auto* a = attr(n, name);
+    return a ? a->i() : def;
+  }
+  static float attr_f(const onnx::NodeProto& n, const std::string& name, float def) {
+    auto* a = attr(n, name);
+    return a ? a->f() : def;
+  }
+  static std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> def) {
+    auto* a = attr(n, name);
+    return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : def;
+  }
+
+  void alias(const onnx::NodeProto& n, const Value& v) { values_[n.output(0)] = v; }
+
+  void convert(const onnx::NodeProto& n) {
+    const std::string& op = n.op_type();
+    if (!n.domain().empty() && n.domain() != "ai.onnx") fail_node(n, fmt::format("domain '{}' is not supported", n.domain()));
+    if (op == "Identity" || op == "Dropout") return alias(n, value(n.input(0), "input"));
+    if (op == "Transpose") return transpose(n);
+    if (op == "Gemm" || op == "MatMul") return fully_connected(n);
+    if (op == "Relu" || op == "Clip" || op == "Tanh") return activation(n);
+    if (op == "Sigmoid") return unary(n, ::tflite::BuiltinOperator_LOGISTIC);
+    if (op == "Softmax") return softmax(n);
+    if (op == "Conv") return conv(n);
+    if (op == "MaxPool" || op == "AveragePool") return pool(n);
+    if (op == "GlobalAveragePool") return global_average_pool(n);
+    if (op == "Flatten" || op == "Reshape") return reshape(n);
+    if (op == "BatchNormalization") return batch_norm(n);
+    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return binary(n);
+    if (op == "Concat") return concat(n);
+    fail_node(n, "this ONNX op has no TensorFlow Lite builtin conversion in litepipe");
+  }
+
+  void transpose(const onnx::NodeProto& n) {
+    Value v = value(n.input(0), "input");
+    auto perm = attr_ints(n, "perm", {});
+    if (v.constant) fail_node(n, "transposing a constant is not supported");
+    if (v.shape.size() == 4 && !v.nchw && perm == std::vector<int64_t>{0, 3, 1, 2}) {
+      v.nchw = true;  // same data; ONNX now sees it as NCHW
+      return alias(n, v);
+    }
+    if (v.shape.size() == 4 && v.nchw && perm == std::vector<int64_t>{0, 2, 3, 1}) {
+      v.nchw = false;
+      return alias(n, v);
+    }
+    fail_node(n, fmt::format("perm [{}] is not an NHWC/NCHW layout change", fmt::join(perm, ", ")));
+  }
+
+  void fully_connected(const onnx::NodeProto& n) {
+    Value& a = value(n.input(0), "input");
+    Value& b = value(n.input(1), "input");
+    if (a.constant || !b.constant) fail_node(n, "expects a computed input times constant weights");
+    if (a.shape.size() != 2 || a.nchw) fail_node(n, fmt::format("input must be 2-D, got rank {}", a.shape.size()));
+    const Constant& w = *b.constant;
+    if (w.dims.size() != 2) fail_node(n, "weights must be 2-D");
+    bool gemm = n.op_type() == "Gemm";
+    if (gemm && attr_i(n, "transA", 0)) fail_node(n, "transA=1 is not supported");
+    bool trans_b = gemm && attr_i(n, "transB", 0);
+    float alpha = gemm ? attr_f(n, "alpha", 1.0f) : 1.0f, beta = gemm ? attr_f(n, "beta", 1.0f) : 1.0f;
+    int64_t units = trans_b ? w.dims[0] : w.dims[1], depth = trans_b ? w.dims[1] : w.dims[0];
+    if (a.shape[1] != depth) fail_node(n, fmt::format("input depth {} differs from the weights' {}", a.shape[1], depth));
+    std::vector<float> weights(static_cast<size_t>(units * depth));  // [units, depth]
+    for (int64_t o = 0; o < units; ++o)
+      for (int64_t i = 0; i < depth; ++i)
+        weights[static_cast<size_t>(o * depth + i)] = alpha * (trans_b ? w.values[static_cast<size_t>(o * depth + i)] : w.values[static_cast<size_t>(i * units + o)]);
+    std::vector<int32_t> inputs = {a.tensor, add_const_float(n.output(0) + "/weights", weights, {units, depth}), -1};
+    if (gemm && n.input_size() > 2 && !n.input(2).empty()) {
+      Value& c = value(n.input(2), "bias");
+      if (!c.constant) fail_node(n, "bias must be constant");
+      std::vector<float> bias(static_cast<size_t>(units));
+      for (int64_t o = 0; o < units; ++o) bias[static_cast<size_t>(o)] = beta * c.constant->values[c.constant->values.size() == 1 ? 0 : static_cast<size_t>(o)];
+      inputs[2] = add_const_float(n.output(0) + "/bias", bias, {units});
+    }
+    int out = new_output(n, {a.shape[0], units});
+    ::tflite::FullyConnectedOptionsT o;
+    add_op(::tflite::BuiltinOperator_FULLY_CONNECTED, 1, inputs, {out}, options(o));
+  }
+
+  ::tflite::ActivationFunctionType activation_type(const onnx::NodeProto& n) {
+    if (n.op_type() == "Relu") return ::tflite::ActivationFunctionType_RELU;
+    if (n.op_type() == "Tanh") return ::tflite::ActivationFunctionType_TANH;
+    float lo = -INFINITY, hi = INFINITY;
+    if (n.input_size() > 1 && !n.input(1).empty()) lo = value(n.input(1), "min").constant->values.at(0);
+    if (n.input_size() > 2 && !n.input(2).empty()) hi = value(n.input(2), "max").constant->values.at(0);
+    if (lo == 0.0f && hi == 6.0f) return ::tflite::ActivationFunctionType_RELU6;
+    if (lo == 0.0f && std::isinf(hi)) return ::tflite::ActivationFunctionType_RELU;
+    if (lo == -1.0f && hi == 1.0f) return ::tflite::ActivationFunctionType_RELU_N1_TO_1;
+    fail_node(n, fmt::format("Clip({}, {}) has no TFLite equivalent", lo, hi));
+  }
+
+  void activation(const onnx::NodeProto& n) {
+    Value v = value(n.input(0), "input");
+    auto act = activation_type(n);
+    if (v.constant) fail_node(n, "activation of a constant");
+    if (auto* slot = fusable_activation(v.tensor, n.input(0))) {
+      *slot = act;
+      return alias(n, v);
+    }
+    ::tflite::BuiltinOperator op = act == ::tflite::ActivationFunctionType_RELU ? ::tflite::BuiltinOperator_RELU
+                                   : act == ::tflite::ActivationFunctionType_RELU6 ? ::tflite::BuiltinOperator_RELU6
+                                   : act == ::tflite::ActivationFunctionType_TANH ? ::tflite::BuiltinOperator_TANH
+                                                                                 : ::tflite::BuiltinOperator_RELU;
+    if (act == ::tflite::ActivationFunctionType_RELU_N1_TO_1) fail_node(n, "a standalone Clip(-1, 1) is not supported");
+    unary(n, op);
+  }
+
+  void unary(const onnx::NodeProto& n, ::tflite::BuiltinOperator op) {
+    Value v = value(n.input(0), "input");
+    if (v.constant) fail_node(n, "applied to a constant");
+    int out = new_output(n, v.shape, v.nchw);
+    add_op(op, 1, {v.tensor}, {out});
+  }
+
+  void softmax(const onnx::NodeProto& n) {
+    Value v = value(n.input(0), "input");
+    int64_t axis = attr_i(n, "axis", -1);
+    if (axis < 0) axis += static_cast<int64_t>(v.shape.size());
+    if (v.nchw || axis != static_cast<int64_t>(v.shape.size()) - 1) fail_node(n, "softmax must be over the last (channel) axis");
+    int out = new_output(n, v.shape);
+    ::tflite::SoftmaxOptionsT o;
+    o.beta = 1.0f;
+    add_op(::tflite::BuiltinOperator_SOFTMAX, 1, {v.tensor}, {out}, options(o));
+  }
+
+  void conv(const onnx::NodeProto& n) {
+    Value v = value(n.input(0), "input");
+    Value& wv = value(n.input(1), "weights");
+    if (!v.nchw || v.shape.size() != 4) fail_node(n, "input must be a 4-D NCHW activation");
+    if (!wv.constant) fail_node(n, "weights must be constant");
+    const Constant& w = *wv.constant;
+    int64_t oc = w.dims[0], icg = w.dims[1], kh = w.dims[2], kw = w.dims[3], ic = v.shape[3];
+    int64_t group = attr_i(n, "group", 1);
+    auto strides = attr_ints(n, "strides", {1, 1}), dil = attr_ints(n, "dilations", {1, 1}), pads = attr_ints(n, "pads", {0, 0, 0, 0});
+    auto padding = padding_of(n, v.shape, {kh, kw}, strides, dil, pads);
+    std::vector<float> bias;
+    if (n.input_size() > 2 && !n.input(2).empty()) bias = value(n.input(2), "bias").constant->values;
+    int64_t oh = padding == ::tflite::Padding_SAME ? (v.shape[1] + strides[0] - 1) / strides[0] : (v.shape[1] - (kh - 1) * dil[0] - 1) / strides[0] + 1;
+    int64_t ow = padding == ::tflite::Padding_SAME ? (v.shape[2] + strides[1] - 1) / strides[1] : (v.shape[2] - (kw - 1) * dil[1] - 1) / strides[1] + 1;
+    int bias_tensor = bias.empty() ? -1 : add_const_float(n.output(0) + "/bias", bias, {oc});
+    if (group == 1) {
+      if (icg != ic) fail_node(n, fmt::format("weights expect {} input channels, input has {}", icg, ic));
+      std::vector<float> ohwi(w.values.size());
+      for (int64_t o = 0; o < oc; ++o)
+        for (int64_t i = 0; i < ic; ++i)
+          for (int64_t y = 0; y < kh; ++y)
+            for (int64_t x = 0; x < kw; ++x)
+              ohwi[static_cast<size_t>(((o * kh + y) * kw + x) * ic + i)] = w.values[static_cast<size_t>(((o * ic + i) * kh + y) * kw + x)];
+      int filter = add_const_float(n.output(0) + "/filter", ohwi, {oc, kh, kw, ic});
+      int out = new_output(n, {v.shape[0], oh, ow, oc}, true);
+      ::tflite::Conv2DOptionsT o;
+      o.padding = padding;
+      o.stride_h = static_cast<int32_t>(strides[0]);
+      o.stride_w = static_cast<int32_t>(strides[1]);
+      o.dilation_h_factor = static_cast<int32_t>(dil[0]);
+      o.dilation_w_factor = static_cast<int32_t>(dil[1]);
+      add_op(::tflite::BuiltinOperator_CONV_2D, 1, {v.tensor, filter, bias_tensor}, {out}, options(o));
+    } else if (group == ic && icg == 1) {
+      std::vector<float> filter(static_cast<size_t>(kh * kw * oc));  // [1, kh, kw, oc]
+      for (int64_t o = 0; o < oc; ++o)
+        for (int64_t y = 0; y < kh; ++y)
+          for (int64_t x = 0; x < kw; ++x) filter[static_cast<size_t>((y * kw + x) * oc + o)] = w.values[static_cast<size_t>((o * kh + y) * kw + x)];
+      int f = add_const_float(n.output(0) + "/filter", filter, {1, kh, kw, oc});
+      int out = new_output(n, {v.shape[0], oh, ow, oc}, true);
+      ::tflite::DepthwiseConv2DOptionsT o;
+      o.padding = padding;
+      o.stride_h = static_cast<int32_t>(strides[0]);
+      o.stride_w = static_cast<int32_t>(strides[1]);
+      o.depth_multiplier = static_cast<int32_t>(oc / ic);
+      o.dilation_h_factor = static_cast<int32_t>(dil[0]);
+      o.dilation_w_factor = static_cast<int32_t>(dil[1]);
+      add_op(::tflite::BuiltinOperator_DEPTHWISE_CONV_2D, dil[0] > 1 || dil[1] > 1 ? 2 : 1, {v.tensor, f, bias_tensor}, {out}, options(o));
+    } else {
+      fail_node(n, fmt::format("group={} is neither a plain nor a depthwise convolution", group));
+    }
+  }
+
+  void pool(const onnx::NodeProto& n) {
+    Value v = value(n.input(0), "input");
+    if (!v.nchw || v.shape.size() != 4) fail_node(n, "input must be a 4-D NCHW activation");
+    auto kernel = attr_ints(n, "kernel_shape", {}), strides = attr_ints(n, "strides", {1, 1}), pads = attr_ints(n, "pads", {0, 0, 0, 0});
+    if (attr_i(n, "ceil_mode", 0)) fail_node(n, "ceil_mode=1 is not supported");
+    bool max = n.op_type() == "MaxPool";
+    auto padding = padding_of(n, v.shape, kernel, strides, {1, 1}, pads);
+    if (!max && padding == ::tflite::Padding_SAME && attr_i(n, "count_include_pad", 0)) fail_node(n, "count_include_pad=1 differs from TFLite's average pool");
+    int64_t oh = padding == ::tflite::Padding_SAME ? (v.shape[1] + strides[0] - 1) / strides[0] : (v.shape[1] - kernel[0]) / strides[0] + 1;
+    int64_t ow = padding == ::tflite::Padding_SAME ? (v.shape[2] + strides[1] - 1) / strides[1] : (v.shape[2] - kernel[1]) / strides[1] + 1;
+    int out = new_output(n, {v.shape[0], oh, ow, v.shape[3]}, true);
+    ::tflite::Pool2DOptionsT o;
+    o.padding = padding;
+    o.stride_h = static_cast<int32_t>(strides[0]);
+    o.stride_w = static_cast<int32_t>(strides[1]);
+    o.filter_height = static_cast<int32_t>(kernel[0]);
+    o.filter_width = static_cast<int32_t>(kernel[1]);
+    add_op(max ? ::tflite::BuiltinOperator_MAX_POOL_2D : ::tflite::BuiltinOperator_AVERAGE_POOL_2D, 1, {v.tensor}, {out}, options(o));
+  }
+
+  void global_average_pool(const onnx::NodeProto& n) {
+    Value v = value(n.input(0), "input");
+    if (!v.nchw || v.shape.size() != 4) fail_node(n, "input must be a 4-D NCHW activation");
+    int axes = add_const_int32(n.output(0) + "/axes", {1, 2});
+    int out = new_output(n, {v.shape[0], 1, 1, v.shape[3]}, true);
+    ::tflite::ReducerOptionsT o;
+    o.keep_dims = true;
+    add_op(::tflite::BuiltinOperator_MEAN, 1, {v.tensor, axes}, {out}, options(o));
+  }
+
+  void reshape(const onnx::NodeProto& n) {
+    Value v = value(n.input(0), "input");
+    if (v.constant) fail_node(n, "reshaping a constant is not supported");
+    int64_t total = 1;
+    for (size_t d = 1; d < v.shape.size(); ++d) total *= v.shape[d];
+    if (v.nchw && v.shape[1] * v.shape[2] != 1) fail_node(n, "flattening an NCHW activation would reorder values (transpose to NHWC first)");
+    Shape target;
+    if (n.op_type() == "Flatten") {
+      if (attr_i(n, "axis", 1) != 1) fail_node(n, "only axis=1 is supported");
+      target = {v.shape[0], total};
+    } else {
+      Value& s = value(n.input(1), "shape");
+      if (!s.constant) fail_node(n, "shape must be constant");
+      int64_t known = 1, unknown = -1;
+      for (size_t i = 0; i < s.constant->values.size(); ++i) {
+        auto d = static_cast<int64_t>(s.constant->values[i]);
+        if (i == 0) { target.push_back(v.shape[0]); continue; }  // the batch
+        if (d == 0) d = v.shape[i];
+        if (d == -1) unknown = static_cast<int64_t>(i);
+        else known *= d;
+        target.push_back(d);
+      }
+      if (unknown > 0) target[static_cast<size_t>(unknown)] = total / std::max<int64_t>(known, 1);
+    }
+    std::vector<int32_t> shape_values;
+    for (int64_t d : target) shape_values.push_back(static_cast<int32_t>(d));
+    int shape_tensor = add_const_int32(n.output(0) + "/shape", shape_values);
+    int out = new_output(n, target);
+    ::tflite::ReshapeOptionsT o;
+    o.new_shape = shape_values;
+    add_op(::tflite::BuiltinOperator_RESHAPE, 1, {v.tensor, shape_tensor}, {out}, options(o));
+  }
+
+  void batch_norm(const onnx::NodeProto& n) {
+    Value v = value(n.input(0), "input");
+    auto c = [&](int i) { return value(n.input(i), "batch norm parameter").constant->values; };
+    std::vector<float> gamma = c(1), beta = c(2), mean = c(3), var = c(4);
+    float eps = attr_f(n, "epsilon", 1e-5f);
+    std::vector<float> scale(gamma.size()), shift(gamma.size());
+    for (size_t i = 0; i < gamma.size(); ++i) {
+      scale[i] = gamma[i] / std::sqrt(var[i] + eps);
+      shift[i] = beta[i] - mean[i] * scale[i];
+    }
+    // Fold into the conv / fully connected op that produced the input.
+    auto it = producer_.find(v.tensor);
+    if (it != producer_.end() && consumers_[n.input(0)] == 1 && !graph_outputs_.count(n.input(0))) {
+      auto& op = graph_->operators[it->second];
+      auto builtin = model_.operator_codes[op->opcode_index]->builtin_code;
+      bool conv = builtin == ::tflite::BuiltinOperator_CONV_2D, fc = builtin == ::tflite::BuiltinOperator_FULLY_CONNECTED,
+           dw = builtin == ::tflite::BuiltinOperator_DEPTHWISE_CONV_2D;
+      if ((conv || fc || dw) && fusable_activation(v.tensor, n.input(0))) {
+        auto& filter = graph_->tensors[static_cast<size_t>(op->inputs[1])];
+        auto& data = model_.buffers[filter->buffer]->data;
+        auto* w = reinterpret_cast<float*>(data.data());
+        size_t count = data.size() / 4, channels = scale.size();
+        for (size_t i = 0; i < count; ++i) w[i] *= scale[dw ? i % channels : i / (count / channels)];
+        std::vector<float> bias(channels, 0.0f);
+        if (op->inputs[2] >= 0) {
+          auto& b = model_.buffers[graph_->tensors[static_cast<size_t>(op->inputs[2])]->buffer]->data;
+          std::memcpy(bias.data(), b.data(), b.size());
+        }
+        for (size_t i = 0; i < channels; ++i) bias[i] = bias[i] * scale[i] + shift[i];
+        op->inputs[2] = add_const_float(n.output(0) + "/folded_bias", bias, {static_cast<int64_t>(channels)});
+        return alias(n, v);
+      }
+    }
+    int64_t channels = static_cast<int64_t>(scale.size());
+    int s = add_const_float(n.output(0) + "/scale", scale, {channels});
+    int b = add_const_float(n.output(0) + "/shift", shift, {channels});
+    Value scaled;
+    scaled.shape = v.shape;
+    scaled.nchw = v.nchw;
+    scaled.tensor = add_tensor(n.output(0) + "/scaled", v.shape, ::tflite::TensorType_FLOAT32);
+    ::tflite::MulOptionsT mo;
+    add_op(::tflite::BuiltinOperator_MUL, 1, {v.tensor, s}, {scaled.tensor}, options(mo));
+    int out = new_output(n, v.shape, v.nchw);
+    ::tflite::AddOptionsT ao;
+    add_op(::tflite::BuiltinOperator_ADD, 1, {scaled.tensor, b}, {out}, options(ao));
+  }
+
+  // A constant operand in the TFLite layout of the other operand.
+  int constant_operand(const onnx::NodeProto& n, Value& c, const Value& other) {
+    const Constant& k = *c.constant;
+    size_t count = k.values.size();
+    if (count == 1) return add_const_float(n.output(0) + "/scalar", k.values, {});
+    if (other.nchw) {
+      // Per-channel constants of an NCHW view ([C,1,1] or [1,C,1,1]) become [C] in NHWC.
+      int64_t channels = other.shape[3];
+      if (static_cast<int64_t>(count) == channels) return add_const_float(n.output(0) + "/channel_constant", k.values, {channels});
+      fail_node(n, "a constant operand of an NCHW activation must be a scalar or per channel");
+    }
+    return tensor_of(c, n.output(0) + "/constant");
+  }
+
+  void binary(const onnx::NodeProto& n) {
+    Value& a = value(n.input(0), "input");
+    Value& b = value(n.input(1), "input");
+    const std::string& op = n.op_type();
+    auto apply = [&](float x, float y) { return op == "Add" ? x + y : op == "Sub" ? x - y : op == "Mul" ? x * y : x / y; };
+    if (a.constant && b.constant) {  // constant folding (scalars and equal shapes)
+      const Constant &x = *a.constant, &y = *b.constant;
+      Constant r = x.values.size() >= y.values.size() ? x : y;
+      for (size_t i = 0; i < r.values.size(); ++i) {
+        r.values[i] = apply(x.values[x.values.size() == 1 ? 0 : i], y.values[y.values.size() == 1 ? 0 : i]);
+      }
+      Value v;
+      v.constant = r;
+      return alias(n, v);
+    }
+    ::tflite::BuiltinOperator code = op == "Add" ? ::tflite::BuiltinOperator_ADD : op == "Sub" ? ::tflite::BuiltinOperator_SUB
+                                     : op == "Mul" ? ::tflite::BuiltinOperator_MUL : ::tflite::BuiltinOperator_DIV;
+    const Value& computed = a.constant ? b : a;
+    int ta = a.constant ? constant_operand(n, a, b) : a.tensor;
+    int tb = b.constant ? constant_operand(n, b, a) : b.tensor;
+    if (!a.constant && !b.constant && a.nchw != b.nchw) fail_node(n, "operands have different layouts");
+    int out = new_output(n, computed.shape, computed.nchw);
+    ::tflite::BuiltinOptionsUnion u;
+    if (code == ::tflite::BuiltinOperator_ADD) u = options(::tflite::AddOptionsT{});
+    else if (code == ::tflite::BuiltinOperator_SUB) u = options(::tflite::SubOptionsT{});
+    else if (code == ::tflite::BuiltinOperator_MUL) u = options(::tflite::MulOptionsT{});
+    else u = options(::tflite::DivOptionsT{});
+    add_op(code, 1, {ta, tb}, {out}, std::move(u));
+  }
+
+  void concat(const onnx::NodeProto& n) {
+    std::vector<int32_t> inputs;
+    Value first = value(n.input(0), "input");
+    int64_t axis = attr_i(n, "axis", 0);
+    if (axis < 0) axis += static_cast<int64_t>(first.shape.size());
+    int64_t tfl_axis = first.nchw ? std::vector<int64_t>{0, 3, 1, 2}[static_cast<size_t>(axis)] : axis;
+    Shape shape = first.shape;
+    shape[static_cast<size_t>(tfl_axis)] = 0;
+    for (const auto& name : n.input()) {
+      Value& v = value(name, "input");
+      if (v.constant || v.nchw != first.nchw) fail_node(n, "inputs must be computed tensors of one layout");
+      inputs.push_back(v.tensor);
+      shape[static_cast<size_t>(tfl_axis)] += v.shape[static_cast<size_t>(tfl_axis)];
+    }
+    int out = new_output(n, shape, first.nchw);
+    ::tflite::ConcatenationOptionsT o;
+    o.axis = static_cast<int32_t>(tfl_axis);
+    add_op(::tflite::BuiltinOperator_CONCATENATION, 1, inputs, {out}, options(o));
+  }
+
+  const onnx::ModelProto& onnx_;
+  ConverterOptions options_;
+  std::string origin_;
+  ::tflite::ModelT model_;
+  ::tflite::SubGraphT* graph_;
+  std::map<std::string, Value> values_;
+  std::map<std::string, int> consumers_;
+  std::set<std::string> graph_outputs_;
+  std::map<int, size_t> producer_;  // tensor -> operator index
+  std::vector<std::pair<std::string, int>> signature_inputs_, signature_outputs_;
+};
+
+}  // namespace
+
+std::string convert_onnx_to_tflite(const onnx::ModelProto& model, const ConverterOptions& options, const std::string& origin) {
+  return Converter(model, options, origin).run();
+}
+
+}  // namespace litepipe::tfl

@@ -1,0 +1,19 @@
+#pragma once
+// ONNX -> TensorFlow Lite conversion of a serving model: builtin ops only, NHWC throughout
+// (NCHW<->NHWC transposes of the ONNX graph disappear), batch normalization folded, activations
+// fused where TFLite can, constants folded, a SignatureDef named as TFLite's converter names it
+// (`serving_default_<input>:0`, dynamic batch as shape_signature -1).
+#include <string>
+
+#include <onnx/onnx_pb.h>
+
+namespace litepipe::tfl {
+
+struct ConverterOptions {
+  std::string signature_key = "serving_default";
+};
+
+// The .tflite flatbuffer. Unsupported ops or layouts -> Error naming the ONNX node and op.
+std::string convert_onnx_to_tflite(const onnx::ModelProto& model, const ConverterOptions& options, const std::string& origin);
+
+}  // namespace litepipe::tfl

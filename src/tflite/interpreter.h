@@ -1,0 +1,110 @@
+#pragma once
+// A TensorFlow Lite interpreter in the spirit of TFLite Micro: the flatbuffer is verified first,
+// every operator's kernel validates its tensors and computes output shapes in Prepare (once per
+// input shape), one activation arena is planned for the whole graph, and Eval is lean. It loads
+// any valid .tflite whose operators it implements, not only litepipe's.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tflite {
+struct Model;
+struct Operator;
+}
+
+namespace litepipe::tfl {
+
+// TensorFlow Lite's TensorType values.
+enum class DType : int8_t { Float32 = 0, Float16 = 1, Int32 = 2, UInt8 = 3, Int64 = 4, String = 5, Bool = 6, Int16 = 7, Int8 = 9 };
+const char* dtype_name(DType t);
+size_t dtype_size(DType t);
+
+struct Tensor {
+  std::string name;
+  DType type = DType::Float32;
+  std::vector<int32_t> shape;
+  std::vector<int32_t> shape_signature;  // -1 = dynamic
+  std::vector<float> scale;              // quantization (empty: none)
+  std::vector<int64_t> zero_point;
+  int32_t quantized_dimension = 0;
+  bool constant = false;
+  uint8_t* data = nullptr;  // constant buffer, or a slot of the arena
+
+  int64_t elements() const;
+  size_t bytes() const { return static_cast<size_t>(elements()) * dtype_size(type); }
+  template <typename T>
+  T* as() const { return reinterpret_cast<T*>(data); }
+};
+
+class Interpreter;
+
+// One operator instance: its tensors and whatever its kernel precomputed in Prepare.
+struct Node {
+  int builtin = 0;
+  int version = 1;
+  std::string op_name;
+  const ::tflite::Operator* op = nullptr;
+  std::vector<int> inputs, outputs;
+  std::vector<int64_t> ints;  // kernel scratch: precomputed parameters
+  std::vector<float> floats;
+};
+
+struct Kernel {
+  const char* name;
+  int max_version;
+  void (*prepare)(Interpreter&, Node&);
+  void (*eval)(Interpreter&, Node&);
+};
+// The kernel for a builtin operator code, or nullptr.
+const Kernel* find_kernel(int builtin);
+
+class Interpreter {
+ public:
+  static std::unique_ptr<Interpreter> from_file(const std::filesystem::path& path);
+  Interpreter(std::string model_bytes, std::string origin);
+  ~Interpreter();
+
+  const std::vector<int>& inputs() const { return inputs_; }
+  const std::vector<int>& outputs() const { return outputs_; }
+  Tensor& tensor(int index) { return tensors_.at(static_cast<size_t>(index)); }
+  const Tensor& tensor(int index) const { return tensors_.at(static_cast<size_t>(index)); }
+  size_t tensor_count() const { return tensors_.size(); }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const std::string& origin() const { return origin_; }
+
+  // Like TFLite's ResizeInputTensor: dims allowed by shape_signature (-1 = any).
+  void resize_input(size_t input, const std::vector<int32_t>& shape);
+  // Prepares every node for the current input shapes and plans the arena; called by invoke()
+  // when shapes changed.
+  void allocate_tensors();
+  void invoke();
+  size_t arena_bytes() const { return arena_size_; }
+
+  // SignatureDefs: key -> (name -> tensor index).
+  struct Signature {
+    std::map<std::string, int> inputs, outputs;
+  };
+  const std::map<std::string, Signature>& signatures() const { return signatures_; }
+  std::map<std::string, std::string> metadata() const;
+  size_t model_bytes() const { return bytes_.size(); }
+
+  [[noreturn]] void fail_node(const Node& node, const std::string& message) const;
+
+ private:
+  std::string bytes_;
+  std::string origin_;
+  const ::tflite::Model* model_ = nullptr;
+  std::vector<Tensor> tensors_;
+  std::vector<Node> nodes_;
+  std::vector<int> inputs_, outputs_;
+  std::map<std::string, Signature> signatures_;
+  std::vector<std::vector<uint8_t>> owned_constants_;  // constants copied for alignment
+  uint8_t* arena_ = nullptr;
+  size_t arena_size_ = 0;
+  bool prepared_ = false;
+};
+
+}  // namespace litepipe::tfl

@@ -1,0 +1,538 @@
+// Float32 kernels of litepipe's TensorFlow Lite interpreter, one Prepare (validate, compute output
+// shapes, precompute) and one Eval per builtin op, plus QUANTIZE / DEQUANTIZE. Matrix products go
+// through oneDNN's sgemm (vectorized, multi-threaded for large batches).
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "tflite/fp16.h"
+#include "tflite/interpreter.h"
+#include "tflite_subset_generated.h"
+
+namespace litepipe::tfl {
+namespace {
+
+using ::tflite::ActivationFunctionType_NONE;
+using ::tflite::ActivationFunctionType_RELU;
+using ::tflite::ActivationFunctionType_RELU6;
+using ::tflite::ActivationFunctionType_RELU_N1_TO_1;
+using ::tflite::ActivationFunctionType_TANH;
+using ::tflite::BuiltinOperator;
+
+Tensor& input(Interpreter& in, Node& n, size_t i) {
+  if (i >= n.inputs.size() || n.inputs[i] < 0) in.fail_node(n, fmt::format("missing input {}", i));
+  return in.tensor(n.inputs[i]);
+}
+Tensor* optional_input(Interpreter& in, Node& n, size_t i) {
+  return i < n.inputs.size() && n.inputs[i] >= 0 ? &in.tensor(n.inputs[i]) : nullptr;
+}
+Tensor& output(Interpreter& in, Node& n, size_t i = 0) { return in.tensor(n.outputs.at(i)); }
+
+void expect_type(Interpreter& in, Node& n, const Tensor& t, DType want, const char* role) {
+  if (t.type != want) in.fail_node(n, fmt::format("{} '{}' is {}, expected {}", role, t.name, dtype_name(t.type), dtype_name(want)));
+}
+void expect_rank(Interpreter& in, Node& n, const Tensor& t, size_t rank, const char* role) {
+  if (t.shape.size() != rank) in.fail_node(n, fmt::format("{} '{}' has rank {}, expected {}", role, t.name, t.shape.size(), rank));
+}
+
+void apply_activation(float* x, int64_t n, int act) {
+  switch (act) {
+    case ActivationFunctionType_RELU: for (int64_t i = 0; i < n; ++i) x[i] = std::max(x[i], 0.0f); break;
+    case ActivationFunctionType_RELU6: for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], 0.0f), 6.0f); break;
+    case ActivationFunctionType_RELU_N1_TO_1: for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], -1.0f), 1.0f); break;
+    case ActivationFunctionType_TANH: for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]); break;
+    default: break;
+  }
+}
+
+// TFLite's padding: output size and the leading pad of one spatial dimension.
+void window(int32_t in, int32_t filter, int32_t stride, int32_t dilation, ::tflite::Padding padding, int32_t* out, int32_t* pad) {
+  int32_t eff = (filter - 1) * dilation + 1;
+  *out = padding == ::tflite::Padding_SAME ? (in + stride - 1) / stride : (in - eff + stride) / stride;
+  *pad = std::max((*out - 1) * stride + eff - in, 0) / 2;
+}
+
+// ---- FULLY_CONNECTED: y = x W^T + b, W [units, depth] -------------------------------------------
+void fc_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& w = input(in, n, 1);
+  expect_type(in, n, x, DType::Float32, "input");
+  if (w.type != DType::Float32) in.fail_node(n, fmt::format("weights '{}' are {}; float models need float32 weights (DEQUANTIZE them first)", w.name, dtype_name(w.type)));
+  expect_rank(in, n, w, 2, "weights");
+  int32_t depth = w.shape[1];
+  if (x.elements() % depth != 0) in.fail_node(n, fmt::format("input '{}' ({} values) is not a multiple of the weights' depth {}", x.name, x.elements(), depth));
+  if (Tensor* b = optional_input(in, n, 2); b && b->elements() != w.shape[0]) in.fail_node(n, "bias size differs from the number of units");
+  output(in, n).shape = {static_cast<int32_t>(x.elements() / depth), w.shape[0]};
+}
+void fc_eval(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& w = input(in, n, 1);
+  Tensor* b = optional_input(in, n, 2);
+  Tensor& y = output(in, n);
+  int64_t units = w.shape[0], depth = w.shape[1], rows = x.elements() / depth;
+  float* out = y.as<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (b) std::memcpy(out + r * units, b->as<float>(), static_cast<size_t>(units) * 4);
+    else std::memset(out + r * units, 0, static_cast<size_t>(units) * 4);
+  }
+  dnnl_sgemm('N', 'T', rows, units, depth, 1.0f, x.as<float>(), depth, w.as<float>(), depth, 1.0f, out, units);
+  apply_activation(out, y.elements(), n.op->builtin_options_as_FullyConnectedOptions()->fused_activation_function());
+}
+
+// ---- CONV_2D (im2col + sgemm) and DEPTHWISE_CONV_2D ---------------------------------------------
+struct ConvGeometry {
+  int32_t batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, dh, dw, ph, pw;
+};
+ConvGeometry conv_geometry(Interpreter& in, Node& n, bool depthwise) {
+  Tensor& x = input(in, n, 0);
+  Tensor& f = input(in, n, 1);
+  expect_type(in, n, x, DType::Float32, "input");
+  expect_type(in, n, f, DType::Float32, "filter");
+  expect_rank(in, n, x, 4, "input");
+  expect_rank(in, n, f, 4, "filter");
+  ConvGeometry g{};
+  ::tflite::Padding padding;
+  if (depthwise) {
+    auto* o = n.op->builtin_options_as_DepthwiseConv2DOptions();
+    g.sh = o->stride_h(); g.sw = o->stride_w(); g.dh = o->dilation_h_factor(); g.dw = o->dilation_w_factor();
+    padding = o->padding();
+  } else {
+    auto* o = n.op->builtin_options_as_Conv2DOptions();
+    g.sh = o->stride_h(); g.sw = o->stride_w(); g.dh = o->dilation_h_factor(); g.dw = o->dilation_w_factor();
+    padding = o->padding();
+  }
+  g.batch = x.shape[0]; g.ih = x.shape[1]; g.iw = x.shape[2]; g.ic = x.shape[3];
+  g.kh = f.shape[1]; g.kw = f.shape[2];
+  g.oc = depthwise ? f.shape[3] : f.shape[0];
+  if (!depthwise && f.shape[3] != g.ic) in.fail_node(n, fmt::format("filter depth {} differs from input channels {}", f.shape[3], g.ic));
+  if (depthwise && g.oc % g.ic != 0) in.fail_node(n, "depthwise output channels are not a multiple of input channels");
+  window(g.ih, g.kh, g.sh, g.dh, padding, &g.oh, &g.ph);
+  window(g.iw, g.kw, g.sw, g.dw, padding, &g.ow, &g.pw);
+  if (g.oh <= 0 || g.ow <= 0) in.fail_node(n, "filter is larger than the input");
+  return g;
+}
+void store(Node& n, const ConvGeometry& g) {
+  n.ints = {g.batch, g.ih, g.iw, g.ic, g.oh, g.ow, g.oc, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw};
+}
+ConvGeometry load(const Node& n) {
+  const auto& v = n.ints;
+  auto i = [&](size_t k) { return static_cast<int32_t>(v[k]); };
+  return {i(0), i(1), i(2), i(3), i(4), i(5), i(6), i(7), i(8), i(9), i(10), i(11), i(12), i(13), i(14)};
+}
+void conv_prepare(Interpreter& in, Node& n) {
+  ConvGeometry g = conv_geometry(in, n, false);
+  store(n, g);
+  n.floats.resize(static_cast<size_t>(g.batch) * g.oh * g.ow * g.kh * g.kw * g.ic);  // im2col patches
+  output(in, n).shape = {g.batch, g.oh, g.ow, g.oc};
+}
+void conv_eval(Interpreter& in, Node& n) {
+  ConvGeometry g = load(n);
+  const float* x = input(in, n, 0).as<float>();
+  Tensor* b = optional_input(in, n, 2);
+  float* y = output(in, n).as<float>();
+  int64_t patch = static_cast<int64_t>(g.kh) * g.kw * g.ic, rows = static_cast<int64_t>(g.batch) * g.oh * g.ow;
+  float* cols = n.floats.data();
+  for (int32_t bi = 0; bi < g.batch; ++bi)
+    for (int32_t oy = 0; oy < g.oh; ++oy)
+      for (int32_t ox = 0; ox < g.ow; ++ox) {
+        float* dst = cols + ((static_cast<int64_t>(bi) * g.oh + oy) * g.ow + ox) * patch;
+        for (int32_t ky = 0; ky < g.kh; ++ky) {
+          int32_t iy = oy * g.sh - g.ph + ky * g.dh;
+          for (int32_t kx = 0; kx < g.kw; ++kx) {
+            int32_t ix = ox * g.sw - g.pw + kx * g.dw;
+            float* d = dst + (static_cast<int64_t>(ky) * g.kw + kx) * g.ic;
+            if (iy < 0 || iy >= g.ih || ix < 0 || ix >= g.iw) std::memset(d, 0, static_cast<size_t>(g.ic) * 4);
+            else std::memcpy(d, x + ((static_cast<int64_t>(bi) * g.ih + iy) * g.iw + ix) * g.ic, static_cast<size_t>(g.ic) * 4);
+          }
+        }
+      }
+  for (int64_t r = 0; r < rows; ++r) {
+    if (b) std::memcpy(y + r * g.oc, b->as<float>(), static_cast<size_t>(g.oc) * 4);
+    else std::memset(y + r * g.oc, 0, static_cast<size_t>(g.oc) * 4);
+  }
+  dnnl_sgemm('N', 'T', rows, g.oc, patch, 1.0f, cols, patch, input(in, n, 1).as<float>(), patch, 1.0f, y, g.oc);
+  apply_activation(y, output(in, n).elements(), n.op->builtin_options_as_Conv2DOptions()->fused_activation_function());
+}
+void dwconv_prepare(Interpreter& in, Node& n) {
+  ConvGeometry g = conv_geometry(in, n, true);
+  store(n, g);
+  output(in, n).shape = {g.batch, g.oh, g.ow, g.oc};
+}
+void dwconv_eval(Interpreter& in, Node& n) {
+  ConvGeometry g = load(n);
+  const float* x = input(in, n, 0).as<float>();
+  const float* f = input(in, n, 1).as<float>();
+  Tensor* b = optional_input(in, n, 2);
+  float* y = output(in, n).as<float>();
+  int32_t mult = g.oc / g.ic;
+  for (int32_t bi = 0; bi < g.batch; ++bi)
+    for (int32_t oy = 0; oy < g.oh; ++oy)
+      for (int32_t ox = 0; ox < g.ow; ++ox)
+        for (int32_t oc = 0; oc < g.oc; ++oc) {
+          int32_t ic = oc / mult;
+          float acc = b ? b->as<float>()[oc] : 0.0f;
+          for (int32_t ky = 0; ky < g.kh; ++ky) {
+            int32_t iy = oy * g.sh - g.ph + ky * g.dh;
+            if (iy < 0 || iy >= g.ih) continue;
+            for (int32_t kx = 0; kx < g.kw; ++kx) {
+              int32_t ix = ox * g.sw - g.pw + kx * g.dw;
+              if (ix < 0 || ix >= g.iw) continue;
+              acc += x[((static_cast<int64_t>(bi) * g.ih + iy) * g.iw + ix) * g.ic + ic] * f[(static_cast<int64_t>(ky) * g.kw + kx) * g.oc + oc];
+            }
+          }
+          y[((static_cast<int64_t>(bi) * g.oh + oy) * g.ow + ox) * g.oc + oc] = acc;
+        }
+  apply_activation(y, output(in, n).elements(), n.op->builtin_options_as_DepthwiseConv2DOptions()->fused_activation_function());
+}
+
+// ---- MAX_POOL_2D / AVERAGE_POOL_2D ---------------------------------------------------------------
+void pool_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  expect_type(in, n, x, DType::Float32, "input");
+  expect_rank(in, n, x, 4, "input");
+  auto* o = n.op->builtin_options_as_Pool2DOptions();
+  int32_t oh, ow, ph, pw;
+  window(x.shape[1], o->filter_height(), o->stride_h(), 1, o->padding(), &oh, &ph);
+  window(x.shape[2], o->filter_width(), o->stride_w(), 1, o->padding(), &ow, &pw);
+  if (oh <= 0 || ow <= 0) in.fail_node(n, "pool window is larger than the input");
+  n.ints = {ph, pw};
+  output(in, n).shape = {x.shape[0], oh, ow, x.shape[3]};
+}
+template <bool kMax>
+void pool_eval(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  auto* o = n.op->builtin_options_as_Pool2DOptions();
+  int32_t ih = x.shape[1], iw = x.shape[2], c = x.shape[3], oh = y.shape[1], ow = y.shape[2];
+  int32_t ph = static_cast<int32_t>(n.ints[0]), pw = static_cast<int32_t>(n.ints[1]);
+  const float* xd = x.as<float>();
+  float* yd = y.as<float>();
+  for (int32_t b = 0; b < x.shape[0]; ++b)
+    for (int32_t oy = 0; oy < oh; ++oy)
+      for (int32_t ox = 0; ox < ow; ++ox) {
+        int32_t y0 = std::max(oy * o->stride_h() - ph, 0), y1 = std::min(oy * o->stride_h() - ph + o->filter_height(), ih);
+        int32_t x0 = std::max(ox * o->stride_w() - pw, 0), x1 = std::min(ox * o->stride_w() - pw + o->filter_width(), iw);
+        float* out = yd + ((static_cast<int64_t>(b) * oh + oy) * ow + ox) * c;
+        for (int32_t ch = 0; ch < c; ++ch) out[ch] = kMax ? -INFINITY : 0.0f;
+        for (int32_t iy = y0; iy < y1; ++iy)
+          for (int32_t ix = x0; ix < x1; ++ix) {
+            const float* p = xd + ((static_cast<int64_t>(b) * ih + iy) * iw + ix) * c;
+            for (int32_t ch = 0; ch < c; ++ch) out[ch] = kMax ? std::max(out[ch], p[ch]) : out[ch] + p[ch];
+          }
+        if (!kMax) {
+          float count = static_cast<float>((y1 - y0) * (x1 - x0));
+          for (int32_t ch = 0; ch < c; ++ch) out[ch] /= count;
+        }
+      }
+  apply_activation(yd, y.elements(), o->fused_activation_function());
+}
+
+// ---- MEAN over constant axes ---------------------------------------------------------------------
+void mean_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& axes = input(in, n, 1);
+  expect_type(in, n, x, DType::Float32, "input");
+  expect_type(in, n, axes, DType::Int32, "axes");
+  std::vector<bool> reduce(x.shape.size(), false);
+  for (int64_t i = 0; i < axes.elements(); ++i) {
+    int32_t a = axes.as<int32_t>()[i];
+    if (a < 0) a += static_cast<int32_t>(x.shape.size());
+    if (a < 0 || a >= static_cast<int32_t>(x.shape.size())) in.fail_node(n, fmt::format("axis {} out of range", axes.as<int32_t>()[i]));
+    reduce[static_cast<size_t>(a)] = true;
+  }
+  bool keep = n.op->builtin_options_as_ReducerOptions() && n.op->builtin_options_as_ReducerOptions()->keep_dims();
+  std::vector<int32_t> shape;
+  n.ints.clear();
+  for (size_t d = 0; d < x.shape.size(); ++d) {
+    n.ints.push_back(reduce[d]);
+    if (!reduce[d]) shape.push_back(x.shape[d]);
+    else if (keep) shape.push_back(1);
+  }
+  output(in, n).shape = shape;
+}
+void mean_eval(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  size_t r = x.shape.size();
+  std::vector<int64_t> out_stride(r, 0);
+  int64_t stride = 1;
+  for (size_t d = r; d-- > 0;) {
+    if (!n.ints[d]) {
+      out_stride[d] = stride;
+      stride *= x.shape[d];
+    }
+  }
+  std::vector<double> sums(static_cast<size_t>(y.elements()), 0.0);
+  std::vector<int32_t> idx(r, 0);
+  const float* xd = x.as<float>();
+  for (int64_t i = 0; i < x.elements(); ++i) {
+    int64_t o = 0;
+    for (size_t d = 0; d < r; ++d) o += idx[d] * out_stride[d];
+    sums[static_cast<size_t>(o)] += xd[i];
+    for (size_t d = r; d-- > 0;) {
+      if (++idx[d] < x.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  double count = static_cast<double>(x.elements()) / static_cast<double>(std::max<int64_t>(y.elements(), 1));
+  for (int64_t i = 0; i < y.elements(); ++i) y.as<float>()[i] = static_cast<float>(sums[static_cast<size_t>(i)] / count);
+}
+
+// ---- SOFTMAX, activations --------------------------------------------------------------------------
+void same_shape_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  expect_type(in, n, x, DType::Float32, "input");
+  output(in, n).shape = x.shape;
+}
+void softmax_eval(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  float beta = n.op->builtin_options_as_SoftmaxOptions() ? n.op->builtin_options_as_SoftmaxOptions()->beta() : 1.0f;
+  int64_t c = x.shape.back(), rows = x.elements() / c;
+  const float* xd = x.as<float>();
+  float* yd = output(in, n).as<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = xd + r * c;
+    float* q = yd + r * c;
+    float m = *std::max_element(p, p + c);
+    float sum = 0;
+    for (int64_t k = 0; k < c; ++k) sum += q[k] = std::exp((p[k] - m) * beta);
+    for (int64_t k = 0; k < c; ++k) q[k] /= sum;
+  }
+}
+template <int kActivation>
+void activation_eval(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  float* y = output(in, n).as<float>();
+  std::memcpy(y, x.data, x.bytes());
+  if (kActivation == -1) {
+    for (int64_t i = 0; i < x.elements(); ++i) y[i] = 1.0f / (1.0f + std::exp(-y[i]));
+  } else {
+    apply_activation(y, x.elements(), kActivation);
+  }
+}
+
+// ---- RESHAPE ------------------------------------------------------------------------------------------
+void reshape_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  std::vector<int32_t> shape;
+  if (Tensor* s = optional_input(in, n, 1); s && s->constant) {
+    expect_type(in, n, *s, DType::Int32, "shape");
+    shape.assign(s->as<int32_t>(), s->as<int32_t>() + s->elements());
+  } else if (auto* o = n.op->builtin_options_as_ReshapeOptions(); o && o->new_shape()) {
+    shape.assign(o->new_shape()->begin(), o->new_shape()->end());
+  } else {
+    in.fail_node(n, "needs a constant shape input or new_shape option");
+  }
+  int64_t known = 1;
+  int unknown = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) unknown = static_cast<int>(i);
+    else known *= shape[i];
+  }
+  if (unknown >= 0) shape[static_cast<size_t>(unknown)] = static_cast<int32_t>(x.elements() / std::max<int64_t>(known, 1));
+  int64_t total = 1;
+  for (int32_t d : shape) total *= d;
+  if (total != x.elements()) in.fail_node(n, fmt::format("cannot reshape {} values of '{}' to [{}]", x.elements(), x.name, fmt::join(shape, ", ")));
+  output(in, n).shape = shape;
+}
+void copy_eval(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  std::memcpy(output(in, n).data, x.data, x.bytes());
+}
+
+// ---- ADD / SUB / MUL / DIV with broadcasting ---------------------------------------------------------
+std::vector<int32_t> broadcast(Interpreter& in, Node& n, const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t r = std::max(a.size(), b.size());
+  std::vector<int32_t> out(r);
+  for (size_t i = 0; i < r; ++i) {
+    int32_t da = i < r - a.size() ? 1 : a[i - (r - a.size())], db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da != db && da != 1 && db != 1) in.fail_node(n, fmt::format("shapes [{}] and [{}] do not broadcast", fmt::join(a, ","), fmt::join(b, ",")));
+    out[i] = std::max(da, db);
+  }
+  return out;
+}
+void binary_prepare(Interpreter& in, Node& n) {
+  Tensor& a = input(in, n, 0);
+  Tensor& b = input(in, n, 1);
+  expect_type(in, n, a, DType::Float32, "input");
+  expect_type(in, n, b, DType::Float32, "input");
+  output(in, n).shape = broadcast(in, n, a.shape, b.shape);
+}
+template <int kOp>
+void binary_eval(Interpreter& in, Node& n) {
+  Tensor& a = input(in, n, 0);
+  Tensor& b = input(in, n, 1);
+  Tensor& y = output(in, n);
+  size_t r = y.shape.size();
+  auto strides = [&](const std::vector<int32_t>& s) {
+    std::vector<int64_t> st(r, 0);
+    int64_t stride = 1;
+    for (size_t i = 0; i < s.size(); ++i) {
+      size_t axis = r - 1 - i;
+      int32_t dim = s[s.size() - 1 - i];
+      st[axis] = dim == 1 ? 0 : stride;
+      stride *= dim;
+    }
+    return st;
+  };
+  auto sa = strides(a.shape), sb = strides(b.shape);
+  std::vector<int32_t> idx(r, 0);
+  const float* ad = a.as<float>();
+  const float* bd = b.as<float>();
+  float* yd = y.as<float>();
+  for (int64_t i = 0; i < y.elements(); ++i) {
+    int64_t ia = 0, ib = 0;
+    for (size_t k = 0; k < r; ++k) {
+      ia += idx[k] * sa[k];
+      ib += idx[k] * sb[k];
+    }
+    float u = ad[ia], v = bd[ib];
+    yd[i] = kOp == 0 ? u + v : kOp == 1 ? u - v : kOp == 2 ? u * v : u / v;
+    for (size_t k = r; k-- > 0;) {
+      if (++idx[k] < y.shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+  int act = ActivationFunctionType_NONE;
+  if (kOp == 0 && n.op->builtin_options_as_AddOptions()) act = n.op->builtin_options_as_AddOptions()->fused_activation_function();
+  if (kOp == 1 && n.op->builtin_options_as_SubOptions()) act = n.op->builtin_options_as_SubOptions()->fused_activation_function();
+  if (kOp == 2 && n.op->builtin_options_as_MulOptions()) act = n.op->builtin_options_as_MulOptions()->fused_activation_function();
+  if (kOp == 3 && n.op->builtin_options_as_DivOptions()) act = n.op->builtin_options_as_DivOptions()->fused_activation_function();
+  apply_activation(yd, y.elements(), act);
+}
+
+// ---- CONCATENATION --------------------------------------------------------------------------------------
+void concat_prepare(Interpreter& in, Node& n) {
+  Tensor& first = input(in, n, 0);
+  int32_t axis = n.op->builtin_options_as_ConcatenationOptions()->axis();
+  if (axis < 0) axis += static_cast<int32_t>(first.shape.size());
+  std::vector<int32_t> shape = first.shape;
+  shape[static_cast<size_t>(axis)] = 0;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    Tensor& t = input(in, n, i);
+    expect_type(in, n, t, DType::Float32, "input");
+    shape[static_cast<size_t>(axis)] += t.shape[static_cast<size_t>(axis)];
+  }
+  n.ints = {axis};
+  output(in, n).shape = shape;
+}
+void concat_eval(Interpreter& in, Node& n) {
+  Tensor& y = output(in, n);
+  auto axis = static_cast<size_t>(n.ints[0]);
+  int64_t outer = 1;
+  for (size_t d = 0; d < axis; ++d) outer *= y.shape[d];
+  int64_t out_row = y.elements() / std::max<int64_t>(outer, 1), offset = 0;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    Tensor& t = input(in, n, i);
+    int64_t row = t.elements() / std::max<int64_t>(outer, 1);
+    for (int64_t o = 0; o < outer; ++o) std::memcpy(y.as<float>() + o * out_row + offset, t.as<float>() + o * row, static_cast<size_t>(row) * 4);
+    offset += row;
+  }
+  apply_activation(y.as<float>(), y.elements(), n.op->builtin_options_as_ConcatenationOptions()->fused_activation_function());
+}
+
+// ---- QUANTIZE / DEQUANTIZE ------------------------------------------------------------------------------
+void quantize_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  expect_type(in, n, x, DType::Float32, "input");
+  if (y.type != DType::Int8 || y.scale.size() != 1) in.fail_node(n, "QUANTIZE writes a per-tensor int8 tensor");
+  y.shape = x.shape;
+}
+void quantize_eval(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  float scale = y.scale[0];
+  auto zp = static_cast<int32_t>(y.zero_point.empty() ? 0 : y.zero_point[0]);
+  for (int64_t i = 0; i < x.elements(); ++i) {
+    int32_t q = static_cast<int32_t>(std::round(x.as<float>()[i] / scale)) + zp;
+    y.as<int8_t>()[i] = static_cast<int8_t>(std::min(127, std::max(-128, q)));
+  }
+}
+void dequantize_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  if (x.type != DType::Int8 && x.type != DType::Float16) in.fail_node(n, fmt::format("input '{}' is {}, expected int8 or float16", x.name, dtype_name(x.type)));
+  if (x.type == DType::Int8 && x.scale.empty()) in.fail_node(n, fmt::format("int8 input '{}' has no quantization scale", x.name));
+  output(in, n).shape = x.shape;
+}
+void dequantize_eval(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  float* y = output(in, n).as<float>();
+  if (x.type == DType::Float16) {
+    for (int64_t i = 0; i < x.elements(); ++i) y[i] = half_to_float(x.as<uint16_t>()[i]);
+    return;
+  }
+  // Per-tensor, or per-channel along quantized_dimension.
+  int64_t inner = 1;
+  size_t qd = static_cast<size_t>(x.quantized_dimension);
+  for (size_t d = qd + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
+  int64_t channels = x.scale.size() > 1 ? x.shape[qd] : 1;
+  for (int64_t i = 0; i < x.elements(); ++i) {
+    size_t c = channels > 1 ? static_cast<size_t>((i / inner) % channels) : 0;
+    int64_t zp = x.zero_point.empty() ? 0 : x.zero_point[std::min(c, x.zero_point.size() - 1)];
+    y[i] = static_cast<float>(x.as<int8_t>()[i] - zp) * x.scale[c];
+  }
+}
+
+constexpr Kernel kKernels[] = {
+    {"FULLY_CONNECTED", 1, fc_prepare, fc_eval},
+    {"CONV_2D", 1, conv_prepare, conv_eval},
+    {"DEPTHWISE_CONV_2D", 2, dwconv_prepare, dwconv_eval},
+    {"MAX_POOL_2D", 1, pool_prepare, pool_eval<true>},
+    {"AVERAGE_POOL_2D", 1, pool_prepare, pool_eval<false>},
+    {"MEAN", 1, mean_prepare, mean_eval},
+    {"SOFTMAX", 1, same_shape_prepare, softmax_eval},
+    {"RELU", 1, same_shape_prepare, activation_eval<ActivationFunctionType_RELU>},
+    {"RELU6", 1, same_shape_prepare, activation_eval<ActivationFunctionType_RELU6>},
+    {"TANH", 1, same_shape_prepare, activation_eval<ActivationFunctionType_TANH>},
+    {"LOGISTIC", 1, same_shape_prepare, activation_eval<-1>},
+    {"RESHAPE", 1, reshape_prepare, copy_eval},
+    {"ADD", 1, binary_prepare, binary_eval<0>},
+    {"SUB", 1, binary_prepare, binary_eval<1>},
+    {"MUL", 1, binary_prepare, binary_eval<2>},
+    {"DIV", 1, binary_prepare, binary_eval<3>},
+    {"CONCATENATION", 1, concat_prepare, concat_eval},
+    {"QUANTIZE", 1, quantize_prepare, quantize_eval},
+    {"DEQUANTIZE", 3, dequantize_prepare, dequantize_eval},
+};
+
+}  // namespace
+
+const Kernel* find_kernel(int builtin) {
+  static const std::map<int, const Kernel*> by_code = [] {
+    std::map<int, const Kernel*> m;
+    auto add = [&](BuiltinOperator op, const char* name) {
+      for (const auto& k : kKernels)
+        if (std::string(k.name) == name) m[static_cast<int>(op)] = &k;
+    };
+    add(::tflite::BuiltinOperator_FULLY_CONNECTED, "FULLY_CONNECTED");
+    add(::tflite::BuiltinOperator_CONV_2D, "CONV_2D");
+    add(::tflite::BuiltinOperator_DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D");
+    add(::tflite::BuiltinOperator_MAX_POOL_2D, "MAX_POOL_2D");
+    add(::tflite::BuiltinOperator_AVERAGE_POOL_2D, "AVERAGE_POOL_2D");
+    add(::tflite::BuiltinOperator_MEAN, "MEAN");
+    add(::tflite::BuiltinOperator_SOFTMAX, "SOFTMAX");
+    add(::tflite::BuiltinOperator_RELU, "RELU");
+    add(::tflite::BuiltinOperator_RELU6, "RELU6");
+    add(::tflite::BuiltinOperator_TANH, "TANH");
+    add(::tflite::BuiltinOperator_LOGISTIC, "LOGISTIC");
+    add(::tflite::BuiltinOperator_RESHAPE, "RESHAPE");
+    add(::tflite::BuiltinOperator_ADD, "ADD");
+    add(::tflite::BuiltinOperator_SUB, "SUB");
+    add(::tflite::BuiltinOperator_MUL, "MUL");
+    add(::tflite::BuiltinOperator_DIV, "DIV");
+    add(::tflite::BuiltinOperator_CONCATENATION, "CONCATENATION");
+    add(::tflite::BuiltinOperator_QUANTIZE, "QUANTIZE");
+    add(::tflite::BuiltinOperator_DEQUANTIZE, "DEQUANTIZE");
+    return m;
+  }();
+  auto it = by_code.find(builtin);
+  return it == by_code.end() ? nullptr : it->second;
+}
+
+}  // namespace litepipe::tfl

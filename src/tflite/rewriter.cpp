@@ -1,0 +1,142 @@
+#include "tflite/rewriter.h"
+
+#include <chrono>
+#include <cstring>
+#include <cmath>
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "onnx/onnx_model.h"
+#include "tflite/converter.h"
+#include "tflite/interpreter.h"
+
+namespace litepipe::rewriting {
+
+namespace fs = std::filesystem;
+
+void BaseRewriter::perform_rewrite(const ModelDescription& original, const ModelDescription& rewritten) {
+  try {
+    pre_rewrite_validate(original);
+  } catch (const std::exception& e) {
+    fail("{} failed to perform pre-rewrite validation. Original model: {}. Error: {}", name_, original.path.string(), e.what());
+  }
+  try {
+    rewrite(original, rewritten);
+  } catch (const std::exception& e) {
+    fail("{} failed to rewrite model. Original model: {}. Error: {}", name_, original.path.string(), e.what());
+  }
+  try {
+    post_rewrite_validate(rewritten);
+  } catch (const std::exception& e) {
+    fail("{} failed to validate rewritten model. Rewritten model: {}. Error: {}", name_, rewritten.path.string(), e.what());
+  }
+}
+
+namespace {
+
+void copy_tree(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to);
+  fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+}
+
+class TFLiteRewriter final : public BaseRewriter {
+ public:
+  TFLiteRewriter(std::string name, TFLiteRewriterOptions options) : BaseRewriter(std::move(name)), options_(std::move(options)) {}
+
+ protected:
+  void pre_rewrite_validate(const ModelDescription& original) override {
+    if (original.model_type != ModelType::SAVED_MODEL) fail("TFLiteRewriter can only convert SavedModels.");
+    fs::path model = original.path / onnxio::kModelFileName;
+    if (!fs::exists(model)) fail("{} holds no {} (not a litepipe serving model)", original.path.string(), onnxio::kModelFileName);
+    onnxio::check_model(onnxio::load_model(model), model.string());
+  }
+
+  void rewrite(const ModelDescription& original, const ModelDescription& rewritten) override {
+    if (rewritten.model_type != ModelType::TFLITE_MODEL && rewritten.model_type != ModelType::ANY_MODEL) {
+      fail("TFLiteRewriter can only convert to the TFLite format.");
+    }
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    fs::path tmp = rewritten.path / fmt::format("tmp-rewrite-{}", seconds);
+    if (fs::exists(tmp)) fail("{} already exists", tmp.string());
+    fs::create_directories(tmp);
+    struct Cleanup {
+      fs::path dir;
+      ~Cleanup() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+      }
+    } cleanup{tmp};
+    // A copy of the source without its assets, as TFX does.
+    for (const auto& entry : fs::directory_iterator(original.path)) {
+      std::string name = entry.path().filename().string();
+      if (name == "assets" || name == "assets.extra") continue;
+      // The destination may lie inside the source: never copy it into itself.
+      auto rel = fs::weakly_canonical(rewritten.path).lexically_relative(fs::weakly_canonical(entry.path()));
+      if (!rel.empty() && *rel.begin() != "..") continue;
+      if (entry.is_directory()) copy_tree(entry.path(), tmp / name);
+      else fs::copy_file(entry.path(), tmp / name);
+    }
+    std::string tflite = tfl::convert_onnx_to_tflite(onnxio::load_model(tmp / onnxio::kModelFileName),
+                                                     {.signature_key = options_.signature_key},
+                                                     (original.path / onnxio::kModelFileName).string());
+    write_file_atomic(rewritten.path / options_.filename, tflite);
+    source_ = original.path / onnxio::kModelFileName;
+    if (options_.copy_assets && fs::exists(original.path / "assets")) copy_tree(original.path / "assets", rewritten.path / "assets");
+    if (options_.copy_assets_extra && fs::exists(original.path / "assets.extra")) copy_tree(original.path / "assets.extra", rewritten.path / "assets.extra");
+  }
+
+  // Loads the new model in litepipe's interpreter, runs one input, and compares with the source.
+  void post_rewrite_validate(const ModelDescription& rewritten) override {
+    auto interpreter = tfl::Interpreter::from_file(rewritten.path / options_.filename);
+    if (!interpreter->signatures().count(options_.signature_key)) fail("no signature '{}'", options_.signature_key);
+    onnxio::OnnxRunner onnx(source_);
+    std::map<std::string, nn::Tensor> feeds;
+    std::mt19937 rng(7);
+    for (size_t i = 0; i < interpreter->inputs().size(); ++i) {
+      auto& t = interpreter->tensor(interpreter->inputs()[i]);
+      std::vector<int32_t> shape = t.shape;
+      shape[0] = 1;
+      interpreter->resize_input(i, shape);
+      interpreter->allocate_tensors();
+      nn::Tensor x(std::vector<int64_t>(shape.begin(), shape.end()));
+      std::uniform_real_distribution<float> d(0.0f, 1.0f);
+      for (int64_t k = 0; k < x.size(); ++k) x[k] = t.type == tfl::DType::Float32 ? d(rng) : 0.0f;
+      if (t.type == tfl::DType::Float32) std::memcpy(t.data, x.data(), t.bytes());
+      feeds[onnx.input_names().at(i)] = x;
+    }
+    interpreter->invoke();
+    auto expected = onnx.run(feeds);
+    for (size_t i = 0; i < interpreter->outputs().size(); ++i) {
+      const auto& t = interpreter->tensor(interpreter->outputs()[i]);
+      const nn::Tensor& e = expected.at(onnx.output_names().at(i));
+      if (t.elements() != e.size()) fail("output {} has {} values, the source model {}", i, t.elements(), e.size());
+      for (int64_t k = 0; k < e.size(); ++k) {
+        float v = t.type == tfl::DType::Float32 ? t.as<float>()[k] : 0.0f;
+        if (!std::isfinite(v) || std::abs(v - e[k]) > 1e-4f) fail("output {}[{}] is {}, the source model gives {}", i, k, v, e[k]);
+      }
+    }
+  }
+
+ private:
+  TFLiteRewriterOptions options_;
+  fs::path source_;
+};
+
+}  // namespace
+
+std::unique_ptr<BaseRewriter> create_rewriter(const std::string& rewriter_type, const std::string& name, const TFLiteRewriterOptions& options) {
+  if (rewriter_type == TFLITE_REWRITER) return std::make_unique<TFLiteRewriter>(name, options);
+  fail("Failed to find rewriter: {}", rewriter_type);
+}
+
+void rewrite_saved_model(const fs::path& src, const fs::path& dst, BaseRewriter& rewriter, ModelType rewritten_model_type) {
+  if (fs::weakly_canonical(src) == fs::weakly_canonical(dst)) fail("Source path and destination path cannot match.");
+  fs::create_directories(dst);
+  rewriter.perform_rewrite({ModelType::SAVED_MODEL, src}, {rewritten_model_type, dst});
+}
+
+}  // namespace litepipe::rewriting

