@@ -37,6 +37,9 @@ extern "C" void run_fn_both_lite(const FnArgs& args) {
     train(args, cnn, dir);
     auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
     rewriting::rewrite_saved_model(dir, dir + "/lite", *rewriter, rewriting::ModelType::TFLITE_MODEL);
+    auto fp16 = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_fp16_rewriter",
+                                           {.quantization_optimizations = {"DEFAULT"}, .quantization_supported_types = {"float16"}});
+    rewriting::rewrite_saved_model(dir, dir + "/lite_fp16", *fp16, rewriting::ModelType::TFLITE_MODEL);
   }
 }
 extern "C" void run_fn_throws(const FnArgs&) { throw std::runtime_error("diverged: loss is NaN"); }

@@ -110,6 +110,24 @@ TEST_F(TfliteTest, ConvertedModelsMatchOnnxAndTheRealTfliteRuntime) {
     double real_diff = 0;
     for (int64_t i = 0; i < real.size(); ++i) real_diff = std::max(real_diff, static_cast<double>(std::abs(real[i] - ours[i])));
     EXPECT_LE(real_diff, 1e-5) << nodes;
+
+    // float16 weights: half the size, DEQUANTIZE v3 in front, same answers in both runtimes.
+    fs::path fp16 = serving / variant / "lite_fp16" / "tflite";
+    auto half = tfl::Interpreter::from_file(fp16);
+    auto constant_bytes = [](const tfl::Interpreter& m) {
+      size_t bytes = 0;
+      for (size_t t = 0; t < m.tensor_count(); ++t) bytes += m.tensor(static_cast<int>(t)).constant ? m.tensor(static_cast<int>(t)).bytes() : 0;
+      return bytes;
+    };
+    EXPECT_LT(constant_bytes(*half), constant_bytes(*interpreter) * 0.51);
+    EXPECT_LT(fs::file_size(fp16), fs::file_size(lite));
+    EXPECT_EQ(half->nodes().front().op_name, "DEQUANTIZE");
+    EXPECT_EQ(half->nodes().front().version, 3);
+    nn::Tensor ours16 = run_interpreter(fp16, sample);
+    nn::Tensor real16 = run_real_tflite(fp16, sample, dir_, &nodes);
+    double diff16 = 0;
+    for (int64_t i = 0; i < real16.size(); ++i) diff16 = std::max(diff16, static_cast<double>(std::abs(real16[i] - ours16[i])));
+    EXPECT_LE(diff16, 1e-5) << nodes;
   }
 }
 
@@ -139,6 +157,9 @@ TEST_F(TfliteTest, RewriterFollowsTfxContract) {
     tfl::convert_onnx_to_tflite(proto, {}, "bad/model.onnx");
   };
   expect_error(tfl_converter_error, {"bad/model.onnx", "erf_1", "Erf"});
+  // Quantization options as TFX's: full integer needs a representative dataset.
+  expect_error([&] { rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "r", {.quantization_enable_full_integer = true}); },
+               {"requires a representative_dataset"});
   // Corrupt .tflite files are rejected by verification.
   write_file_atomic(dir_ / "junk.tflite", std::string(64, '\x01'));
   expect_error([&] { tfl::Interpreter::from_file(dir_ / "junk.tflite"); }, {"junk.tflite", "TFL3"});

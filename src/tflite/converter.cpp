@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "onnx/onnx_model.h"
+#include "tflite/fp16.h"
 #include "tflite_subset_generated.h"
 
 namespace litepipe::tfl {
@@ -117,6 +118,8 @@ class Converter {
       sig->outputs.push_back(std::move(m));
     }
     model_.signature_defs.push_back(std::move(sig));
+    if (options_.float16_weights) store_weights_as_float16();
+    remove_unused_tensors();
     // min_runtime_version: the newest runtime any (op, version) needs; a 16-byte string.
     std::string min_version = "1.5.0";
     for (const auto& code : model_.operator_codes) {
@@ -136,6 +139,79 @@ class Converter {
   }
 
  private:
+  // Constants replaced by folding or float16 copies are dropped with their buffers.
+  void remove_unused_tensors() {
+    std::set<int> used(graph_->inputs.begin(), graph_->inputs.end());
+    used.insert(graph_->outputs.begin(), graph_->outputs.end());
+    for (const auto& op : graph_->operators) {
+      for (int32_t i : op->inputs) if (i >= 0) used.insert(i);
+      for (int32_t i : op->outputs) used.insert(i);
+    }
+    std::vector<int> remap(graph_->tensors.size(), -1);
+    std::vector<std::unique_ptr<::tflite::TensorT>> kept;
+    std::set<uint32_t> kept_buffers = {0};
+    for (size_t i = 0; i < graph_->tensors.size(); ++i) {
+      if (!used.count(static_cast<int>(i))) continue;
+      remap[i] = static_cast<int>(kept.size());
+      kept_buffers.insert(graph_->tensors[i]->buffer);
+      kept.push_back(std::move(graph_->tensors[i]));
+    }
+    graph_->tensors = std::move(kept);
+    auto fix = [&](std::vector<int32_t>& v) { for (int32_t& i : v) if (i >= 0) i = remap[static_cast<size_t>(i)]; };
+    fix(graph_->inputs);
+    fix(graph_->outputs);
+    for (auto& op : graph_->operators) {
+      fix(op->inputs);
+      fix(op->outputs);
+    }
+    for (auto& sig : model_.signature_defs) {
+      for (auto& m : sig->inputs) m->tensor_index = static_cast<uint32_t>(remap[m->tensor_index]);
+      for (auto& m : sig->outputs) m->tensor_index = static_cast<uint32_t>(remap[m->tensor_index]);
+    }
+    // Unreferenced buffers keep their slot (indices stay valid) but lose their bytes.
+    for (size_t b = 1; b < model_.buffers.size(); ++b)
+      if (!kept_buffers.count(static_cast<uint32_t>(b))) model_.buffers[b]->data.clear();
+  }
+
+  // Each float32 constant read by an op becomes a float16 constant + a DEQUANTIZE op that runs
+  // first (and once per constant).
+  void store_weights_as_float16() {
+    std::map<int, int> replaced;  // float32 constant -> dequantized tensor
+    std::vector<std::unique_ptr<::tflite::OperatorT>> dequantize_ops;
+    for (auto& op : graph_->operators) {
+      for (int32_t& input : op->inputs) {
+        if (input < 0) continue;
+        auto& t = graph_->tensors[static_cast<size_t>(input)];
+        if (t->type != ::tflite::TensorType_FLOAT32 || t->buffer == 0 || model_.buffers[t->buffer]->data.empty()) continue;
+        if (auto it = replaced.find(input); it != replaced.end()) {
+          input = it->second;
+          continue;
+        }
+        const auto& bytes = model_.buffers[t->buffer]->data;
+        std::vector<uint8_t> half(bytes.size() / 2);
+        for (size_t i = 0; i < bytes.size() / 4; ++i) {
+          float f;
+          std::memcpy(&f, bytes.data() + i * 4, 4);
+          uint16_t h = float_to_half(f);
+          std::memcpy(half.data() + i * 2, &h, 2);
+        }
+        Shape shape(t->shape.begin(), t->shape.end());
+        std::string name = t->name;
+        int f16 = add_tensor(name, shape, ::tflite::TensorType_FLOAT16, &half);
+        int restored = add_tensor(name + "/dequantize", shape, ::tflite::TensorType_FLOAT32);
+        auto d = std::make_unique<::tflite::OperatorT>();
+        d->opcode_index = opcode(::tflite::BuiltinOperator_DEQUANTIZE, 3);
+        d->inputs = {f16};
+        d->outputs = {restored};
+        d->builtin_options = options(::tflite::DequantizeOptionsT{});
+        dequantize_ops.push_back(std::move(d));
+        replaced[input] = restored;
+        input = restored;
+      }
+    }
+    for (auto& d : dequantize_ops) graph_->operators.insert(graph_->operators.begin(), std::move(d));
+  }
+
   [[noreturn]] void fail_node(const onnx::NodeProto& n, const std::string& message) {
     fail("{}: node '{}' ({}): {}", origin_, n.name(), n.op_type(), message);
   }

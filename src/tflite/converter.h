@@ -11,6 +11,9 @@ namespace litepipe::tfl {
 
 struct ConverterOptions {
   std::string signature_key = "serving_default";
+  // float16 quantization: every float32 constant is stored as float16 and a DEQUANTIZE op (v3)
+  // restores it at run time, as TFLite's converter does for supported_types = [float16].
+  bool float16_weights = false;
 };
 
 // The .tflite flatbuffer. Unsupported ops or layouts -> Error naming the ONNX node and op.

@@ -3,8 +3,12 @@
 // original model, rewrites it, and validates the result; the TFLite rewriter converts a serving
 // model (litepipe's SavedModel: a folder with model.onnx) into a `tflite` file.
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "nn/tensor.h"
 
 namespace litepipe::rewriting {
 
@@ -39,6 +43,12 @@ struct TFLiteRewriterOptions {
   std::string filename = "tflite";
   bool copy_assets = true;
   bool copy_assets_extra = true;
+  // tf.lite.Optimize names: {"DEFAULT"} turns quantization on; with supported type "float16"
+  // the weights are stored as float16.
+  std::vector<std::string> quantization_optimizations = {};
+  std::vector<std::string> quantization_supported_types = {};
+  bool quantization_enable_full_integer = false;
+  std::function<std::vector<nn::Tensor>()> representative_dataset = {};
   std::string signature_key = "serving_default";
 };
 
