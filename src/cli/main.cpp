@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/model_commands.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -35,6 +36,31 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("--run", inspect.run, "executions: only this run (name or 'latest')");
   inspect_cmd->add_option("--type", inspect.type, "artifacts / lineage: artifact type, e.g. Model");
 
+  litepipe::PredictCommand predict;
+  auto* predict_cmd = app.add_subcommand("predict", "Run a .tflite or ONNX serving model on inputs from JSON");
+  predict_cmd->add_option("--model", predict.model, "Model file or serving dir")->required();
+  predict_cmd->add_option("--input", predict.input, "IN.json: {name: {shape, data}}")->required()->check(CLI::ExistingFile);
+  predict_cmd->add_option("--output", predict.output, "OUT.json")->required();
+
+  auto* tflite_cmd = app.add_subcommand("tflite", "TensorFlow Lite tools");
+  tflite_cmd->require_subcommand(1);
+  std::string inspect_model;
+  auto* tinspect = tflite_cmd->add_subcommand("inspect", "Tensors, operators, quantization and sizes of a .tflite model");
+  tinspect->add_option("model", inspect_model, "Model file or serving dir")->required();
+  litepipe::BenchmarkCommand bench;
+  auto* tbench = tflite_cmd->add_subcommand("benchmark", "Latency percentiles and memory, like TFLite's benchmark_model");
+  tbench->add_option("model", bench.model, "Model file or serving dir")->required();
+  tbench->add_option("--runs", bench.runs, "Timed invocations")->check(CLI::PositiveNumber);
+  tbench->add_option("--warmup", bench.warmup, "Untimed invocations first")->check(CLI::NonNegativeNumber);
+  tbench->add_option("--batch", bench.batch, "Batch size")->check(CLI::PositiveNumber);
+
+  std::string convert_src, convert_dst;
+  bool convert_fp16 = false;
+  auto* tconvert = tflite_cmd->add_subcommand("convert", "Rewrite a serving model (model.onnx) into DST/tflite with the TFLite rewriter");
+  tconvert->add_option("src", convert_src, "Serving model dir holding model.onnx")->required()->check(CLI::ExistingDirectory);
+  tconvert->add_option("dst", convert_dst, "Destination dir")->required();
+  tconvert->add_flag("--float16", convert_fp16, "Store weights as float16");
+
   std::string invocation;
   auto* exec_cmd = app.add_subcommand("execute", "Run one executor from an invocation file (used by runners)");
   exec_cmd->add_option("--invocation", invocation, "Invocation JSON written by a runner")->required();
@@ -45,6 +71,10 @@ int main(int argc, char** argv) {
     if (*run_cmd) return litepipe::run_pipeline(run, argv[0]);
     if (*inspect_cmd) return litepipe::inspect_metadata(inspect, std::cout);
     if (*exec_cmd) return litepipe::execute_from_file(invocation);
+    if (*predict_cmd) return litepipe::predict(predict);
+    if (*tinspect) return litepipe::tflite_inspect(inspect_model, std::cout);
+    if (*tbench) return litepipe::tflite_benchmark(bench, std::cout);
+    if (*tconvert) return litepipe::tflite_convert(convert_src, convert_dst, convert_fp16);
   } catch (const litepipe::Error& e) {
     spdlog::error("{}", e.what());
     return 1;

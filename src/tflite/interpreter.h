@@ -50,6 +50,7 @@ struct Node {
   std::vector<int> inputs, outputs;
   std::vector<int64_t> ints;  // kernel scratch: precomputed parameters
   std::vector<float> floats;
+  std::shared_ptr<void> state;  // kernel-owned objects (e.g. a oneDNN primitive)
 };
 
 struct Kernel {

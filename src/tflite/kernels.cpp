@@ -1,6 +1,7 @@
 // Float32 kernels of litepipe's TensorFlow Lite interpreter, one Prepare (validate, compute output
 // shapes, precompute) and one Eval per builtin op, plus QUANTIZE / DEQUANTIZE. Matrix products go
 // through oneDNN's sgemm (vectorized, multi-threaded for large batches).
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "nn/dnnl_util.h"
 #include "tflite/fp16.h"
 #include "tflite/interpreter.h"
 #include "tflite_subset_generated.h"
@@ -50,6 +52,16 @@ void apply_activation(float* x, int64_t n, int act) {
   }
 }
 
+// sgemm on one thread for small products (batch-1 inference): waking a second thread costs more
+// than the product; large batches use every core.
+void gemm_nt(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
+  bool small = m * n * k < (int64_t{1} << 23);
+  int saved = omp_get_max_threads();
+  if (small) omp_set_num_threads(1);
+  dnnl_sgemm('N', 'T', m, n, k, 1.0f, a, k, b, k, 1.0f, c, n);
+  if (small) omp_set_num_threads(saved);
+}
+
 // TFLite's padding: output size and the leading pad of one spatial dimension.
 void window(int32_t in, int32_t filter, int32_t stride, int32_t dilation, ::tflite::Padding padding, int32_t* out, int32_t* pad) {
   int32_t eff = (filter - 1) * dilation + 1;
@@ -80,7 +92,7 @@ void fc_eval(Interpreter& in, Node& n) {
     if (b) std::memcpy(out + r * units, b->as<float>(), static_cast<size_t>(units) * 4);
     else std::memset(out + r * units, 0, static_cast<size_t>(units) * 4);
   }
-  dnnl_sgemm('N', 'T', rows, units, depth, 1.0f, x.as<float>(), depth, w.as<float>(), depth, 1.0f, out, units);
+  gemm_nt(rows, units, depth, x.as<float>(), w.as<float>(), out);
   apply_activation(out, y.elements(), n.op->builtin_options_as_FullyConnectedOptions()->fused_activation_function());
 }
 
@@ -124,39 +136,57 @@ ConvGeometry load(const Node& n) {
   auto i = [&](size_t k) { return static_cast<int32_t>(v[k]); };
   return {i(0), i(1), i(2), i(3), i(4), i(5), i(6), i(7), i(8), i(9), i(10), i(11), i(12), i(13), i(14)};
 }
+// oneDNN's direct convolution on NHWC data with TFLite's OHWI filter, planned once per shape.
+struct ConvPrimitive {
+  dnnl::memory::desc src, weights, bias, dst;
+  dnnl::convolution_forward conv;
+  dnnl::memory packed_weights;  // the constant filter, reordered once into oneDNN's layout
+};
 void conv_prepare(Interpreter& in, Node& n) {
+  using namespace dnnl;
   ConvGeometry g = conv_geometry(in, n, false);
   store(n, g);
-  n.floats.resize(static_cast<size_t>(g.batch) * g.oh * g.ow * g.kh * g.kw * g.ic);  // im2col patches
   output(in, n).shape = {g.batch, g.oh, g.ow, g.oc};
+  auto p = std::make_shared<ConvPrimitive>();
+  p->src = memory::desc({g.batch, g.ic, g.ih, g.iw}, memory::data_type::f32, memory::format_tag::nhwc);
+  memory::desc user_weights({g.oc, g.ic, g.kh, g.kw}, memory::data_type::f32, memory::format_tag::ohwi);
+  p->weights = memory::desc({g.oc, g.ic, g.kh, g.kw}, memory::data_type::f32, memory::format_tag::any);
+  p->bias = memory::desc({g.oc}, memory::data_type::f32, memory::format_tag::a);
+  p->dst = memory::desc({g.batch, g.oc, g.oh, g.ow}, memory::data_type::f32, memory::format_tag::nhwc);
+  int32_t pad_b = std::max((g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1 - g.ih - g.ph, 0);
+  int32_t pad_r = std::max((g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1 - g.iw - g.pw, 0);
+  memory::dims strides = {g.sh, g.sw}, dilation = {g.dh - 1, g.dw - 1}, pad_l = {g.ph, g.pw}, pad_hr = {pad_b, pad_r};
+  bool has_bias = optional_input(in, n, 2) != nullptr;
+  auto desc = has_bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, p->src, p->weights, p->bias, p->dst, strides, dilation, pad_l, pad_hr)
+                       : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, p->src, p->weights, p->dst, strides, dilation, pad_l, pad_hr);
+  convolution_forward::primitive_desc pd(desc, nn::cpu_engine());
+  p->conv = convolution_forward(pd);
+  p->weights = pd.weights_desc();
+  Tensor& filter = input(in, n, 1);
+  if (!filter.constant) in.fail_node(n, "the filter must be a constant tensor");
+  p->packed_weights = memory(p->weights, nn::cpu_engine());
+  memory user(user_weights, nn::cpu_engine(), filter.data);
+  reorder(user, p->packed_weights).execute(nn::cpu_stream(), user, p->packed_weights);
+  nn::cpu_stream().wait();
+  n.state = p;
 }
 void conv_eval(Interpreter& in, Node& n) {
+  auto* p = static_cast<ConvPrimitive*>(n.state.get());
+  Tensor& y = output(in, n);
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, dnnl::memory(p->src, nn::cpu_engine(), input(in, n, 0).data)},
+      {DNNL_ARG_WEIGHTS, p->packed_weights},
+      {DNNL_ARG_DST, dnnl::memory(p->dst, nn::cpu_engine(), y.data)}};
+  if (Tensor* b = optional_input(in, n, 2)) args[DNNL_ARG_BIAS] = dnnl::memory(p->bias, nn::cpu_engine(), b->data);
+  // Small convolutions (batch-1 inference) on one thread: waking the others costs more.
   ConvGeometry g = load(n);
-  const float* x = input(in, n, 0).as<float>();
-  Tensor* b = optional_input(in, n, 2);
-  float* y = output(in, n).as<float>();
-  int64_t patch = static_cast<int64_t>(g.kh) * g.kw * g.ic, rows = static_cast<int64_t>(g.batch) * g.oh * g.ow;
-  float* cols = n.floats.data();
-  for (int32_t bi = 0; bi < g.batch; ++bi)
-    for (int32_t oy = 0; oy < g.oh; ++oy)
-      for (int32_t ox = 0; ox < g.ow; ++ox) {
-        float* dst = cols + ((static_cast<int64_t>(bi) * g.oh + oy) * g.ow + ox) * patch;
-        for (int32_t ky = 0; ky < g.kh; ++ky) {
-          int32_t iy = oy * g.sh - g.ph + ky * g.dh;
-          for (int32_t kx = 0; kx < g.kw; ++kx) {
-            int32_t ix = ox * g.sw - g.pw + kx * g.dw;
-            float* d = dst + (static_cast<int64_t>(ky) * g.kw + kx) * g.ic;
-            if (iy < 0 || iy >= g.ih || ix < 0 || ix >= g.iw) std::memset(d, 0, static_cast<size_t>(g.ic) * 4);
-            else std::memcpy(d, x + ((static_cast<int64_t>(bi) * g.ih + iy) * g.iw + ix) * g.ic, static_cast<size_t>(g.ic) * 4);
-          }
-        }
-      }
-  for (int64_t r = 0; r < rows; ++r) {
-    if (b) std::memcpy(y + r * g.oc, b->as<float>(), static_cast<size_t>(g.oc) * 4);
-    else std::memset(y + r * g.oc, 0, static_cast<size_t>(g.oc) * 4);
-  }
-  dnnl_sgemm('N', 'T', rows, g.oc, patch, 1.0f, cols, patch, input(in, n, 1).as<float>(), patch, 1.0f, y, g.oc);
-  apply_activation(y, output(in, n).elements(), n.op->builtin_options_as_Conv2DOptions()->fused_activation_function());
+  bool small = int64_t{g.batch} * g.oh * g.ow * g.oc * g.kh * g.kw * g.ic < (int64_t{1} << 23);
+  int saved = omp_get_max_threads();
+  if (small) omp_set_num_threads(1);
+  p->conv.execute(nn::cpu_stream(), args);
+  nn::cpu_stream().wait();
+  if (small) omp_set_num_threads(saved);
+  apply_activation(y.as<float>(), y.elements(), n.op->builtin_options_as_Conv2DOptions()->fused_activation_function());
 }
 void dwconv_prepare(Interpreter& in, Node& n) {
   ConvGeometry g = conv_geometry(in, n, true);
@@ -364,10 +394,38 @@ void binary_prepare(Interpreter& in, Node& n) {
   output(in, n).shape = broadcast(in, n, a.shape, b.shape);
 }
 template <int kOp>
+inline float binary_op(float u, float v) {
+  return kOp == 0 ? u + v : kOp == 1 ? u - v : kOp == 2 ? u * v : u / v;
+}
+
+template <int kOp>
+int binary_activation(const Node& n) {
+  int act = ActivationFunctionType_NONE;
+  if (kOp == 0 && n.op->builtin_options_as_AddOptions()) act = n.op->builtin_options_as_AddOptions()->fused_activation_function();
+  if (kOp == 1 && n.op->builtin_options_as_SubOptions()) act = n.op->builtin_options_as_SubOptions()->fused_activation_function();
+  if (kOp == 2 && n.op->builtin_options_as_MulOptions()) act = n.op->builtin_options_as_MulOptions()->fused_activation_function();
+  if (kOp == 3 && n.op->builtin_options_as_DivOptions()) act = n.op->builtin_options_as_DivOptions()->fused_activation_function();
+  return act;
+}
+
+template <int kOp>
 void binary_eval(Interpreter& in, Node& n) {
   Tensor& a = input(in, n, 0);
   Tensor& b = input(in, n, 1);
   Tensor& y = output(in, n);
+  // Fast paths: same shape, or a scalar / per-channel (last axis) second operand.
+  int64_t count = y.elements();
+  const float* ad = a.as<float>();
+  const float* bd = b.as<float>();
+  float* yd = y.as<float>();
+  if (a.elements() == count && (b.elements() == count || b.elements() == 1 || (b.shape.size() == 1 && !a.shape.empty() && b.shape[0] == a.shape.back()))) {
+    int64_t bn = b.elements();
+    if (bn == count) for (int64_t i = 0; i < count; ++i) yd[i] = binary_op<kOp>(ad[i], bd[i]);
+    else if (bn == 1) { float v = bd[0]; for (int64_t i = 0; i < count; ++i) yd[i] = binary_op<kOp>(ad[i], v); }
+    else for (int64_t i = 0; i < count; i += bn) for (int64_t k = 0; k < bn; ++k) yd[i + k] = binary_op<kOp>(ad[i + k], bd[k]);
+    apply_activation(yd, count, binary_activation<kOp>(n));
+    return;
+  }
   size_t r = y.shape.size();
   auto strides = [&](const std::vector<int32_t>& s) {
     std::vector<int64_t> st(r, 0);
@@ -382,28 +440,19 @@ void binary_eval(Interpreter& in, Node& n) {
   };
   auto sa = strides(a.shape), sb = strides(b.shape);
   std::vector<int32_t> idx(r, 0);
-  const float* ad = a.as<float>();
-  const float* bd = b.as<float>();
-  float* yd = y.as<float>();
   for (int64_t i = 0; i < y.elements(); ++i) {
     int64_t ia = 0, ib = 0;
     for (size_t k = 0; k < r; ++k) {
       ia += idx[k] * sa[k];
       ib += idx[k] * sb[k];
     }
-    float u = ad[ia], v = bd[ib];
-    yd[i] = kOp == 0 ? u + v : kOp == 1 ? u - v : kOp == 2 ? u * v : u / v;
+    yd[i] = binary_op<kOp>(ad[ia], bd[ib]);
     for (size_t k = r; k-- > 0;) {
       if (++idx[k] < y.shape[k]) break;
       idx[k] = 0;
     }
   }
-  int act = ActivationFunctionType_NONE;
-  if (kOp == 0 && n.op->builtin_options_as_AddOptions()) act = n.op->builtin_options_as_AddOptions()->fused_activation_function();
-  if (kOp == 1 && n.op->builtin_options_as_SubOptions()) act = n.op->builtin_options_as_SubOptions()->fused_activation_function();
-  if (kOp == 2 && n.op->builtin_options_as_MulOptions()) act = n.op->builtin_options_as_MulOptions()->fused_activation_function();
-  if (kOp == 3 && n.op->builtin_options_as_DivOptions()) act = n.op->builtin_options_as_DivOptions()->fused_activation_function();
-  apply_activation(yd, y.elements(), act);
+  apply_activation(yd, y.elements(), binary_activation<kOp>(n));
 }
 
 // ---- CONCATENATION --------------------------------------------------------------------------------------

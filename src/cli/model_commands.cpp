@@ -1,0 +1,243 @@
+#include "cli/model_commands.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "onnx/onnx_model.h"
+#include "tflite/interpreter.h"
+#include "tflite/rewriter.h"
+#include "tflite_subset_generated.h"
+
+namespace litepipe {
+namespace {
+
+using nlohmann::json;
+
+// Resolves a serving dir to the model file inside it.
+fs::path model_file(const std::string& given) {
+  fs::path p = given;
+  if (fs::is_directory(p)) {
+    if (fs::exists(p / "tflite")) return p / "tflite";
+    if (fs::exists(p / onnxio::kModelFileName)) return p / onnxio::kModelFileName;
+    fail("{}: holds neither a `tflite` file nor {}", given, onnxio::kModelFileName);
+  }
+  if (!fs::exists(p)) fail("{}: no such model", given);
+  return p;
+}
+
+bool is_tflite(const fs::path& p) {
+  std::string head = read_file(p).substr(0, 8);
+  return head.size() == 8 && head.substr(4, 4) == "TFL3";
+}
+
+struct Feed {
+  std::vector<int32_t> shape;
+  std::vector<double> data;
+};
+
+std::map<std::string, Feed> read_feeds(const std::string& path) {
+  json doc = read_json_file(path);
+  if (!doc.is_object() || doc.empty()) fail("{}: expected an object {{\"<input>\": {{\"shape\": [...], \"data\": [...]}}}}", path);
+  std::map<std::string, Feed> feeds;
+  for (const auto& [name, v] : doc.items()) {
+    if (!v.is_object() || !v.contains("shape") || !v["shape"].is_array() || !v.contains("data") || !v["data"].is_array()) {
+      fail("{}: input '{}' needs fields \"shape\" (list) and \"data\" (list)", path, name);
+    }
+    Feed f;
+    int64_t n = 1;
+    for (const auto& d : v["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() <= 0) fail("{}: input '{}': shape entries must be positive integers", path, name);
+      f.shape.push_back(d.get<int32_t>());
+      n *= d.get<int64_t>();
+    }
+    for (size_t i = 0; i < v["data"].size(); ++i) {
+      if (!v["data"][i].is_number()) fail("{}: input '{}': data[{}] is not a number", path, name, i);
+      f.data.push_back(v["data"][i].get<double>());
+    }
+    if (static_cast<int64_t>(f.data.size()) != n) fail("{}: input '{}': shape [{}] needs {} values, data has {}", path, name, fmt::join(f.shape, ", "), n, f.data.size());
+    feeds[name] = std::move(f);
+  }
+  return feeds;
+}
+
+json tensor_json(const tfl::Tensor& t) {
+  json data = json::array();
+  for (int64_t i = 0; i < t.elements(); ++i) {
+    switch (t.type) {
+      case tfl::DType::Float32: data.push_back(t.as<float>()[i]); break;
+      case tfl::DType::Int8: data.push_back(t.as<int8_t>()[i]); break;
+      case tfl::DType::UInt8: data.push_back(t.as<uint8_t>()[i]); break;
+      case tfl::DType::Int32: data.push_back(t.as<int32_t>()[i]); break;
+      default: fail("output '{}' has type {}, which predict cannot print", t.name, tfl::dtype_name(t.type));
+    }
+  }
+  return {{"dtype", tfl::dtype_name(t.type)}, {"shape", t.shape}, {"data", data}};
+}
+
+json predict_tflite(const fs::path& path, const std::map<std::string, Feed>& feeds, const std::string& input_file) {
+  auto interp = tfl::Interpreter::from_file(path);
+  std::map<std::string, int> by_name;
+  for (size_t i = 0; i < interp->inputs().size(); ++i) by_name[interp->tensor(interp->inputs()[i]).name] = static_cast<int>(i);
+  for (const auto& [key, sig] : interp->signatures())
+    for (const auto& [name, tensor] : sig.inputs)
+      for (size_t i = 0; i < interp->inputs().size(); ++i)
+        if (interp->inputs()[i] == tensor) by_name[name] = static_cast<int>(i);
+  for (const auto& [name, feed] : feeds) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      std::vector<std::string> known;
+      for (const auto& [k, _] : by_name) known.push_back(k);
+      fail("{}: input '{}' is not an input of {} (inputs: {})", input_file, name, path.string(), fmt::join(known, ", "));
+    }
+    interp->resize_input(static_cast<size_t>(it->second), feed.shape);
+  }
+  interp->allocate_tensors();
+  for (const auto& [name, feed] : feeds) {
+    tfl::Tensor& t = interp->tensor(interp->inputs()[static_cast<size_t>(by_name[name])]);
+    for (size_t i = 0; i < feed.data.size(); ++i) {
+      if (t.type == tfl::DType::Float32) t.as<float>()[i] = static_cast<float>(feed.data[i]);
+      else if (t.type == tfl::DType::Int8) t.as<int8_t>()[i] = static_cast<int8_t>(std::clamp(feed.data[i], -128.0, 127.0));
+      else fail("input '{}' has type {}, which predict cannot fill", name, tfl::dtype_name(t.type));
+    }
+  }
+  interp->invoke();
+  json out = json::object();
+  for (int o : interp->outputs()) out[interp->tensor(o).name] = tensor_json(interp->tensor(o));
+  return out;
+}
+
+json predict_onnx(const fs::path& path, const std::map<std::string, Feed>& feeds, const std::string& input_file) {
+  onnxio::OnnxRunner runner(path);
+  std::map<std::string, nn::Tensor> inputs;
+  auto names = runner.input_names();
+  for (const auto& [name, feed] : feeds) {
+    std::string graph_name = name;
+    // A signature key (e.g. image_floats) maps to its graph input.
+    const auto& sig = runner.signature_def().begin().value();
+    if (sig.contains("inputs") && sig["inputs"].contains(name)) graph_name = sig["inputs"][name]["name"];
+    if (std::find(names.begin(), names.end(), graph_name) == names.end()) {
+      fail("{}: input '{}' is not an input of {} (inputs: {})", input_file, name, path.string(), fmt::join(names, ", "));
+    }
+    nn::Tensor t(std::vector<int64_t>(feed.shape.begin(), feed.shape.end()));
+    for (size_t i = 0; i < feed.data.size(); ++i) t[static_cast<int64_t>(i)] = static_cast<float>(feed.data[i]);
+    inputs[graph_name] = t;
+  }
+  json out = json::object();
+  for (const auto& [name, t] : runner.run(inputs)) {
+    json data = json::array();
+    for (int64_t i = 0; i < t.size(); ++i) data.push_back(t[i]);
+    out[name] = {{"dtype", "float32"}, {"shape", t.shape()}, {"data", data}};
+  }
+  return out;
+}
+
+}  // namespace
+
+int predict(const PredictCommand& c) {
+  fs::path path = model_file(c.model);
+  auto feeds = read_feeds(c.input);
+  json out = is_tflite(path) ? predict_tflite(path, feeds, c.input) : predict_onnx(path, feeds, c.input);
+  write_json_file_atomic(c.output, out);
+  return 0;
+}
+
+int tflite_inspect(const std::string& model, std::ostream& out) {
+  fs::path path = model_file(model);
+  auto interp = tfl::Interpreter::from_file(path);
+  out << fmt::format("{}: {} bytes, {} tensors, {} operators\n", path.string(), interp->model_bytes(), interp->tensor_count(), interp->nodes().size());
+  for (const auto& [k, v] : interp->metadata()) out << fmt::format("metadata {}: {}\n", k, v);
+  for (const auto& [key, sig] : interp->signatures()) {
+    out << fmt::format("signature {}:\n", key);
+    for (const auto& [name, t] : sig.inputs) out << fmt::format("  input  {} -> tensor {} ({})\n", name, t, interp->tensor(t).name);
+    for (const auto& [name, t] : sig.outputs) out << fmt::format("  output {} -> tensor {} ({})\n", name, t, interp->tensor(t).name);
+  }
+  out << "tensors:\n";
+  size_t constant_bytes = 0;
+  for (size_t i = 0; i < interp->tensor_count(); ++i) {
+    const auto& t = interp->tensor(static_cast<int>(i));
+    std::string quant;
+    if (!t.scale.empty()) {
+      quant = t.scale.size() == 1 ? fmt::format(" scale {:g} zero_point {}", t.scale[0], t.zero_point.empty() ? 0 : t.zero_point[0])
+                                  : fmt::format(" per-channel ({} scales, axis {})", t.scale.size(), t.quantized_dimension);
+    }
+    if (t.constant) constant_bytes += t.bytes();
+    out << fmt::format("  {:>3} {:<48} {:<8} [{}]{}{}{}\n", i, t.name, tfl::dtype_name(t.type), fmt::join(t.shape, ", "),
+                       t.shape_signature != t.shape ? fmt::format(" signature [{}]", fmt::join(t.shape_signature, ", ")) : "",
+                       t.constant ? fmt::format(" const {} B", t.bytes()) : "", quant);
+  }
+  out << "operators:\n";
+  for (size_t k = 0; k < interp->nodes().size(); ++k) {
+    const auto& n = interp->nodes()[k];
+    out << fmt::format("  {:>3} {} v{}  [{}] -> [{}]\n", k, n.op_name, n.version, fmt::join(n.inputs, ", "), fmt::join(n.outputs, ", "));
+  }
+  interp->allocate_tensors();
+  out << fmt::format("constants {} B, activation arena {} B (batch {})\n", constant_bytes, interp->arena_bytes(),
+                     interp->inputs().empty() ? 0 : interp->tensor(interp->inputs()[0]).shape[0]);
+  return 0;
+}
+
+int tflite_benchmark(const BenchmarkCommand& c, std::ostream& out) {
+  fs::path path = model_file(c.model);
+  auto start = std::chrono::steady_clock::now();
+  auto interp = tfl::Interpreter::from_file(path);
+  for (size_t i = 0; i < interp->inputs().size(); ++i) {
+    auto shape = interp->tensor(interp->inputs()[i]).shape;
+    if (!shape.empty()) shape[0] = c.batch;
+    interp->resize_input(i, shape);
+  }
+  interp->allocate_tensors();
+  double init_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::mt19937 rng(1);
+  for (int i : interp->inputs()) {
+    auto& t = interp->tensor(i);
+    std::uniform_real_distribution<float> d(0, 1);
+    for (int64_t k = 0; k < t.elements(); ++k) {
+      if (t.type == tfl::DType::Float32) t.as<float>()[k] = d(rng);
+      else if (t.type == tfl::DType::Int8) t.as<int8_t>()[k] = static_cast<int8_t>(static_cast<int>(d(rng) * 255) - 128);
+    }
+  }
+  for (int i = 0; i < c.warmup; ++i) interp->invoke();
+  std::vector<double> us(static_cast<size_t>(c.runs));
+  for (int i = 0; i < c.runs; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    interp->invoke();
+    us[static_cast<size_t>(i)] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  }
+  std::vector<double> sorted = us;
+  std::sort(sorted.begin(), sorted.end());
+  auto pct = [&](double p) { return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size())))]; };
+  double mean = 0;
+  for (double v : us) mean += v / static_cast<double>(us.size());
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  out << fmt::format("{}: batch {}, {} runs after {} warmup\n", path.string(), c.batch, c.runs, c.warmup);
+  out << fmt::format("init {:.2f} ms; latency us: min {:.2f} p50 {:.2f} p90 {:.2f} p99 {:.2f} max {:.2f} mean {:.2f}\n", init_ms,
+                     sorted.front(), pct(0.5), pct(0.9), pct(0.99), sorted.back(), mean);
+  out << fmt::format("model {} B, arena {} B, peak RSS {:.1f} MiB\n", interp->model_bytes(), interp->arena_bytes(),
+                     static_cast<double>(usage.ru_maxrss) / 1024.0);
+  return 0;
+}
+
+int tflite_convert(const std::string& src, const std::string& dst, bool float16) {
+  rewriting::TFLiteRewriterOptions options;
+  if (float16) {
+    options.quantization_optimizations = {"DEFAULT"};
+    options.quantization_supported_types = {"float16"};
+  }
+  auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter", options);
+  rewriting::rewrite_saved_model(src, dst, *rewriter, rewriting::ModelType::TFLITE_MODEL);
+  std::printf("%s\n", (fs::path(dst) / options.filename).string().c_str());
+  return 0;
+}
+
+}  // namespace litepipe
