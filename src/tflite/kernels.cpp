@@ -140,7 +140,9 @@ ConvGeometry load(const Node& n) {
 struct ConvPrimitive {
   dnnl::memory::desc src, weights, bias, dst;
   dnnl::convolution_forward conv;
-  dnnl::memory packed_weights;  // the constant filter, reordered once into oneDNN's layout
+  dnnl::memory packed_weights;  // the filter in oneDNN's layout (reordered once when constant)
+  dnnl::memory::desc user_weights;
+  bool repack = false;          // filter computed at run time (e.g. DEQUANTIZE of float16)
 };
 void conv_prepare(Interpreter& in, Node& n) {
   using namespace dnnl;
@@ -163,16 +165,23 @@ void conv_prepare(Interpreter& in, Node& n) {
   p->conv = convolution_forward(pd);
   p->weights = pd.weights_desc();
   Tensor& filter = input(in, n, 1);
-  if (!filter.constant) in.fail_node(n, "the filter must be a constant tensor");
   p->packed_weights = memory(p->weights, nn::cpu_engine());
-  memory user(user_weights, nn::cpu_engine(), filter.data);
-  reorder(user, p->packed_weights).execute(nn::cpu_stream(), user, p->packed_weights);
-  nn::cpu_stream().wait();
+  p->user_weights = user_weights;
+  p->repack = !filter.constant;
+  if (filter.constant) {
+    memory user(user_weights, nn::cpu_engine(), filter.data);
+    reorder(user, p->packed_weights).execute(nn::cpu_stream(), user, p->packed_weights);
+    nn::cpu_stream().wait();
+  }
   n.state = p;
 }
 void conv_eval(Interpreter& in, Node& n) {
   auto* p = static_cast<ConvPrimitive*>(n.state.get());
   Tensor& y = output(in, n);
+  if (p->repack) {
+    dnnl::memory user(p->user_weights, nn::cpu_engine(), input(in, n, 1).data);
+    dnnl::reorder(user, p->packed_weights).execute(nn::cpu_stream(), user, p->packed_weights);
+  }
   std::unordered_map<int, dnnl::memory> args = {
       {DNNL_ARG_SRC, dnnl::memory(p->src, nn::cpu_engine(), input(in, n, 0).data)},
       {DNNL_ARG_WEIGHTS, p->packed_weights},
