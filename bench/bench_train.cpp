@@ -1,7 +1,7 @@
 // Trains the TFX MNIST MLP or the CNN on an IDX dataset (default: Debian's Fashion-MNIST, 60k
 // train / 10k test), timing each epoch. bench/compare_torch.sh runs it beside PyTorch.
 //
-//   bench_train --model mlp|cnn [--data DIR] [--epochs N] [--batch B] [--optimizer rmsprop|adam]
+//   bench_train --model mlp|cnn [--data DIR] [--epochs N] [--batch B] [--optimizer rmsprop|adam] [--seed S]
 #include <sys/resource.h>
 
 #include <chrono>
@@ -32,6 +32,7 @@ static Dataset load(const std::string& dir, const std::string& prefix) {
 int main(int argc, char** argv) {
   std::string model_name = "mlp", data = "/usr/share/datasets/fashion-mnist", optimizer = "";
   int epochs = 1;
+  uint64_t seed = 42;
   int64_t batch = 40;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -40,12 +41,13 @@ int main(int argc, char** argv) {
     else if (k == "--epochs") epochs = std::stoi(v);
     else if (k == "--batch") batch = std::stoll(v);
     else if (k == "--optimizer") optimizer = v;
+    else if (k == "--seed") seed = std::stoull(v);
     else { std::fprintf(stderr, "unknown option %s\n", k.c_str()); return 2; }
   }
   if (optimizer.empty()) optimizer = model_name == "mlp" ? "rmsprop" : "adam";
   init_logging(false);
   Dataset train = load(data, "train"), test = load(data, "t10k");
-  set_random_seed(42);
+  set_random_seed(seed);
   auto input = Input({784});
   Model model = model_name == "mlp"
                     ? Sequential(input, {Dense(64, {.activation = "relu"}), Dropout(0.2f), Dense(64, {.activation = "relu"}),
