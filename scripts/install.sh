@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libonnx-dev python3-onnx libopencv-dnn-dev python3-torch
   libflatbuffers-dev flatbuffers-compiler
+  python3-pyarmnn libarmnn-cpuref-backend22
   dataset-fashion-mnist
   nodejs
 )

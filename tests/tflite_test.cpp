@@ -47,6 +47,25 @@ nn::Tensor run_real_tflite(const fs::path& model, const nn::Tensor& x, const fs:
   return y;
 }
 
+// ArmNN (Debian's python3-pyarmnn, CpuRef backend): a second TensorFlow Lite runtime.
+nn::Tensor run_armnn(const fs::path& model, const nn::Tensor& x, const fs::path& scratch) {
+  fs::path in = scratch / "armnn_input.f32", out = scratch / "armnn_output.f32";
+  std::ofstream(in, std::ios::binary).write(reinterpret_cast<const char*>(x.data()), static_cast<std::streamsize>(x.size() * 4));
+  std::string cmd = fmt::format("/usr/bin/python3 {} {} {} {} {} 2>/dev/null", (testing::source_dir() / "tests/tflite_node/run_armnn.py").string(),
+                                model.string(), in.string(), x.dim(0), out.string());
+  if (std::system(cmd.c_str()) != 0) throw Error("ArmNN failed: " + cmd);
+  std::string bytes = read_file(out);
+  nn::Tensor y({x.dim(0), static_cast<int64_t>(bytes.size() / 4) / x.dim(0)});
+  std::memcpy(y.data(), bytes.data(), bytes.size());
+  return y;
+}
+
+double max_abs_diff(const nn::Tensor& a, const nn::Tensor& b) {
+  double d = 0;
+  for (int64_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, static_cast<double>(std::abs(a[i] - b[i])));
+  return a.size() == b.size() ? d : 1e9;
+}
+
 class TfliteTest : public testing::TempDirTest {
  protected:
   void SetUp() override {
@@ -110,6 +129,9 @@ TEST_F(TfliteTest, ConvertedModelsMatchOnnxAndTheRealTfliteRuntime) {
     double real_diff = 0;
     for (int64_t i = 0; i < real.size(); ++i) real_diff = std::max(real_diff, static_cast<double>(std::abs(real[i] - ours[i])));
     EXPECT_LE(real_diff, 1e-5) << nodes;
+    // ... and so does ArmNN.
+    nn::Tensor small = eval.x.slice_rows(0, 50);
+    EXPECT_LE(max_abs_diff(run_armnn(lite, small, dir_), ours.slice_rows(0, 50)), 1e-5);
 
     // float16 weights: half the size, DEQUANTIZE v3 in front, same answers in both runtimes.
     fs::path fp16 = serving / variant / "lite_fp16" / "tflite";
