@@ -20,17 +20,11 @@ namespace {
 using nlohmann::json;
 using testing::expect_error;
 
-// Runs `model` over `x` in litepipe's interpreter, resizing the batch to the whole set.
+// Runs `model` over `x` in litepipe's interpreter through its signature, the whole set as one batch.
 nn::Tensor run_interpreter(const fs::path& model, const nn::Tensor& x) {
   auto interpreter = tfl::Interpreter::from_file(model);
-  interpreter->resize_input(0, {static_cast<int32_t>(x.dim(0)), static_cast<int32_t>(x.size() / x.dim(0))});
-  interpreter->allocate_tensors();
-  std::memcpy(interpreter->tensor(interpreter->inputs()[0]).data, x.data(), static_cast<size_t>(x.size()) * 4);
-  interpreter->invoke();
-  const auto& out = interpreter->tensor(interpreter->outputs()[0]);
-  nn::Tensor y({out.shape[0], out.shape[1]});
-  std::memcpy(y.data(), out.data, out.bytes());
-  return y;
+  tfl::SignatureRunner runner(*interpreter, "serving_default");
+  return runner.run({{"image_floats", x}}).at("output_0");
 }
 
 // The real TensorFlow Lite runtime (WebAssembly build from npm @tensorflow/tfjs-tflite, in Node).

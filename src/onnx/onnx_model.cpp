@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "nn/broadcast.h"
 #include "nn/dnnl_util.h"
 
 namespace litepipe::onnxio {
@@ -108,19 +109,6 @@ Shape broadcast_shape(const Shape& a, const Shape& b, const std::string& where) 
   return out;
 }
 
-// Strides of `s` aligned to rank `r`, 0 along broadcast dimensions.
-std::vector<int64_t> broadcast_strides(const Shape& s, size_t r) {
-  std::vector<int64_t> strides(r, 0);
-  int64_t stride = 1;
-  for (size_t i = 0; i < s.size(); ++i) {
-    size_t axis = r - 1 - i;
-    int64_t dim = s[s.size() - 1 - i];
-    strides[axis] = dim == 1 ? 0 : stride;
-    stride *= dim;
-  }
-  return strides;
-}
-
 Tensor binary(const Tensor& a, const Tensor& b, const std::function<float(float, float)>& f, const std::string& where) {
   if (a.shape() == b.shape()) {
     Tensor out(a.shape());
@@ -130,7 +118,7 @@ Tensor binary(const Tensor& a, const Tensor& b, const std::function<float(float,
   Shape shape = broadcast_shape(a.shape(), b.shape(), where);
   Tensor out(shape);
   size_t r = shape.size();
-  auto sa = broadcast_strides(a.shape(), r), sb = broadcast_strides(b.shape(), r);
+  auto sa = nn::broadcast_strides(a.shape(), r), sb = nn::broadcast_strides(b.shape(), r);
   std::vector<int64_t> idx(r, 0);
   for (int64_t i = 0; i < out.size(); ++i) {
     int64_t ia = 0, ib = 0;

@@ -1,6 +1,7 @@
 #include "tflite/interpreter.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -214,6 +215,57 @@ void Interpreter::allocate_tensors() {
   }
   for (size_t i : order) tensors_[i].data = arena_ + offsets[i];
   prepared_ = true;
+}
+
+SignatureRunner::SignatureRunner(Interpreter& interpreter, const std::string& key) : interpreter_(interpreter), key_(key) {
+  auto it = interpreter.signatures().find(key);
+  if (it == interpreter.signatures().end()) fail("{}: no signature '{}'", interpreter.origin(), key);
+  signature_ = it->second;
+}
+
+std::map<std::string, nn::Tensor> SignatureRunner::run(const std::map<std::string, nn::Tensor>& inputs) {
+  auto position = [&](int tensor) {
+    auto pos = std::find(interpreter_.inputs().begin(), interpreter_.inputs().end(), tensor);
+    if (pos == interpreter_.inputs().end()) fail("{}: signature input tensor {} is not a graph input", interpreter_.origin(), tensor);
+    return static_cast<size_t>(pos - interpreter_.inputs().begin());
+  };
+  for (const auto& [name, tensor] : signature_.inputs) {
+    auto it = inputs.find(name);
+    if (it == inputs.end()) fail("{}: signature '{}' needs input '{}'", interpreter_.origin(), key_, name);
+    interpreter_.resize_input(position(tensor), std::vector<int32_t>(it->second.shape().begin(), it->second.shape().end()));
+  }
+  interpreter_.allocate_tensors();
+  for (const auto& [name, index] : signature_.inputs) {
+    const nn::Tensor& x = inputs.at(name);
+    Tensor& t = interpreter_.tensor(index);
+    if (t.type == DType::Float32) {
+      std::memcpy(t.data, x.data(), t.bytes());
+    } else if (t.type == DType::Int8 && !t.scale.empty()) {
+      auto zp = static_cast<int32_t>(t.zero_point.empty() ? 0 : t.zero_point[0]);
+      for (int64_t i = 0; i < t.elements(); ++i) {
+        int32_t q = static_cast<int32_t>(std::round(x[i] / t.scale[0])) + zp;
+        t.as<int8_t>()[i] = static_cast<int8_t>(std::clamp(q, -128, 127));
+      }
+    } else {
+      fail("{}: input '{}' is {}; the signature runner feeds float32 or quantized int8", interpreter_.origin(), name, dtype_name(t.type));
+    }
+  }
+  interpreter_.invoke();
+  std::map<std::string, nn::Tensor> outputs;
+  for (const auto& [name, index] : signature_.outputs) {
+    const Tensor& t = interpreter_.tensor(index);
+    nn::Tensor y(std::vector<int64_t>(t.shape.begin(), t.shape.end()));
+    if (t.type == DType::Float32) {
+      std::memcpy(y.data(), t.data, t.bytes());
+    } else if (t.type == DType::Int8 && !t.scale.empty()) {
+      int64_t zp = t.zero_point.empty() ? 0 : t.zero_point[0];
+      for (int64_t i = 0; i < t.elements(); ++i) y[i] = static_cast<float>(t.as<int8_t>()[i] - zp) * t.scale[0];
+    } else {
+      fail("{}: output '{}' is {}; the signature runner returns float32 or quantized int8", interpreter_.origin(), name, dtype_name(t.type));
+    }
+    outputs[name] = y;
+  }
+  return outputs;
 }
 
 void Interpreter::invoke() {

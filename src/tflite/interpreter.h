@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "nn/tensor.h"
+
 namespace tflite {
 struct Model;
 struct Operator;
@@ -106,6 +108,21 @@ class Interpreter {
   uint8_t* arena_ = nullptr;
   size_t arena_size_ = 0;
   bool prepared_ = false;
+};
+
+// TFLite's SignatureRunner: inputs and outputs by their SignatureDef names. Each input is resized
+// to the batch it is fed; int8 inputs are quantized with the tensor's scale and zero point and
+// int8 outputs dequantized, so callers always see float32.
+class SignatureRunner {
+ public:
+  SignatureRunner(Interpreter& interpreter, const std::string& signature_key);
+  std::map<std::string, nn::Tensor> run(const std::map<std::string, nn::Tensor>& inputs);
+  const Interpreter::Signature& signature() const { return signature_; }
+
+ private:
+  Interpreter& interpreter_;
+  std::string key_;
+  Interpreter::Signature signature_;
 };
 
 }  // namespace litepipe::tfl

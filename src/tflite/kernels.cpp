@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "nn/broadcast.h"
 #include "nn/dnnl_util.h"
 #include "tflite/fp16.h"
 #include "tflite/interpreter.h"
@@ -436,18 +437,7 @@ void binary_eval(Interpreter& in, Node& n) {
     return;
   }
   size_t r = y.shape.size();
-  auto strides = [&](const std::vector<int32_t>& s) {
-    std::vector<int64_t> st(r, 0);
-    int64_t stride = 1;
-    for (size_t i = 0; i < s.size(); ++i) {
-      size_t axis = r - 1 - i;
-      int32_t dim = s[s.size() - 1 - i];
-      st[axis] = dim == 1 ? 0 : stride;
-      stride *= dim;
-    }
-    return st;
-  };
-  auto sa = strides(a.shape), sb = strides(b.shape);
+  auto sa = nn::broadcast_strides(a.shape, r), sb = nn::broadcast_strides(b.shape, r);
   std::vector<int32_t> idx(r, 0);
   for (int64_t i = 0; i < y.elements(); ++i) {
     int64_t ia = 0, ib = 0;
