@@ -1,8 +1,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "components/artifact_io.h"
+#include "cli/model_commands.h"
 #include "components/builtin.h"
 #include "nn/dataset.h"
 #include "nn/model.h"
@@ -145,6 +147,35 @@ TEST_F(TfliteTest, ConvertedModelsMatchOnnxAndTheRealTfliteRuntime) {
     for (int64_t i = 0; i < real16.size(); ++i) diff16 = std::max(diff16, static_cast<double>(std::abs(real16[i] - ours16[i])));
     EXPECT_LE(diff16, 1e-5) << nodes;
   }
+}
+
+TEST_F(TfliteTest, PredictAndInspectFromTheCommandLine) {
+  RunResult r = train();
+  nn::Dataset eval = eval_set(r);
+  fs::path serving = fs::path(r.get("Trainer").outputs.at("model")[0].uri) / kServingModelDir / "mlp";
+  json in = {{"image_floats", {{"shape", {2, 784}}, {"data", json::array()}}}};
+  for (int64_t i = 0; i < 2 * 784; ++i) in["image_floats"]["data"].push_back(eval.x[i]);
+  write_json_file_atomic(dir_ / "in.json", in);
+  ASSERT_EQ(predict({(serving / "lite").string(), (dir_ / "in.json").string(), (dir_ / "lite.json").string()}), 0);
+  ASSERT_EQ(predict({serving.string(), (dir_ / "in.json").string(), (dir_ / "onnx.json").string()}), 0);
+  json lite = read_json_file(dir_ / "lite.json"), full = read_json_file(dir_ / "onnx.json");
+  const json& a = lite["StatefulPartitionedCall:0"];
+  const json& b = full.begin().value();
+  EXPECT_EQ(a["dtype"], "float32");
+  EXPECT_EQ(a["shape"], json({2, 10}));
+  for (size_t i = 0; i < 20; ++i) EXPECT_NEAR(a["data"][i].get<double>(), b["data"][i].get<double>(), 1e-5);
+  // Bad input names the file, the input and what was expected.
+  in["image_floats"]["shape"] = {3, 784};
+  write_json_file_atomic(dir_ / "bad.json", in);
+  expect_error([&] { predict({(serving / "lite").string(), (dir_ / "bad.json").string(), (dir_ / "x.json").string()}); },
+               {"bad.json", "image_floats", "needs 2352 values"});
+  write_json_file_atomic(dir_ / "unknown.json", json{{"pixels", {{"shape", {1, 1}}, {"data", {0}}}}});
+  expect_error([&] { predict({(serving / "lite").string(), (dir_ / "unknown.json").string(), (dir_ / "x.json").string()}); },
+               {"unknown.json", "'pixels'", "image_floats"});
+  std::ostringstream text;
+  tflite_inspect((serving / "lite").string(), text);
+  EXPECT_NE(text.str().find("FULLY_CONNECTED v1"), std::string::npos);
+  EXPECT_NE(text.str().find("min_runtime_version"), std::string::npos);
 }
 
 TEST_F(TfliteTest, RewriterFollowsTfxContract) {
