@@ -1,4 +1,5 @@
 #include <cstdlib>
+#include <fstream>
 
 #include <opencv2/dnn.hpp>
 
@@ -126,6 +127,20 @@ TEST_F(TrainerTest, ModuleErrorsFailTheExecutionAndPublishNothing) {
   size_t failed = 0;
   for (const auto& e : store->executions()) failed += e.component_id == "Trainer" && e.state == execution_state::kFailed;
   EXPECT_EQ(failed, 4u);
+}
+
+TEST_F(TrainerTest, ChangedModuleContentMissesTheCache) {
+  Wiring w = data();
+  fs::path module = root_ / "modules" / "libcopy.so";
+  fs::create_directories(module.parent_path());
+  fs::copy_file(LITEPIPE_TEST_MODULE, module, fs::copy_options::overwrite_existing);
+  auto t = trainer(w, "run_fn", module.string(), 20);
+  t->with_id("copy");
+  EXPECT_FALSE(run(w, {t}).get("Trainer.copy").cached);
+  EXPECT_TRUE(run(w, {t}).get("Trainer.copy").cached);
+  // Same path, new content (a rebuilt module): the Trainer runs again.
+  std::ofstream(module, std::ios::app | std::ios::binary) << '\0';
+  EXPECT_FALSE(run(w, {t}).get("Trainer.copy").cached);
 }
 
 // Outside judges: ONNX's Python checker (full_check) and OpenCV's ONNX importer.
