@@ -39,6 +39,11 @@ int run_pipeline(const RunCommand& command, const char* argv0) {
   Pipeline pipeline = load_pipeline_file(command.pipeline_file, builtin_components());
   if (!command.pipeline_root.empty()) pipeline.root = fs::absolute(command.pipeline_root);
   if (pipeline.root.empty()) fail("{}: no pipeline_root (set it in the file or pass --pipeline-root)", command.pipeline_file);
+  try {
+    build_pipeline(pipeline);  // wiring errors name the pipeline file
+  } catch (const Error& e) {
+    fail("{}: {}", command.pipeline_file, e.what());
+  }
   RunOptions options;
   options.enable_cache = !command.no_cache;
   if (command.executor_process) options.executor_program = self_program(argv0);
