@@ -3,6 +3,7 @@
 #include "nn/activation.h"
 #include "nn/conv_util.h"
 #include "nn/dnnl_util.h"
+#include "nn/weighted_primitives.h"
 #include "nn/init.h"
 
 namespace litepipe::nn {
@@ -50,12 +51,7 @@ class Conv2DLayer final : public Layer {
     int64_t n = x.dim(0);
     auto& k = kernels(n);
     Tensor z({n, h_.out, w_.out, filters_});
-    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(k.src, x)},
-                                            {DNNL_ARG_WEIGHTS, mem(k.weights, param("kernel").value)},
-                                            {DNNL_ARG_DST, mem(k.dst, z)}};
-    if (use_bias_) args[DNNL_ARG_BIAS] = mem(k.bias, param("bias").value);
-    k.fwd.execute(cpu_stream(), args);
-    cpu_stream().wait();
+    run_weighted_forward(k.fwd, k.descs, x, param("kernel"), use_bias_ ? &param("bias") : nullptr, z);
     if (training) x_ = x;
     return activation_.forward(z, training);
   }
@@ -68,15 +64,7 @@ class Conv2DLayer final : public Layer {
     int64_t n = dz.dim(0);
     auto& k = kernels(n);
     Tensor dx({n, in_[0], in_[1], in_[2]});
-    k.bwd_data.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, mem(k.dst, dz)},
-                                      {DNNL_ARG_WEIGHTS, mem(k.weights, param("kernel").value)},
-                                      {DNNL_ARG_DIFF_SRC, mem(k.src, dx)}});
-    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(k.src, x_)},
-                                            {DNNL_ARG_DIFF_DST, mem(k.dst, dz)},
-                                            {DNNL_ARG_DIFF_WEIGHTS, mem(k.weights, param("kernel").grad)}};
-    if (use_bias_) args[DNNL_ARG_DIFF_BIAS] = mem(k.bias, param("bias").grad);
-    k.bwd_weights.execute(cpu_stream(), args);
-    cpu_stream().wait();
+    run_weighted_backward(k.bwd_data, k.bwd_weights, k.descs, x_, dz, param("kernel"), use_bias_ ? &param("bias") : nullptr, dx);
     return {dx};
   }
 
@@ -103,7 +91,7 @@ class Conv2DLayer final : public Layer {
 
  private:
   struct Kernels {
-    memory::desc src, weights, bias, dst;
+    WeightedDescs descs;
     convolution_forward fwd;
     convolution_backward_data bwd_data;
     convolution_backward_weights bwd_weights;
@@ -126,7 +114,7 @@ class Conv2DLayer final : public Layer {
     auto wd = use_bias_ ? convolution_backward_weights::desc(alg, src, weights, bias, dst, strides, pad_l, pad_r)
                         : convolution_backward_weights::desc(alg, src, weights, dst, strides, pad_l, pad_r);
     convolution_backward_weights::primitive_desc bw_pd(wd, cpu_engine(), fwd_pd);
-    return cache_.emplace(n, Kernels{src, weights, bias, dst, convolution_forward(fwd_pd),
+    return cache_.emplace(n, Kernels{{src, weights, bias, dst}, convolution_forward(fwd_pd),
                                      convolution_backward_data(bd_pd), convolution_backward_weights(bw_pd)})
         .first->second;
   }

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "nn/activation.h"
 #include "nn/dnnl_util.h"
+#include "nn/weighted_primitives.h"
 #include "nn/init.h"
 
 namespace litepipe::nn {
@@ -38,12 +39,7 @@ class DenseLayer final : public Layer {
     int64_t n = x.dim(0);
     auto& k = kernels(n);
     Tensor z({n, units_});
-    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(k.src, x)},
-                                            {DNNL_ARG_WEIGHTS, mem(k.weights, param("kernel").value)},
-                                            {DNNL_ARG_DST, mem(k.dst, z)}};
-    if (use_bias_) args[DNNL_ARG_BIAS] = mem(k.bias, param("bias").value);
-    k.fwd.execute(cpu_stream(), args);
-    cpu_stream().wait();
+    run_weighted_forward(k.fwd, k.descs, x, param("kernel"), use_bias_ ? &param("bias") : nullptr, z);
     if (training) x_ = x;
     return activation_.forward(z, training);
   }
@@ -56,15 +52,7 @@ class DenseLayer final : public Layer {
     int64_t n = dz.dim(0);
     auto& k = kernels(n);
     Tensor dx({n, in_});
-    k.bwd_data.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, mem(k.dst, dz)},
-                                      {DNNL_ARG_WEIGHTS, mem(k.weights, param("kernel").value)},
-                                      {DNNL_ARG_DIFF_SRC, mem(k.src, dx)}});
-    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(k.src, x_)},
-                                            {DNNL_ARG_DIFF_DST, mem(k.dst, dz)},
-                                            {DNNL_ARG_DIFF_WEIGHTS, mem(k.weights, param("kernel").grad)}};
-    if (use_bias_) args[DNNL_ARG_DIFF_BIAS] = mem(k.bias, param("bias").grad);
-    k.bwd_weights.execute(cpu_stream(), args);
-    cpu_stream().wait();
+    run_weighted_backward(k.bwd_data, k.bwd_weights, k.descs, x_, dz, param("kernel"), use_bias_ ? &param("bias") : nullptr, dx);
     return {dx};
   }
 
@@ -86,7 +74,7 @@ class DenseLayer final : public Layer {
 
  private:
   struct Kernels {
-    memory::desc src, weights, bias, dst;
+    WeightedDescs descs;
     inner_product_forward fwd;
     inner_product_backward_data bwd_data;
     inner_product_backward_weights bwd_weights;
@@ -103,7 +91,7 @@ class DenseLayer final : public Layer {
     auto bw_desc = use_bias_ ? inner_product_backward_weights::desc(src, weights, bias, dst)
                              : inner_product_backward_weights::desc(src, weights, dst);
     inner_product_backward_weights::primitive_desc bw_pd(bw_desc, cpu_engine(), fwd_pd);
-    return cache_.emplace(n, Kernels{src, weights, bias, dst, inner_product_forward(fwd_pd),
+    return cache_.emplace(n, Kernels{{src, weights, bias, dst}, inner_product_forward(fwd_pd),
                                      inner_product_backward_data(bd_pd), inner_product_backward_weights(bw_pd)})
         .first->second;
   }
