@@ -1,4 +1,5 @@
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "nn/model.h"
@@ -18,32 +19,38 @@ Tensor random_tensor(Shape shape, uint64_t seed, float lo = -1.0f, float hi = 1.
   return t;
 }
 
+// d loss / d value by central differences (value is restored).
+double central_difference(float& value, const std::function<double()>& loss, float eps = 1e-3f) {
+  float saved = value;
+  value = saved + eps;
+  double up = loss();
+  value = saved - eps;
+  double down = loss();
+  value = saved;
+  return (up - down) / (2 * eps);
+}
+
+// sum(model(x) * projection), in training or inference mode.
+double projected(Model& model, const Tensor& x, const Tensor& projection, bool training = false) {
+  Tensor out = model.forward({x}, training);
+  double s = 0;
+  for (int64_t i = 0; i < out.size(); ++i) s += static_cast<double>(out[i]) * projection[i];
+  return s;
+}
+
 // L = sum(model(x) * projection): checks d L / d x and d L / d params against central differences.
 void check_gradients(Model& model, Tensor x, double tolerance = 2e-2) {
   Tensor y = model.forward({x}, true);
   Tensor projection = random_tensor(y.shape(), 99);
   model.backward(projection);
-  auto loss = [&](const Tensor& input) {
-    Tensor out = model.forward({input}, false);
-    double s = 0;
-    for (int64_t i = 0; i < out.size(); ++i) s += static_cast<double>(out[i]) * projection[i];
-    return s;
-  };
   // Parameter gradients (captured before the probes change activations).
   std::vector<Tensor> grads;
   for (Parameter* p : model.trainable_parameters()) grads.push_back(p->grad.clone());
-  const float eps = 1e-3f;
   auto params = model.trainable_parameters();
   for (size_t k = 0; k < params.size(); ++k) {
     Parameter* p = params[k];
     for (int64_t i = 0; i < p->value.size(); i += std::max<int64_t>(1, p->value.size() / 17)) {
-      float saved = p->value[i];
-      p->value[i] = saved + eps;
-      double up = loss(x);
-      p->value[i] = saved - eps;
-      double down = loss(x);
-      p->value[i] = saved;
-      double numeric = (up - down) / (2 * eps);
+      double numeric = central_difference(p->value[i], [&] { return projected(model, x, projection); });
       EXPECT_NEAR(grads[k][i], numeric, tolerance * std::max(1.0, std::abs(numeric))) << p->name << "[" << i << "]";
     }
   }
@@ -58,21 +65,8 @@ void check_input_gradient(const LayerRef& layer, Shape input_shape, uint64_t see
   Tensor y = model.forward({x}, true);
   Tensor projection = random_tensor(y.shape(), 7);
   auto grads = layer->backward(projection);
-  const float eps = 1e-3f;
   for (int64_t i = 0; i < x.size(); i += std::max<int64_t>(1, x.size() / 23)) {
-    float saved = x[i];
-    auto loss = [&] {
-      Tensor o = model.forward({x}, false);
-      double s = 0;
-      for (int64_t j = 0; j < o.size(); ++j) s += static_cast<double>(o[j]) * projection[j];
-      return s;
-    };
-    x[i] = saved + eps;
-    double up = loss();
-    x[i] = saved - eps;
-    double down = loss();
-    x[i] = saved;
-    double numeric = (up - down) / (2 * eps);
+    double numeric = central_difference(x[i], [&] { return projected(model, x, projection); });
     EXPECT_NEAR(grads[0][i], numeric, 2e-2 * std::max(1.0, std::abs(numeric))) << layer->type() << " input[" << i << "]";
   }
 }
@@ -123,21 +117,8 @@ TEST(NnGradients, BatchNormalizationInTrainingMode) {
   // Gradients through the batch statistics: check with a loss computed in training mode.
   Tensor projection = random_tensor(y.shape(), 8);
   auto grads = bn->backward(projection);
-  const float eps = 1e-3f;
   for (int64_t i = 0; i < x.size(); i += 5) {
-    float saved = x[i];
-    auto loss = [&] {
-      Tensor o = model.forward({x}, true);
-      double s = 0;
-      for (int64_t j = 0; j < o.size(); ++j) s += static_cast<double>(o[j]) * projection[j];
-      return s;
-    };
-    x[i] = saved + eps;
-    double up = loss();
-    x[i] = saved - eps;
-    double down = loss();
-    x[i] = saved;
-    EXPECT_NEAR(grads[0][i], (up - down) / (2 * eps), 3e-2);
+    EXPECT_NEAR(grads[0][i], central_difference(x[i], [&] { return projected(model, x, projection, true); }), 3e-2);
   }
 }
 
