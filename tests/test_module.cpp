@@ -40,6 +40,9 @@ extern "C" void run_fn_both_lite(const FnArgs& args) {
     auto fp16 = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_fp16_rewriter",
                                            {.quantization_optimizations = {"DEFAULT"}, .quantization_supported_types = {"float16"}});
     rewriting::rewrite_saved_model(dir, dir + "/lite_fp16", *fp16, rewriting::ModelType::TFLITE_MODEL);
+    auto dynamic = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_dynamic_range_rewriter",
+                                              {.quantization_optimizations = {"DEFAULT"}});
+    rewriting::rewrite_saved_model(dir, dir + "/lite_dynamic", *dynamic, rewriting::ModelType::TFLITE_MODEL);
   }
 }
 extern "C" void run_fn_throws(const FnArgs&) { throw std::runtime_error("diverged: loss is NaN"); }

@@ -55,11 +55,12 @@ int main(int argc, char** argv) {
   tbench->add_option("--batch", bench.batch, "Batch size")->check(CLI::PositiveNumber);
 
   std::string convert_src, convert_dst;
-  bool convert_fp16 = false;
+  bool convert_fp16 = false, convert_dynamic = false;
   auto* tconvert = tflite_cmd->add_subcommand("convert", "Rewrite a serving model (model.onnx) into DST/tflite with the TFLite rewriter");
   tconvert->add_option("src", convert_src, "Serving model dir holding model.onnx")->required()->check(CLI::ExistingDirectory);
   tconvert->add_option("dst", convert_dst, "Destination dir")->required();
   tconvert->add_flag("--float16", convert_fp16, "Store weights as float16");
+  tconvert->add_flag("--dynamic-range", convert_dynamic, "int8 weights for fully connected layers (hybrid kernels)");
 
   std::string invocation;
   auto* exec_cmd = app.add_subcommand("execute", "Run one executor from an invocation file (used by runners)");
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
     if (*predict_cmd) return litepipe::predict(predict);
     if (*tinspect) return litepipe::tflite_inspect(inspect_model, std::cout);
     if (*tbench) return litepipe::tflite_benchmark(bench, std::cout);
-    if (*tconvert) return litepipe::tflite_convert(convert_src, convert_dst, convert_fp16);
+    if (*tconvert) return litepipe::tflite_convert(convert_src, convert_dst, convert_fp16, convert_dynamic);
   } catch (const litepipe::Error& e) {
     spdlog::error("{}", e.what());
     return 1;

@@ -228,12 +228,11 @@ int tflite_benchmark(const BenchmarkCommand& c, std::ostream& out) {
   return 0;
 }
 
-int tflite_convert(const std::string& src, const std::string& dst, bool float16) {
+int tflite_convert(const std::string& src, const std::string& dst, bool float16, bool dynamic_range) {
+  if (float16 && dynamic_range) fail("tflite convert: choose --float16 or --dynamic-range, not both");
   rewriting::TFLiteRewriterOptions options;
-  if (float16) {
-    options.quantization_optimizations = {"DEFAULT"};
-    options.quantization_supported_types = {"float16"};
-  }
+  if (float16 || dynamic_range) options.quantization_optimizations = {"DEFAULT"};
+  if (float16) options.quantization_supported_types = {"float16"};
   auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter", options);
   rewriting::rewrite_saved_model(src, dst, *rewriter, rewriting::ModelType::TFLITE_MODEL);
   std::printf("%s\n", (fs::path(dst) / options.filename).string().c_str());

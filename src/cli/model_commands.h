@@ -22,6 +22,6 @@ struct BenchmarkCommand {
 };
 int tflite_benchmark(const BenchmarkCommand& command, std::ostream& out);
 
-int tflite_convert(const std::string& src, const std::string& dst, bool float16);
+int tflite_convert(const std::string& src, const std::string& dst, bool float16, bool dynamic_range);
 
 }  // namespace litepipe

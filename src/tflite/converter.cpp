@@ -118,6 +118,7 @@ class Converter {
       sig->outputs.push_back(std::move(m));
     }
     model_.signature_defs.push_back(std::move(sig));
+    if (options_.dynamic_range_weights) quantize_fully_connected_weights();
     if (options_.float16_weights) store_weights_as_float16();
     remove_unused_tensors();
     // min_runtime_version: the newest runtime any (op, version) needs; a 16-byte string.
@@ -168,9 +169,55 @@ class Converter {
       for (auto& m : sig->inputs) m->tensor_index = static_cast<uint32_t>(remap[m->tensor_index]);
       for (auto& m : sig->outputs) m->tensor_index = static_cast<uint32_t>(remap[m->tensor_index]);
     }
+    // Operator codes no operator uses any more (e.g. after weights were quantized) are dropped.
+    std::vector<int> code_map(model_.operator_codes.size(), -1);
+    std::vector<std::unique_ptr<::tflite::OperatorCodeT>> codes;
+    for (auto& op : graph_->operators) {
+      int& mapped = code_map[op->opcode_index];
+      if (mapped < 0) {
+        mapped = static_cast<int>(codes.size());
+        codes.push_back(std::move(model_.operator_codes[op->opcode_index]));
+      }
+      op->opcode_index = static_cast<uint32_t>(mapped);
+    }
+    model_.operator_codes = std::move(codes);
     // Unreferenced buffers keep their slot (indices stay valid) but lose their bytes.
     for (size_t b = 1; b < model_.buffers.size(); ++b)
       if (!kept_buffers.count(static_cast<uint32_t>(b))) model_.buffers[b]->data.clear();
+  }
+
+  // TFLite's SymmetricQuantizeFloats: scale = max|w| / 127, q = round(w * 127 / max|w|).
+  void quantize_fully_connected_weights() {
+    for (auto& op : graph_->operators) {
+      if (model_.operator_codes[op->opcode_index]->builtin_code != ::tflite::BuiltinOperator_FULLY_CONNECTED) continue;
+      auto& w = graph_->tensors[static_cast<size_t>(op->inputs[1])];
+      const auto& bytes = model_.buffers[w->buffer]->data;
+      size_t count = bytes.size() / 4;
+      if (w->type != ::tflite::TensorType_FLOAT32 || count < 1024) continue;  // TFLite's weights_min_num_elements
+      std::vector<float> values(count);
+      std::memcpy(values.data(), bytes.data(), bytes.size());
+      float range = 0;
+      for (float v : values) range = std::max(range, std::abs(v));
+      std::vector<uint8_t> q(count, 0);
+      float scale = 1.0f;
+      if (range > 0) {
+        scale = range / 127.0f;
+        const float inv = 127.0f / range;
+        for (size_t i = 0; i < count; ++i) {
+          auto v = static_cast<int32_t>(std::round(values[i] * inv));
+          q[i] = static_cast<uint8_t>(static_cast<int8_t>(std::min(127, std::max(-127, v))));
+        }
+      }
+      Shape shape(w->shape.begin(), w->shape.end());
+      int qt = add_tensor(w->name + "/int8", shape, ::tflite::TensorType_INT8, &q);
+      auto& t = graph_->tensors[static_cast<size_t>(qt)];
+      t->quantization = std::make_unique<::tflite::QuantizationParametersT>();
+      t->quantization->scale = {scale};
+      t->quantization->zero_point = {0};
+      op->inputs[1] = qt;
+      op->opcode_index = opcode(::tflite::BuiltinOperator_FULLY_CONNECTED, 7);
+      op->builtin_options.AsFullyConnectedOptions()->asymmetric_quantize_inputs = true;
+    }
   }
 
   // Each float32 constant read by an op becomes a float16 constant + a DEQUANTIZE op that runs

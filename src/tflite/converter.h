@@ -14,6 +14,10 @@ struct ConverterOptions {
   // float16 quantization: every float32 constant is stored as float16 and a DEQUANTIZE op (v3)
   // restores it at run time, as TFLite's converter does for supported_types = [float16].
   bool float16_weights = false;
+  // Dynamic-range quantization: FULLY_CONNECTED weights with at least 1024 values become
+  // per-tensor symmetric int8 and the op runs TFLite's hybrid kernel (inputs quantized per batch
+  // row at run time, asymmetric_quantize_inputs, version 7).
+  bool dynamic_range_weights = false;
 };
 
 // The .tflite flatbuffer. Unsupported ops or layouts -> Error naming the ONNX node and op.

@@ -75,18 +75,95 @@ void fc_prepare(Interpreter& in, Node& n) {
   Tensor& x = input(in, n, 0);
   Tensor& w = input(in, n, 1);
   expect_type(in, n, x, DType::Float32, "input");
-  if (w.type != DType::Float32) in.fail_node(n, fmt::format("weights '{}' are {}; float models need float32 weights (DEQUANTIZE them first)", w.name, dtype_name(w.type)));
   expect_rank(in, n, w, 2, "weights");
+  n.ints = {0};
+  if (w.type == DType::Int8) {
+    // Hybrid (dynamic range): int8 weights, per-tensor symmetric.
+    if (w.scale.size() != 1 || (!w.zero_point.empty() && w.zero_point[0] != 0)) {
+      in.fail_node(n, fmt::format("hybrid weights '{}' must be per-tensor symmetric int8", w.name));
+    }
+    if (!w.constant) in.fail_node(n, "hybrid weights must be constant");
+    n.ints = {1};
+    // Row sums of the weights, for the input zero-point correction.
+    int32_t units = w.shape[0], depth = w.shape[1];
+    n.floats.assign(static_cast<size_t>(units), 0.0f);
+    for (int32_t r = 0; r < units; ++r) {
+      int32_t sum = 0;
+      for (int32_t c = 0; c < depth; ++c) sum += w.as<int8_t>()[static_cast<int64_t>(r) * depth + c];
+      n.floats[static_cast<size_t>(r)] = static_cast<float>(sum);
+    }
+  } else if (w.type != DType::Float32) {
+    in.fail_node(n, fmt::format("weights '{}' are {}; expected float32, or int8 for a hybrid op", w.name, dtype_name(w.type)));
+  }
   int32_t depth = w.shape[1];
   if (x.elements() % depth != 0) in.fail_node(n, fmt::format("input '{}' ({} values) is not a multiple of the weights' depth {}", x.name, x.elements(), depth));
   if (Tensor* b = optional_input(in, n, 2); b && b->elements() != w.shape[0]) in.fail_node(n, "bias size differs from the number of units");
   output(in, n).shape = {static_cast<int32_t>(x.elements() / depth), w.shape[0]};
 }
+// TFLite's AsymmetricQuantizeFloats (per batch row of a hybrid op's input).
+void asymmetric_quantize(const float* values, int64_t size, int8_t* quantized, float* scaling_factor, int32_t* offset) {
+  const double qmin = -128.0, qmax = 127.0;
+  const auto minmax = std::minmax_element(values, values + size);
+  const float rmin = std::min(0.0f, *minmax.first), rmax = std::max(0.0f, *minmax.second);
+  if (rmin == rmax) {
+    std::memset(quantized, 0, static_cast<size_t>(size));
+    *scaling_factor = 1;
+    *offset = 0;
+    return;
+  }
+  double scale = (rmax - rmin) / (qmax - qmin);
+  const double zp_from_min = qmin - rmin / scale, zp_from_max = qmax - rmax / scale;
+  const double zp_from_min_error = std::abs(qmin) + std::abs(rmin / scale);
+  const double zp_from_max_error = std::abs(qmax) + std::abs(rmax / scale);
+  const double zp = zp_from_min_error < zp_from_max_error ? zp_from_min : zp_from_max;
+  int8_t nudged = zp <= qmin ? -128 : zp >= qmax ? 127 : static_cast<int8_t>(std::round(zp));
+  *scaling_factor = static_cast<float>(scale);
+  *offset = nudged;
+  const float inv = static_cast<float>(1.0 / *scaling_factor);
+  for (int64_t i = 0; i < size; ++i) {
+    auto q = static_cast<int32_t>(std::round(static_cast<float>(*offset) + values[i] * inv));
+    quantized[i] = static_cast<int8_t>(std::min(127, std::max(-128, q)));
+  }
+}
+
+// Hybrid FULLY_CONNECTED, as TFLite computes it: output = bias + (w . q - row_sum * offset) *
+// (input_scale * weight_scale), one input quantization per batch row.
+void fc_hybrid_eval(Node& n, Tensor& x, Tensor& w, Tensor* b, Tensor& y) {
+  int64_t units = w.shape[0], depth = w.shape[1], rows = x.elements() / depth;
+  float* out = y.as<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (b) std::memcpy(out + r * units, b->as<float>(), static_cast<size_t>(units) * 4);
+    else std::memset(out + r * units, 0, static_cast<size_t>(units) * 4);
+  }
+  const float* xd = x.as<float>();
+  bool all_zero = std::all_of(xd, xd + x.elements(), [](float v) { return v == 0.0f; });
+  if (!all_zero) {
+    std::vector<int8_t> q(static_cast<size_t>(depth));
+    const int8_t* wd = w.as<int8_t>();
+    for (int64_t r = 0; r < rows; ++r) {
+      float scaling;
+      int32_t offset;
+      asymmetric_quantize(xd + r * depth, depth, q.data(), &scaling, &offset);
+      const float scale = scaling * w.scale[0];
+      const auto batch_offset = static_cast<float>(offset);
+      for (int64_t u = 0; u < units; ++u) {
+        const int8_t* row = wd + u * depth;
+        int32_t dot = 0;
+        for (int64_t c = 0; c < depth; ++c) dot += row[c] * q[static_cast<size_t>(c)];
+        dot = static_cast<int32_t>(static_cast<float>(dot) - n.floats[static_cast<size_t>(u)] * batch_offset);
+        out[r * units + u] += static_cast<float>(dot) * scale;
+      }
+    }
+  }
+  apply_activation(out, y.elements(), n.op->builtin_options_as_FullyConnectedOptions()->fused_activation_function());
+}
+
 void fc_eval(Interpreter& in, Node& n) {
   Tensor& x = input(in, n, 0);
   Tensor& w = input(in, n, 1);
   Tensor* b = optional_input(in, n, 2);
   Tensor& y = output(in, n);
+  if (n.ints[0] == 1) return fc_hybrid_eval(n, x, w, b, y);
   int64_t units = w.shape[0], depth = w.shape[1], rows = x.elements() / depth;
   float* out = y.as<float>();
   for (int64_t r = 0; r < rows; ++r) {
@@ -528,7 +605,7 @@ void dequantize_eval(Interpreter& in, Node& n) {
 }
 
 constexpr Kernel kKernels[] = {
-    {"FULLY_CONNECTED", 1, fc_prepare, fc_eval},
+    {"FULLY_CONNECTED", 7, fc_prepare, fc_eval},
     {"CONV_2D", 1, conv_prepare, conv_eval},
     {"DEPTHWISE_CONV_2D", 2, dwconv_prepare, dwconv_eval},
     {"MAX_POOL_2D", 1, pool_prepare, pool_eval<true>},
