@@ -100,6 +100,13 @@ void fc_prepare(Interpreter& in, Node& n) {
   if (Tensor* b = optional_input(in, n, 2); b && b->elements() != w.shape[0]) in.fail_node(n, "bias size differs from the number of units");
   output(in, n).shape = {static_cast<int32_t>(x.elements() / depth), w.shape[0]};
 }
+// std::round (halves away from zero, as TfLiteRound) without a libm call per value.
+inline float round_half_away(float x) {
+  float t = std::trunc(x);
+  float d = x - t;
+  return d >= 0.5f ? t + 1.0f : d <= -0.5f ? t - 1.0f : t;
+}
+
 // TFLite's AsymmetricQuantizeFloats (per batch row of a hybrid op's input).
 void asymmetric_quantize(const float* values, int64_t size, int8_t* quantized, float* scaling_factor, int32_t* offset) {
   const double qmin = -128.0, qmax = 127.0;
@@ -121,7 +128,7 @@ void asymmetric_quantize(const float* values, int64_t size, int8_t* quantized, f
   *offset = nudged;
   const float inv = static_cast<float>(1.0 / *scaling_factor);
   for (int64_t i = 0; i < size; ++i) {
-    auto q = static_cast<int32_t>(std::round(static_cast<float>(*offset) + values[i] * inv));
+    auto q = static_cast<int32_t>(round_half_away(static_cast<float>(*offset) + values[i] * inv));
     quantized[i] = static_cast<int8_t>(std::min(127, std::max(-128, q)));
   }
 }
@@ -138,18 +145,25 @@ void fc_hybrid_eval(Node& n, Tensor& x, Tensor& w, Tensor* b, Tensor& y) {
   const float* xd = x.as<float>();
   bool all_zero = std::all_of(xd, xd + x.elements(), [](float v) { return v == 0.0f; });
   if (!all_zero) {
-    std::vector<int8_t> q(static_cast<size_t>(depth));
-    const int8_t* wd = w.as<int8_t>();
+    // Quantize every row, then one int8 x int8 -> int32 GEMM (exact, so any order of summation
+    // gives TFLite's dot products), then TFLite's float epilogue per element.
+    std::vector<int8_t> q(static_cast<size_t>(rows * depth));
+    std::vector<float> scales(static_cast<size_t>(rows));
+    std::vector<int32_t> offsets(static_cast<size_t>(rows)), acc(static_cast<size_t>(rows * units));
     for (int64_t r = 0; r < rows; ++r) {
-      float scaling;
-      int32_t offset;
-      asymmetric_quantize(xd + r * depth, depth, q.data(), &scaling, &offset);
-      const float scale = scaling * w.scale[0];
-      const auto batch_offset = static_cast<float>(offset);
+      asymmetric_quantize(xd + r * depth, depth, q.data() + r * depth, &scales[static_cast<size_t>(r)], &offsets[static_cast<size_t>(r)]);
+    }
+    int32_t zero = 0;
+    bool small = rows * units * depth < (int64_t{1} << 23);
+    int saved = omp_get_max_threads();
+    if (small) omp_set_num_threads(1);
+    dnnl_gemm_s8s8s32('N', 'T', 'F', rows, units, depth, 1.0f, q.data(), depth, 0, w.as<int8_t>(), depth, 0, 0.0f, acc.data(), units, &zero);
+    if (small) omp_set_num_threads(saved);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float scale = scales[static_cast<size_t>(r)] * w.scale[0];
+      const auto batch_offset = static_cast<float>(offsets[static_cast<size_t>(r)]);
       for (int64_t u = 0; u < units; ++u) {
-        const int8_t* row = wd + u * depth;
-        int32_t dot = 0;
-        for (int64_t c = 0; c < depth; ++c) dot += row[c] * q[static_cast<size_t>(c)];
+        int32_t dot = acc[static_cast<size_t>(r * units + u)];
         dot = static_cast<int32_t>(static_cast<float>(dot) - n.floats[static_cast<size_t>(u)] * batch_offset);
         out[r * units + u] += static_cast<float>(dot) * scale;
       }
