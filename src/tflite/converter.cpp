@@ -43,6 +43,8 @@ const char* runtime_version(::tflite::BuiltinOperator op, int version) {
     case BuiltinOperator_DEPTHWISE_CONV_2D: return version >= 2 ? "1.12.0" : "1.5.0";
     case BuiltinOperator_DEQUANTIZE: return version >= 3 ? "1.15.0" : version == 2 ? "1.14.0" : "1.13.1";
     case BuiltinOperator_QUANTIZE: return "1.14.0";
+    case BuiltinOperator_FULLY_CONNECTED: return version >= 7 ? "2.3.0" : version >= 2 ? "1.10.0" : "1.5.0";
+    case BuiltinOperator_CONV_2D: return version >= 5 ? "2.4.0" : version >= 2 ? "1.14.0" : "1.5.0";
     default: return "1.5.0";
   }
 }
@@ -118,7 +120,10 @@ class Converter {
       sig->outputs.push_back(std::move(m));
     }
     model_.signature_defs.push_back(std::move(sig));
-    if (options_.dynamic_range_weights) quantize_fully_connected_weights();
+    if (options_.dynamic_range_weights) {
+      quantize_fully_connected_weights();
+      quantize_conv_weights();
+    }
     if (options_.float16_weights) store_weights_as_float16();
     remove_unused_tensors();
     // min_runtime_version: the newest runtime any (op, version) needs; a 16-byte string.
@@ -217,6 +222,44 @@ class Converter {
       op->inputs[1] = qt;
       op->opcode_index = opcode(::tflite::BuiltinOperator_FULLY_CONNECTED, 7);
       op->builtin_options.AsFullyConnectedOptions()->asymmetric_quantize_inputs = true;
+    }
+  }
+
+  // CONV_2D filters with at least 1024 values: int8, symmetric per output channel (axis 0),
+  // run by TFLite's per-channel hybrid kernel (version 5).
+  void quantize_conv_weights() {
+    for (auto& op : graph_->operators) {
+      if (model_.operator_codes[op->opcode_index]->builtin_code != ::tflite::BuiltinOperator_CONV_2D) continue;
+      auto& w = graph_->tensors[static_cast<size_t>(op->inputs[1])];
+      const auto& bytes = model_.buffers[w->buffer]->data;
+      size_t count = bytes.size() / 4;
+      if (w->type != ::tflite::TensorType_FLOAT32 || count < 1024) continue;
+      // TFLite's hybrid conv clamps but cannot apply a fused TANH: keep such convs float.
+      if (op->builtin_options.AsConv2DOptions()->fused_activation_function == ::tflite::ActivationFunctionType_TANH) continue;
+      size_t channels = static_cast<size_t>(w->shape[0]), per_channel = count / channels;
+      std::vector<float> values(count);
+      std::memcpy(values.data(), bytes.data(), bytes.size());
+      std::vector<uint8_t> q(count, 0);
+      std::vector<float> scales(channels, 1.0f);
+      for (size_t c = 0; c < channels; ++c) {
+        float range = 0;
+        for (size_t i = 0; i < per_channel; ++i) range = std::max(range, std::abs(values[c * per_channel + i]));
+        if (range == 0) continue;
+        scales[c] = range / 127.0f;
+        for (size_t i = 0; i < per_channel; ++i) {
+          auto v = static_cast<int32_t>(std::round(values[c * per_channel + i] / scales[c]));
+          q[c * per_channel + i] = static_cast<uint8_t>(static_cast<int8_t>(std::min(127, std::max(-127, v))));
+        }
+      }
+      Shape shape(w->shape.begin(), w->shape.end());
+      int qt = add_tensor(w->name + "/int8", shape, ::tflite::TensorType_INT8, &q);
+      auto& t = graph_->tensors[static_cast<size_t>(qt)];
+      t->quantization = std::make_unique<::tflite::QuantizationParametersT>();
+      t->quantization->scale = scales;
+      t->quantization->zero_point.assign(channels, 0);
+      t->quantization->quantized_dimension = 0;
+      op->inputs[1] = qt;
+      op->opcode_index = opcode(::tflite::BuiltinOperator_CONV_2D, 5);
     }
   }
 

@@ -196,7 +196,9 @@ ConvGeometry conv_geometry(Interpreter& in, Node& n, bool depthwise) {
   Tensor& x = input(in, n, 0);
   Tensor& f = input(in, n, 1);
   expect_type(in, n, x, DType::Float32, "input");
-  expect_type(in, n, f, DType::Float32, "filter");
+  if (f.type != DType::Float32 && !(f.type == DType::Int8 && !depthwise)) {
+    in.fail_node(n, fmt::format("filter '{}' is {}; expected float32 (or int8 for a hybrid CONV_2D)", f.name, dtype_name(f.type)));
+  }
   expect_rank(in, n, x, 4, "input");
   expect_rank(in, n, f, 4, "filter");
   ConvGeometry g{};
@@ -236,11 +238,93 @@ struct ConvPrimitive {
   dnnl::memory::desc user_weights;
   bool repack = false;          // filter computed at run time (e.g. DEQUANTIZE of float16)
 };
+// Per-channel hybrid CONV_2D, as TFLite's optimized kernel: the input is quantized per batch
+// (asymmetric), im2col pads with the input's zero point, an int8 GEMM gives exact int32 sums, and
+// out = float(acc - row_sum * zero_point) * (channel_scale * input_scale) + bias.
+struct HybridConv {
+  std::vector<int32_t> row_sums;
+  std::vector<int8_t> quantized, cols;
+  std::vector<int32_t> acc;
+};
+void hybrid_conv_prepare(Interpreter& in, Node& n, const ConvGeometry& g) {
+  Tensor& f = input(in, n, 1);
+  // TFLite's hybrid conv applies only clamping activations.
+  if (n.op->builtin_options_as_Conv2DOptions()->fused_activation_function() == ActivationFunctionType_TANH) {
+    in.fail_node(n, "a hybrid CONV_2D cannot fuse TANH");
+  }
+  if (!f.constant) in.fail_node(n, "hybrid filters must be constant");
+  if (f.scale.size() != static_cast<size_t>(g.oc) || f.quantized_dimension != 0) {
+    in.fail_node(n, fmt::format("hybrid filter '{}' must be quantized per output channel (axis 0)", f.name));
+  }
+  auto h = std::make_shared<HybridConv>();
+  int64_t k = static_cast<int64_t>(g.kh) * g.kw * g.ic;
+  h->row_sums.assign(static_cast<size_t>(g.oc), 0);
+  for (int32_t o = 0; o < g.oc; ++o)
+    for (int64_t i = 0; i < k; ++i) h->row_sums[static_cast<size_t>(o)] += f.as<int8_t>()[o * k + i];
+  h->quantized.resize(static_cast<size_t>(int64_t{g.batch} * g.ih * g.iw * g.ic));
+  h->cols.resize(static_cast<size_t>(int64_t{g.batch} * g.oh * g.ow * k));
+  h->acc.resize(static_cast<size_t>(int64_t{g.batch} * g.oh * g.ow * g.oc));
+  n.state = h;
+  n.ints.push_back(1);  // hybrid marker after the geometry
+}
+void hybrid_conv_eval(Interpreter& in, Node& n, const ConvGeometry& g) {
+  auto* h = static_cast<HybridConv*>(n.state.get());
+  Tensor& x = input(in, n, 0);
+  Tensor& f = input(in, n, 1);
+  Tensor* b = optional_input(in, n, 2);
+  Tensor& y = output(in, n);
+  int64_t image = int64_t{g.ih} * g.iw * g.ic, k = int64_t{g.kh} * g.kw * g.ic, pixels = int64_t{g.oh} * g.ow;
+  std::vector<float> scales(static_cast<size_t>(g.batch));
+  std::vector<int32_t> offsets(static_cast<size_t>(g.batch));
+  for (int32_t bi = 0; bi < g.batch; ++bi) {
+    asymmetric_quantize(x.as<float>() + bi * image, image, h->quantized.data() + bi * image, &scales[static_cast<size_t>(bi)], &offsets[static_cast<size_t>(bi)]);
+  }
+  for (int32_t bi = 0; bi < g.batch; ++bi) {
+    const auto pad = static_cast<int8_t>(offsets[static_cast<size_t>(bi)]);
+    const int8_t* src = h->quantized.data() + bi * image;
+    for (int32_t oy = 0; oy < g.oh; ++oy)
+      for (int32_t ox = 0; ox < g.ow; ++ox) {
+        int8_t* dst = h->cols.data() + ((int64_t{bi} * g.oh + oy) * g.ow + ox) * k;
+        for (int32_t ky = 0; ky < g.kh; ++ky) {
+          int32_t iy = oy * g.sh - g.ph + ky * g.dh;
+          for (int32_t kx = 0; kx < g.kw; ++kx) {
+            int32_t ix = ox * g.sw - g.pw + kx * g.dw;
+            int8_t* d = dst + (int64_t{ky} * g.kw + kx) * g.ic;
+            if (iy < 0 || iy >= g.ih || ix < 0 || ix >= g.iw) std::memset(d, pad, static_cast<size_t>(g.ic));
+            else std::memcpy(d, src + (int64_t{iy} * g.iw + ix) * g.ic, static_cast<size_t>(g.ic));
+          }
+        }
+      }
+  }
+  int64_t rows = int64_t{g.batch} * pixels;
+  int32_t zero = 0;
+  bool small = rows * g.oc * k < (int64_t{1} << 23);
+  int saved = omp_get_max_threads();
+  if (small) omp_set_num_threads(1);
+  dnnl_gemm_s8s8s32('N', 'T', 'F', rows, g.oc, k, 1.0f, h->cols.data(), k, 0, f.as<int8_t>(), k, 0, 0.0f, h->acc.data(), g.oc, &zero);
+  if (small) omp_set_num_threads(saved);
+  int act = n.op->builtin_options_as_Conv2DOptions()->fused_activation_function();
+  float lo = act == ActivationFunctionType_RELU || act == ActivationFunctionType_RELU6 ? 0.0f : act == ActivationFunctionType_RELU_N1_TO_1 ? -1.0f : -INFINITY;
+  float hi = act == ActivationFunctionType_RELU6 ? 6.0f : act == ActivationFunctionType_RELU_N1_TO_1 ? 1.0f : INFINITY;
+  float* out = y.as<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    auto bi = static_cast<size_t>(r / pixels);
+    const float input_scale = scales[bi];
+    const int32_t zp = offsets[bi];
+    for (int32_t o = 0; o < g.oc; ++o) {
+      int32_t a = h->acc[static_cast<size_t>(r * g.oc + o)] - h->row_sums[static_cast<size_t>(o)] * zp;
+      float v = static_cast<float>(a) * (f.scale[static_cast<size_t>(o)] * input_scale) + (b ? b->as<float>()[o] : 0.0f);
+      out[r * g.oc + o] = std::max(std::min(v, hi), lo);
+    }
+  }
+}
+
 void conv_prepare(Interpreter& in, Node& n) {
   using namespace dnnl;
   ConvGeometry g = conv_geometry(in, n, false);
   store(n, g);
   output(in, n).shape = {g.batch, g.oh, g.ow, g.oc};
+  if (input(in, n, 1).type == DType::Int8) return hybrid_conv_prepare(in, n, g);
   auto p = std::make_shared<ConvPrimitive>();
   p->src = memory::desc({g.batch, g.ic, g.ih, g.iw}, memory::data_type::f32, memory::format_tag::nhwc);
   memory::desc user_weights({g.oc, g.ic, g.kh, g.kw}, memory::data_type::f32, memory::format_tag::ohwi);
@@ -268,6 +352,7 @@ void conv_prepare(Interpreter& in, Node& n) {
   n.state = p;
 }
 void conv_eval(Interpreter& in, Node& n) {
+  if (n.ints.size() > 15) return hybrid_conv_eval(in, n, load(n));
   auto* p = static_cast<ConvPrimitive*>(n.state.get());
   Tensor& y = output(in, n);
   if (p->repack) {
@@ -620,7 +705,7 @@ void dequantize_eval(Interpreter& in, Node& n) {
 
 constexpr Kernel kKernels[] = {
     {"FULLY_CONNECTED", 7, fc_prepare, fc_eval},
-    {"CONV_2D", 1, conv_prepare, conv_eval},
+    {"CONV_2D", 5, conv_prepare, conv_eval},
     {"DEPTHWISE_CONV_2D", 2, dwconv_prepare, dwconv_eval},
     {"MAX_POOL_2D", 1, pool_prepare, pool_eval<true>},
     {"AVERAGE_POOL_2D", 1, pool_prepare, pool_eval<false>},
