@@ -35,15 +35,11 @@ Model::Model(std::vector<NodeRef> inputs, NodeRef output, std::string name)
     order_.push_back(n);
   };
   visit(output_);
-  std::set<std::string> names;
+  // The same layer applied twice is allowed (shared weights); two layers with one name are not.
+  std::map<std::string, const Layer*> by_name;
   for (const auto& n : order_) {
-    if (!names.insert(n->layer->name()).second && n->layer.get() != nullptr) {
-      // The same layer applied twice is allowed (shared weights); two layers with one name are not.
-      bool shared = false;
-      for (const auto& m : order_)
-        if (m != n && m->layer == n->layer) shared = true;
-      if (!shared) fail("model {}: two layers are named '{}'", name_, n->layer->name());
-    }
+    auto [it, inserted] = by_name.emplace(n->layer->name(), n->layer.get());
+    if (!inserted && it->second != n->layer.get()) fail("model {}: two layers are named '{}'", name_, n->layer->name());
   }
 }
 

@@ -81,7 +81,7 @@ void abandon_dead_executions(MetadataStore& store, const fs::path& root) {
 std::string describe_outputs(const ArtifactMap& outputs) {
   std::string s;
   for (const auto& [key, list] : outputs)
-    for (const auto& a : list) s += fmt::format("{}{}={} ", s.empty() ? "" : "", key, a.uri);
+    for (const auto& a : list) s += fmt::format("{}={} ", key, a.uri);
   return s;
 }
 
