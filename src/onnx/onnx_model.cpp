@@ -117,21 +117,7 @@ Tensor binary(const Tensor& a, const Tensor& b, const std::function<float(float,
   }
   Shape shape = broadcast_shape(a.shape(), b.shape(), where);
   Tensor out(shape);
-  size_t r = shape.size();
-  auto sa = nn::broadcast_strides(a.shape(), r), sb = nn::broadcast_strides(b.shape(), r);
-  std::vector<int64_t> idx(r, 0);
-  for (int64_t i = 0; i < out.size(); ++i) {
-    int64_t ia = 0, ib = 0;
-    for (size_t k = 0; k < r; ++k) {
-      ia += idx[k] * sa[k];
-      ib += idx[k] * sb[k];
-    }
-    out[i] = f(a[ia], b[ib]);
-    for (size_t k = r; k-- > 0;) {
-      if (++idx[k] < shape[k]) break;
-      idx[k] = 0;
-    }
-  }
+  nn::for_each_broadcast(shape, a.shape(), b.shape(), [&](int64_t o, int64_t ia, int64_t ib) { out[o] = f(a[ia], b[ib]); });
   return out;
 }
 

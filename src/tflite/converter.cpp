@@ -120,10 +120,7 @@ class Converter {
       sig->outputs.push_back(std::move(m));
     }
     model_.signature_defs.push_back(std::move(sig));
-    if (options_.dynamic_range_weights) {
-      quantize_fully_connected_weights();
-      quantize_conv_weights();
-    }
+    if (options_.dynamic_range_weights) quantize_weights_for_hybrid_kernels();
     if (options_.float16_weights) store_weights_as_float16();
     remove_unused_tensors();
     // min_runtime_version: the newest runtime any (op, version) needs; a 16-byte string.
@@ -191,64 +188,36 @@ class Converter {
       if (!kept_buffers.count(static_cast<uint32_t>(b))) model_.buffers[b]->data.clear();
   }
 
-  // TFLite's SymmetricQuantizeFloats: scale = max|w| / 127, q = round(w * 127 / max|w|).
-  void quantize_fully_connected_weights() {
+  // Dynamic range: weights with at least 1024 values (TFLite's weights_min_num_elements) become
+  // symmetric int8 as TFLite's SymmetricQuantizeFloats does it (scale = max|w| / 127,
+  // q = round(w * 127 / max|w|)): per tensor for FULLY_CONNECTED (hybrid kernel v7, asymmetric
+  // inputs), per output channel (axis 0) for CONV_2D (per-channel hybrid kernel v5).
+  void quantize_weights_for_hybrid_kernels() {
     for (auto& op : graph_->operators) {
-      if (model_.operator_codes[op->opcode_index]->builtin_code != ::tflite::BuiltinOperator_FULLY_CONNECTED) continue;
-      auto& w = graph_->tensors[static_cast<size_t>(op->inputs[1])];
-      const auto& bytes = model_.buffers[w->buffer]->data;
-      size_t count = bytes.size() / 4;
-      if (w->type != ::tflite::TensorType_FLOAT32 || count < 1024) continue;  // TFLite's weights_min_num_elements
-      std::vector<float> values(count);
-      std::memcpy(values.data(), bytes.data(), bytes.size());
-      float range = 0;
-      for (float v : values) range = std::max(range, std::abs(v));
-      std::vector<uint8_t> q(count, 0);
-      float scale = 1.0f;
-      if (range > 0) {
-        scale = range / 127.0f;
-        const float inv = 127.0f / range;
-        for (size_t i = 0; i < count; ++i) {
-          auto v = static_cast<int32_t>(std::round(values[i] * inv));
-          q[i] = static_cast<uint8_t>(static_cast<int8_t>(std::min(127, std::max(-127, v))));
-        }
-      }
-      Shape shape(w->shape.begin(), w->shape.end());
-      int qt = add_tensor(w->name + "/int8", shape, ::tflite::TensorType_INT8, &q);
-      auto& t = graph_->tensors[static_cast<size_t>(qt)];
-      t->quantization = std::make_unique<::tflite::QuantizationParametersT>();
-      t->quantization->scale = {scale};
-      t->quantization->zero_point = {0};
-      op->inputs[1] = qt;
-      op->opcode_index = opcode(::tflite::BuiltinOperator_FULLY_CONNECTED, 7);
-      op->builtin_options.AsFullyConnectedOptions()->asymmetric_quantize_inputs = true;
-    }
-  }
-
-  // CONV_2D filters with at least 1024 values: int8, symmetric per output channel (axis 0),
-  // run by TFLite's per-channel hybrid kernel (version 5).
-  void quantize_conv_weights() {
-    for (auto& op : graph_->operators) {
-      if (model_.operator_codes[op->opcode_index]->builtin_code != ::tflite::BuiltinOperator_CONV_2D) continue;
+      auto builtin = model_.operator_codes[op->opcode_index]->builtin_code;
+      bool fc = builtin == ::tflite::BuiltinOperator_FULLY_CONNECTED, conv = builtin == ::tflite::BuiltinOperator_CONV_2D;
+      if (!fc && !conv) continue;
       auto& w = graph_->tensors[static_cast<size_t>(op->inputs[1])];
       const auto& bytes = model_.buffers[w->buffer]->data;
       size_t count = bytes.size() / 4;
       if (w->type != ::tflite::TensorType_FLOAT32 || count < 1024) continue;
       // TFLite's hybrid conv clamps but cannot apply a fused TANH: keep such convs float.
-      if (op->builtin_options.AsConv2DOptions()->fused_activation_function == ::tflite::ActivationFunctionType_TANH) continue;
-      size_t channels = static_cast<size_t>(w->shape[0]), per_channel = count / channels;
+      if (conv && op->builtin_options.AsConv2DOptions()->fused_activation_function == ::tflite::ActivationFunctionType_TANH) continue;
+      size_t channels = conv ? static_cast<size_t>(w->shape[0]) : 1, per_channel = count / channels;
       std::vector<float> values(count);
       std::memcpy(values.data(), bytes.data(), bytes.size());
       std::vector<uint8_t> q(count, 0);
       std::vector<float> scales(channels, 1.0f);
       for (size_t c = 0; c < channels; ++c) {
+        const float* v = values.data() + c * per_channel;
         float range = 0;
-        for (size_t i = 0; i < per_channel; ++i) range = std::max(range, std::abs(values[c * per_channel + i]));
+        for (size_t i = 0; i < per_channel; ++i) range = std::max(range, std::abs(v[i]));
         if (range == 0) continue;
         scales[c] = range / 127.0f;
+        const float inv = 127.0f / range;
         for (size_t i = 0; i < per_channel; ++i) {
-          auto v = static_cast<int32_t>(std::round(values[c * per_channel + i] / scales[c]));
-          q[c * per_channel + i] = static_cast<uint8_t>(static_cast<int8_t>(std::min(127, std::max(-127, v))));
+          auto r = static_cast<int32_t>(std::round(v[i] * inv));
+          q[c * per_channel + i] = static_cast<uint8_t>(static_cast<int8_t>(std::min(127, std::max(-127, r))));
         }
       }
       Shape shape(w->shape.begin(), w->shape.end());
@@ -259,7 +228,12 @@ class Converter {
       t->quantization->zero_point.assign(channels, 0);
       t->quantization->quantized_dimension = 0;
       op->inputs[1] = qt;
-      op->opcode_index = opcode(::tflite::BuiltinOperator_CONV_2D, 5);
+      if (fc) {
+        op->opcode_index = opcode(::tflite::BuiltinOperator_FULLY_CONNECTED, 7);
+        op->builtin_options.AsFullyConnectedOptions()->asymmetric_quantize_inputs = true;
+      } else {
+        op->opcode_index = opcode(::tflite::BuiltinOperator_CONV_2D, 5);
+      }
     }
   }
 

@@ -612,21 +612,7 @@ void binary_eval(Interpreter& in, Node& n) {
     apply_activation(yd, count, binary_activation<kOp>(n));
     return;
   }
-  size_t r = y.shape.size();
-  auto sa = nn::broadcast_strides(a.shape, r), sb = nn::broadcast_strides(b.shape, r);
-  std::vector<int32_t> idx(r, 0);
-  for (int64_t i = 0; i < y.elements(); ++i) {
-    int64_t ia = 0, ib = 0;
-    for (size_t k = 0; k < r; ++k) {
-      ia += idx[k] * sa[k];
-      ib += idx[k] * sb[k];
-    }
-    yd[i] = binary_op<kOp>(ad[ia], bd[ib]);
-    for (size_t k = r; k-- > 0;) {
-      if (++idx[k] < y.shape[k]) break;
-      idx[k] = 0;
-    }
-  }
+  nn::for_each_broadcast(y.shape, a.shape, b.shape, [&](int64_t o, int64_t ia, int64_t ib) { yd[o] = binary_op<kOp>(ad[ia], bd[ib]); });
   apply_activation(yd, y.elements(), binary_activation<kOp>(n));
 }
 
