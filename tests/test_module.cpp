@@ -1,4 +1,5 @@
 // A user module for the Trainer tests: small, fast run_fns, and ones that fail in each way.
+#include <filesystem>
 #include <stdexcept>
 
 #include "components/trainer.h"
@@ -30,6 +31,14 @@ void train(const FnArgs& args, bool cnn, const std::string& serving_dir) {
 
 extern "C" void run_fn(const FnArgs& args) { train(args, false, args.serving_model_dir); }
 extern "C" void run_fn_cnn(const FnArgs& args) { train(args, true, args.serving_model_dir); }
+// TFX for Mobile's lite module: the MLP rewritten into Format-Serving/tflite (no ONNX beside it).
+extern "C" void run_fn_lite(const FnArgs& args) {
+  std::string temp = args.serving_model_dir + "/temp";
+  train(args, false, temp);
+  auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
+  rewriting::rewrite_saved_model(temp, args.serving_model_dir, *rewriter, rewriting::ModelType::TFLITE_MODEL);
+  std::filesystem::remove_all(temp);
+}
 // Both models, each also rewritten to TFLite: Format-Serving/{mlp,cnn}/{model.onnx,tflite}.
 extern "C" void run_fn_both_lite(const FnArgs& args) {
   for (bool cnn : {false, true}) {

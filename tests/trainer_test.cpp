@@ -178,5 +178,49 @@ TEST_F(TrainerTest, ServingModelsPassOnnxCheckerAndMatchOpenCv) {
   }
 }
 
+// TFX for Mobile's tail: the full and the TFLite model evaluated by the same Evaluator, with the
+// same output structure, blessed, and pushed.
+TEST_F(TrainerTest, EvaluatorAndPusherOnTheFullAndTheLiteModel) {
+  Wiring w = data();
+  auto full = trainer(w, "run_fn");
+  auto lite = trainer(w, "run_fn_lite")->with_id("lite");
+  json config = {{"model_specs", {{{"label_key", "image_class"}}}},
+                 {"slicing_specs", {json::object(), {{"feature_keys", {"image_class"}}}}},
+                 {"metrics_specs", {{{"metrics", {{{"class_name", "SparseCategoricalAccuracy"},
+                                                   {"threshold", {{"value_threshold", {{"lower_bound", 0.5}}}}}}}}}}}};
+  json lite_config = config;
+  lite_config["model_specs"][0]["model_type"] = "tf_lite";
+  auto evaluator = Evaluator({.examples = w.gen->outputs("examples"), .model = full->outputs("model"), .eval_config = config});
+  auto evaluator_lite = Evaluator({.examples = w.gen->outputs("examples"), .model = lite->outputs("model"), .eval_config = lite_config})->with_id("lite");
+  fs::path serving = root_ / "serving_model";
+  auto pusher = Pusher({.model = full->outputs("model"), .model_blessing = evaluator->outputs("blessing"), .base_directory = (serving / "full").string()});
+  auto pusher_lite = Pusher({.model = lite->outputs("model"), .model_blessing = evaluator_lite->outputs("blessing"),
+                             .base_directory = (serving / "lite").string()})->with_id("lite");
+  RunResult r = run(w, {full, lite, evaluator, evaluator_lite, pusher, pusher_lite});
+
+  fs::path full_eval = r.get("Evaluator").outputs.at("evaluation")[0].uri, lite_eval = r.get("Evaluator.lite").outputs.at("evaluation")[0].uri;
+  json full_metrics = read_json_file(full_eval / "metrics.json"), lite_metrics = read_json_file(lite_eval / "metrics.json");
+  EXPECT_EQ(full_metrics["model"]["model_type"], "onnx");
+  EXPECT_EQ(lite_metrics["model"]["model_type"], "tf_lite");
+  EXPECT_TRUE(fs::exists(lite_metrics["model"]["path"].get<std::string>()));
+  ASSERT_EQ(full_metrics["slices"].size(), 11u);  // overall + one per digit
+  EXPECT_EQ(full_metrics["slices"][10]["slice_key"], "image_class:9");
+  // The TFLite model is the same model: the same accuracy, to an example or two.
+  double full_accuracy = full_metrics["slices"][0]["metrics"]["sparse_categorical_accuracy"]["value"];
+  double lite_accuracy = lite_metrics["slices"][0]["metrics"]["sparse_categorical_accuracy"]["value"];
+  EXPECT_GT(full_accuracy, 0.7);
+  EXPECT_NEAR(full_accuracy, lite_accuracy, 1e-3);
+  // Identical structure: the same keys all the way down, in every file.
+  for (const char* f : {"metrics.json", "plots.json", "validations.json", "eval_config.json"}) testing::expect_same_keys(read_json_file(full_eval / f), read_json_file(lite_eval / f), f);
+  // Both blessed and pushed.
+  for (const char* id : {"Evaluator", "Evaluator.lite"}) EXPECT_TRUE(fs::exists(fs::path(r.get(id).outputs.at("blessing")[0].uri) / "BLESSED")) << id;
+  for (const char* id : {"Pusher", "Pusher.lite"}) {
+    const Artifact& pushed = r.get(id).outputs.at("pushed_model")[0];
+    EXPECT_EQ(pushed.properties["pushed"], 1) << id;
+    EXPECT_TRUE(fs::exists(pushed.properties["pushed_destination"].get<std::string>())) << id;
+  }
+  EXPECT_TRUE(fs::exists(fs::path(r.get("Pusher.lite").outputs.at("pushed_model")[0].properties["pushed_destination"].get<std::string>()) / "tflite"));
+}
+
 }  // namespace
 }  // namespace litepipe

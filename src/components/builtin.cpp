@@ -11,6 +11,8 @@ const ComponentRegistry& builtin_components() {
     r.add(example_validator_registration());
     r.add(transform_registration());
     r.add(trainer_registration());
+    r.add(evaluator_registration());
+    r.add(pusher_registration());
     return r;
   }();
   return registry;

@@ -1,7 +1,9 @@
 #pragma once
 // Every component litepipe ships, by type name (for pipeline files and executor processes).
 #include "components/example_gen.h"
+#include "components/evaluator.h"
 #include "components/example_validator.h"
+#include "components/pusher.h"
 #include "components/schema_gen.h"
 #include "components/statistics_gen.h"
 #include "components/trainer.h"

@@ -47,6 +47,13 @@ Component::Component(ComponentSpec spec, ExecutorFactory executor, std::map<std:
     if (!value.is_null() && !matches(it->second.type, value)) {
       fail("{}: parameter '{}' must be {}, got {}", id_, name, param_type_name(it->second.type), value.dump());
     }
+    if (!value.is_null() && it->second.check) {
+      try {
+        it->second.check(value);
+      } catch (const Error& e) {
+        fail("{}: parameter '{}': {}", id_, name, e.what());
+      }
+    }
     if (!value.is_null()) exec_properties_[name] = value;
   }
   for (const auto& [name, p] : spec_.parameters) {
@@ -81,6 +88,13 @@ void resolve_path_parameters(const ComponentSpec& spec, nlohmann::json& paramete
   for (const auto& [name, p] : spec.parameters) {
     if (p.is_path && parameters.contains(name) && parameters[name].is_string()) {
       parameters[name] = resolve_path(base, parameters[name].get<std::string>()).string();
+    }
+    for (const auto& pointer : p.nested_paths) {
+      if (!parameters.contains(name) || !parameters[name].is_object()) continue;
+      nlohmann::json::json_pointer at(pointer);
+      if (parameters[name].contains(at) && parameters[name][at].is_string()) {
+        parameters[name][at] = resolve_path(base, parameters[name][at].get<std::string>()).string();
+      }
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,12 @@ struct ParamSpec {
   // file's content (not only its name) takes part in the cache key (user modules).
   bool is_path = false;
   bool hash_content = false;
+  // Paths inside an object parameter (JSON pointers such as "/filesystem/base_directory"),
+  // resolved like path parameters.
+  std::vector<std::string> nested_paths = {};
+  // Checks a value beyond its type (e.g. an EvalConfig) when the component is built; throws an
+  // Error naming the field.
+  std::function<void(const nlohmann::json&)> check = {};
 };
 
 inline ParamSpec optional_param(ParamType type, nlohmann::json default_value = nullptr) {

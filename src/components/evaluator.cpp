@@ -1,0 +1,124 @@
+#include "components/evaluator.h"
+
+#include <spdlog/spdlog.h>
+
+#include "components/artifact_io.h"
+#include "core/error.h"
+#include "eval/evaluate.h"
+
+namespace litepipe {
+namespace {
+
+using nlohmann::json;
+
+std::vector<fs::path> files_of_splits(const Artifact& examples, const json& splits) {
+  auto have = examples.split_names();
+  std::vector<fs::path> files;
+  for (const auto& split : splits) {
+    std::string name = split.get<std::string>();
+    if (std::find(have.begin(), have.end(), name) == have.end()) {
+      fail("Evaluator: parameter 'example_splits' names split '{}', which {} does not have (splits: {})", name, examples.uri,
+           fmt::join(have, ", "));
+    }
+    auto split_files = example_files(examples, name);
+    files.insert(files.end(), split_files.begin(), split_files.end());
+  }
+  return files;
+}
+
+void check_example_splits(const json& splits) {
+  if (splits.empty()) fail("example_splits: expected at least one split name");
+  for (size_t i = 0; i < splits.size(); ++i) {
+    if (!splits[i].is_string() || splits[i].get<std::string>().empty()) fail("example_splits[{}]: expected a split name, got {}", i, splits[i].dump());
+  }
+}
+
+class EvaluatorExecutor final : public Executor {
+ public:
+  void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
+    const Artifact& examples = single_input(inputs, "examples");
+    const Artifact& model = single_input(inputs, "model");
+    const Artifact* baseline = nullptr;
+    if (auto it = inputs.find("baseline_model"); it != inputs.end() && !it->second.empty()) baseline = &it->second.front();
+
+    eval::EvaluationRequest request;
+    request.config = eval::parse_eval_config(props.at("eval_config"));
+    json splits = props.value("example_splits", json::array({"eval"}));
+    request.example_files = files_of_splits(examples, splits);
+    request.model_uri = model.uri;
+    if (baseline) request.baseline_model_uri = baseline->uri;
+    Artifact& evaluation = outputs.at("evaluation").at(0);
+    request.output_dir = evaluation.uri;
+    eval::EvaluationResult result = eval::evaluate(request);
+
+    // Where the evaluated model file is, so a comparison can find it (and its size) later.
+    evaluation.properties["model_path"] = result.model.path.string();
+    evaluation.properties["model_type"] = result.model.model_type;
+    evaluation.properties["model_file_size"] = result.model.file_size;
+    evaluation.properties["example_splits"] = splits;
+    evaluation.properties["example_count"] = result.example_count;
+    evaluation.properties["validation_ok"] = result.validation_ok ? 1 : 0;
+
+    json headline = json::object();
+    for (const auto& slice : result.metrics["slices"]) {
+      if (slice["slice_key"] != eval::kOverallSliceKey) continue;
+      for (const char* name : {"example_count", "sparse_categorical_accuracy", "sparse_categorical_crossentropy"})
+        if (slice["metrics"].contains(name)) headline[name] = slice["metrics"][name]["value"];
+    }
+    spdlog::info("Evaluator: {} model {} on {} examples: {}", result.model.model_type, result.model.path.string(), result.example_count,
+                 headline.dump());
+
+    Artifact& blessing = outputs.at("blessing").at(0);
+    if (!result.thresholds_configured) {
+      // As TFX: without thresholds there is nothing to validate, so no blessing either way.
+      spdlog::info("Evaluator: no thresholds configured: no blessing written");
+      return;
+    }
+    bool blessed = result.validation_ok;
+    write_file_atomic(fs::path(blessing.uri) / (blessed ? kBlessedFile : kNotBlessedFile), "");
+    blessing.properties["blessed"] = blessed ? 1 : 0;
+    blessing.properties["current_model"] = model.uri;
+    blessing.properties["current_model_id"] = model.id;
+    blessing.properties["baseline_model"] = baseline ? baseline->uri : "";
+    if (baseline) blessing.properties["baseline_model_id"] = baseline->id;
+    if (blessed) {
+      spdlog::info("Evaluator: BLESSED: every threshold holds");
+    } else {
+      std::string reasons;
+      for (const auto& slice : result.validations["metric_validations_per_slice"])
+        for (const auto& failure : slice["failures"]) reasons += fmt::format("\n  {}: {}", slice["slice_key"].get<std::string>(), failure["message"].get<std::string>());
+      for (const auto& missing : result.validations["missing_slices"]) reasons += "\n  missing slice " + missing.dump();
+      spdlog::warn("Evaluator: NOT_BLESSED:{}", reasons);
+    }
+  }
+};
+
+}  // namespace
+
+const ComponentRegistration& evaluator_registration() {
+  static const ComponentRegistration registration = [] {
+    ParamSpec eval_config = required_param(ParamType::Object);
+    // Checked when the pipeline is built, so a bad config fails before anything runs.
+    eval_config.check = [](const json& v) { eval::parse_eval_config(v); };
+    ParamSpec example_splits = optional_param(ParamType::List, json::array({"eval"}));
+    example_splits.check = check_example_splits;
+    return ComponentRegistration{
+        ComponentSpec{"Evaluator",
+                      {{"examples", {artifact_types::kExamples}},
+                       {"model", {artifact_types::kModel}},
+                       {"baseline_model", {artifact_types::kModel, true}}},
+                      {{"evaluation", artifact_types::kModelEvaluation}, {"blessing", artifact_types::kModelBlessing}},
+                      {{"eval_config", eval_config}, {"example_splits", example_splits}}},
+        [] { return std::make_unique<EvaluatorExecutor>(); },
+        {}};
+  }();
+  return registration;
+}
+
+std::shared_ptr<Component> Evaluator(const EvaluatorArgs& a) {
+  std::map<std::string, Channel> inputs = {{"examples", a.examples}, {"model", a.model}};
+  if (a.baseline_model.producer) inputs["baseline_model"] = a.baseline_model;
+  return make_component(evaluator_registration(), inputs, {{"eval_config", a.eval_config}, {"example_splits", a.example_splits}});
+}
+
+}  // namespace litepipe

@@ -1,0 +1,31 @@
+#pragma once
+// Evaluator: evaluates a trained model on examples as TFX's Evaluator (TFMA) does -- metrics and
+// plots per slice, thresholds checked against the values and against a baseline model -- and
+// blesses the model when every threshold holds. Outputs: `evaluation` (ModelEvaluation: the files
+// of eval/evaluate.h) and `blessing` (ModelBlessing: an empty file BLESSED or NOT_BLESSED, written
+// only when thresholds are configured).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pipeline/registry.h"
+
+namespace litepipe {
+
+struct EvaluatorArgs {
+  Channel examples = {};        // raw examples (ExampleGen)
+  Channel model = {};
+  Channel baseline_model = {};  // optional: for change thresholds
+  nlohmann::json eval_config = nlohmann::json::object();  // TFMA's EvalConfig as JSON
+  std::vector<std::string> example_splits = {"eval"};
+};
+
+inline constexpr const char* kBlessedFile = "BLESSED";
+inline constexpr const char* kNotBlessedFile = "NOT_BLESSED";
+
+const ComponentRegistration& evaluator_registration();
+std::shared_ptr<Component> Evaluator(const EvaluatorArgs& args);
+
+}  // namespace litepipe

@@ -1,0 +1,111 @@
+#include "components/pusher.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "components/artifact_io.h"
+#include "components/trainer.h"
+#include "core/error.h"
+
+namespace litepipe {
+namespace {
+
+using nlohmann::json;
+
+std::string base_directory_of(const json& destination) {
+  const json::json_pointer at("/filesystem/base_directory");
+  if (!destination.is_object() || !destination.contains(at) || !destination[at].is_string() || destination[at].get<std::string>().empty()) {
+    fail("push_destination: expected {{filesystem: {{base_directory: <folder>}}}}, got {}", destination.dump());
+  }
+  for (const auto& [key, _] : destination.items())
+    if (key != "filesystem") fail("push_destination: unknown field '{}'; expected: filesystem", key);
+  for (const auto& [key, _] : destination["filesystem"].items())
+    if (key != "base_directory") fail("push_destination.filesystem: unknown field '{}'; expected: base_directory", key);
+  return destination[at].get<std::string>();
+}
+
+// Renames `from` to `to` unless `to` exists (a concurrent pusher took that version).
+bool rename_no_replace(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
+  if (errno == EEXIST) return false;
+  if (errno == EINVAL || errno == ENOSYS) {  // a file system without RENAME_NOREPLACE
+    if (fs::exists(to)) return false;
+    fs::rename(from, to);
+    return true;
+  }
+  fail("cannot move {} to {}: {}", from.string(), to.string(), std::strerror(errno));
+}
+
+class PusherExecutor final : public Executor {
+ public:
+  void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
+    const Artifact& model = single_input(inputs, "model");
+    Artifact& pushed = outputs.at("pushed_model").at(0);
+    pushed.properties["pushed"] = 0;
+    if (auto it = inputs.find("model_blessing"); it != inputs.end() && !it->second.empty()) {
+      const Artifact& blessing = it->second.front();
+      if (blessing.properties.value("blessed", 0) != 1) {
+        spdlog::warn("Pusher: model {} is not blessed ({}): not pushed", model.uri,
+                     blessing.properties.contains("blessed") ? "the Evaluator's thresholds failed" : "no thresholds were evaluated");
+        return;
+      }
+    }
+    fs::path serving = fs::path(model.uri) / kServingModelDir;
+    if (!fs::is_directory(serving)) fail("Pusher: model {} has no {} folder", model.uri, kServingModelDir);
+    fs::path base = base_directory_of(props.at("push_destination"));
+    fs::create_directories(base);
+
+    // TFX's version: the unix time in seconds; a later number if that one exists.
+    int64_t version = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    fs::path staging = base / fmt::format(".push-{}-{}", version, ::getpid());
+    fs::remove_all(staging);
+    try {
+      fs::copy(serving, staging, fs::copy_options::recursive);
+      while (!rename_no_replace(staging, base / std::to_string(version))) ++version;
+    } catch (...) {
+      std::error_code ec;
+      fs::remove_all(staging, ec);
+      throw;
+    }
+    fs::path destination = base / std::to_string(version);
+    pushed.properties["pushed"] = 1;
+    pushed.properties["pushed_destination"] = destination.string();
+    pushed.properties["pushed_version"] = std::to_string(version);
+    spdlog::info("Pusher: pushed {} to {}", serving.string(), destination.string());
+  }
+};
+
+}  // namespace
+
+const ComponentRegistration& pusher_registration() {
+  static const ComponentRegistration registration = [] {
+    ParamSpec destination = required_param(ParamType::Object);
+    destination.nested_paths = {"/filesystem/base_directory"};
+    destination.check = [](const json& v) { base_directory_of(v); };
+    return ComponentRegistration{
+        ComponentSpec{"Pusher",
+                      {{"model", {artifact_types::kModel}}, {"model_blessing", {artifact_types::kModelBlessing, true}}},
+                      {{"pushed_model", artifact_types::kPushedModel}},
+                      {{"push_destination", destination}}},
+        [] { return std::make_unique<PusherExecutor>(); },
+        {}};
+  }();
+  return registration;
+}
+
+std::shared_ptr<Component> Pusher(const PusherArgs& a) {
+  std::map<std::string, Channel> inputs = {{"model", a.model}};
+  if (a.model_blessing.producer) inputs["model_blessing"] = a.model_blessing;
+  std::string base = a.base_directory.empty() ? "" : fs::absolute(a.base_directory).string();
+  json destination = {{"filesystem", {{"base_directory", base}}}};
+  return make_component(pusher_registration(), inputs, {{"push_destination", destination}});
+}
+
+}  // namespace litepipe

@@ -1,0 +1,489 @@
+#include "eval/evaluate.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/hashing.h"
+#include "core/parallel.h"
+#include "data/tfrecord.h"
+#include "eval/eval_model.h"
+#include "tensorflow/core/example/example.pb.h"
+
+namespace litepipe::eval {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using SliceColumns = std::vector<std::pair<std::string, std::string>>;
+
+constexpr const char* kPredictionLabelFeature = "label";
+constexpr const char* kPredictionIndexFeature = "example_index";
+constexpr const char* kPredictionProbabilitiesFeature = "probabilities";
+
+// The features the models and slices need, decoded for every example.
+struct ExampleTable {
+  int64_t size = 0;
+  std::map<std::string, int64_t> widths;              // model input feature -> values per example
+  std::map<std::string, std::vector<float>> inputs;   // feature -> [size, width]
+  std::vector<int64_t> labels;
+  std::vector<std::string> slice_features;
+  std::vector<std::vector<std::vector<std::string>>> slice_values;  // [example][slice feature] -> values
+  std::vector<tensorflow::Features> slice_protos;                   // the slicing features as read
+  std::vector<std::pair<size_t, int64_t>> origin;                   // (file, record) of each example
+};
+
+std::vector<std::string> feature_strings(const tensorflow::Feature& f) {
+  std::vector<std::string> values;
+  if (f.has_int64_list()) {
+    for (int64_t v : f.int64_list().value()) values.push_back(std::to_string(v));
+  } else if (f.has_float_list()) {
+    for (float v : f.float_list().value()) values.push_back(fmt::format("{}", v));
+  } else if (f.has_bytes_list()) {
+    for (const auto& v : f.bytes_list().value()) values.push_back(v);
+  }
+  return values;
+}
+
+ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<std::string, int64_t>& widths,
+                           const std::string& label_key, const std::vector<std::string>& slice_features, size_t threads) {
+  if (files.empty()) fail("evaluation: no example files");
+  // Records are read (and inflated) in order, then decoded side by side.
+  std::vector<std::string> records;
+  ExampleTable table;
+  for (size_t f = 0; f < files.size(); ++f) {
+    TFRecordReader reader(files[f]);
+    std::string record;
+    while (reader.next(record)) {
+      records.push_back(std::move(record));
+      table.origin.emplace_back(f, static_cast<int64_t>(reader.records_read()) - 1);
+    }
+  }
+  if (records.empty()) fail("{}: no examples to evaluate", files.front().string());
+  table.size = static_cast<int64_t>(records.size());
+  table.widths = widths;
+  for (const auto& [feature, width] : widths) table.inputs[feature].resize(records.size() * static_cast<size_t>(width));
+  table.labels.resize(records.size());
+  table.slice_features = slice_features;
+  table.slice_values.resize(records.size());
+  table.slice_protos.resize(records.size());
+
+  constexpr size_t kChunk = 256;
+  parallel_for((records.size() + kChunk - 1) / kChunk, [&](size_t chunk) {
+    tensorflow::Example example;
+    for (size_t i = chunk * kChunk; i < std::min(records.size(), (chunk + 1) * kChunk); ++i) {
+      auto where = [&] { return fmt::format("{}: record {}", files[table.origin[i].first].string(), table.origin[i].second); };
+      if (!example.ParseFromString(records[i])) fail("{} is not a tf.Example", where());
+      const auto& features = example.features().feature();
+      for (const auto& [name, width] : widths) {
+        auto it = features.find(name);
+        if (it == features.end()) fail("{}: the model input needs feature '{}', which the example lacks", where(), name);
+        float* out = table.inputs[name].data() + i * static_cast<size_t>(width);
+        const auto& f = it->second;
+        int64_t count = f.has_float_list() ? f.float_list().value_size() : f.int64_list().value_size();
+        if (count != width) fail("{}: feature '{}' has {} values; the model input takes {}", where(), name, count, width);
+        if (f.has_float_list()) std::copy(f.float_list().value().begin(), f.float_list().value().end(), out);
+        else std::transform(f.int64_list().value().begin(), f.int64_list().value().end(), out, [](int64_t v) { return static_cast<float>(v); });
+      }
+      auto label = features.find(label_key);
+      if (label == features.end()) fail("{}: no label feature '{}' (model_specs.label_key)", where(), label_key);
+      if (label->second.int64_list().value_size() == 1) {
+        table.labels[i] = label->second.int64_list().value(0);
+      } else if (label->second.float_list().value_size() == 1 && std::floor(label->second.float_list().value(0)) == label->second.float_list().value(0)) {
+        table.labels[i] = static_cast<int64_t>(label->second.float_list().value(0));
+      } else {
+        fail("{}: label '{}' must hold one integer class id", where(), label_key);
+      }
+      for (const auto& name : slice_features) {
+        auto it = features.find(name);
+        if (it == features.end()) {
+          table.slice_values[i].emplace_back();
+          continue;
+        }
+        table.slice_values[i].push_back(feature_strings(it->second));
+        (*table.slice_protos[i].mutable_feature())[name] = it->second;
+      }
+    }
+  }, threads);
+  return table;
+}
+
+// Probabilities of every example, batch by batch; workers take every `workers`-th batch.
+Predictions predict_all(EvalModel& model, const ExampleTable& table, int64_t batch_size, size_t threads) {
+  if (model.max_batch() > 0) batch_size = std::min(batch_size, model.max_batch());
+  int64_t batches = (table.size + batch_size - 1) / batch_size;
+  size_t workers = std::min<size_t>(threads == 0 ? default_threads() : threads, static_cast<size_t>(batches));
+  model.prepare_workers(workers);
+  std::vector<nn::Tensor> outputs(static_cast<size_t>(batches));
+  parallel_for(workers, [&](size_t worker) {
+    // The workers already use the cores; their kernels must not each start a thread team too.
+    if (workers > 1) omp_set_num_threads(1);
+    for (auto b = static_cast<int64_t>(worker); b < batches; b += static_cast<int64_t>(workers)) {
+      int64_t begin = b * batch_size, rows = std::min(table.size, begin + batch_size) - begin;
+      std::map<std::string, nn::Tensor> batch;
+      for (const auto& [feature, width] : table.widths) {
+        nn::Tensor x({rows, width});
+        const float* src = table.inputs.at(feature).data() + begin * width;
+        std::copy(src, src + rows * width, x.data());
+        batch[feature] = x;
+      }
+      outputs[static_cast<size_t>(b)] = model.predict(batch, worker);
+    }
+  }, workers);
+  Predictions p;
+  p.num_classes = outputs[0].rank() == 2 ? outputs[0].dim(1) : 0;
+  p.probabilities.reserve(static_cast<size_t>(table.size * p.num_classes));
+  for (int64_t b = 0; b < batches; ++b) {
+    const nn::Tensor& y = outputs[static_cast<size_t>(b)];
+    int64_t rows = std::min(table.size, (b + 1) * batch_size) - b * batch_size;
+    if (y.rank() != 2 || y.dim(0) != rows || y.dim(1) != p.num_classes || p.num_classes < 2) {
+      fail("{}: output shape {} for a batch of {}; expected [batch, classes] probabilities", model.path().string(),
+           nn::shape_string(y.shape()), rows);
+    }
+    p.probabilities.insert(p.probabilities.end(), y.data(), y.data() + y.size());
+  }
+  p.labels = table.labels;
+  return p;
+}
+
+bool is_integer(const std::string& s) {
+  int64_t v;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+// Slice values in a natural order: numbers by value, then text.
+bool value_less(const std::string& a, const std::string& b) {
+  bool ia = is_integer(a), ib = is_integer(b);
+  if (ia && ib) return std::stoll(a) < std::stoll(b);
+  if (ia != ib) return ia;
+  return a < b;
+}
+
+bool columns_less(const SliceColumns& a, const SliceColumns& b) {
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    if (a[i].first != b[i].first) return a[i].first < b[i].first;
+    if (a[i].second != b[i].second) return value_less(a[i].second, b[i].second);
+  }
+  return a.size() < b.size();
+}
+
+struct Slice {
+  SliceColumns columns;
+  std::string key;
+  std::vector<int64_t> rows;
+};
+
+// TFMA's SingleSliceSpec.is_slice_applicable: the slice has exactly the spec's columns and the
+// spec's fixed values.
+bool spec_matches(const SlicingSpec& spec, const SliceColumns& columns) {
+  std::set<std::string> spec_columns(spec.feature_keys.begin(), spec.feature_keys.end());
+  for (const auto& [k, _] : spec.feature_values) spec_columns.insert(k);
+  if (spec_columns.size() != columns.size()) return false;
+  for (const auto& [column, value] : columns) {
+    if (!spec_columns.count(column)) return false;
+    auto fixed = spec.feature_values.find(column);
+    if (fixed != spec.feature_values.end() && fixed->second != value) return false;
+  }
+  return true;
+}
+
+std::vector<Slice> make_slices(const std::vector<SlicingSpec>& specs, const ExampleTable& table) {
+  std::vector<Slice> slices;
+  std::set<std::string> seen;
+  auto column_index = [&](const std::string& feature) {
+    return static_cast<size_t>(std::find(table.slice_features.begin(), table.slice_features.end(), feature) - table.slice_features.begin());
+  };
+  for (const auto& spec : specs) {
+    std::map<SliceColumns, std::vector<int64_t>, decltype(&columns_less)> found(&columns_less);
+    // Columns sorted by name, as TFMA's slice keys.
+    std::vector<std::string> columns(spec.feature_keys);
+    for (const auto& [k, _] : spec.feature_values) columns.push_back(k);
+    std::sort(columns.begin(), columns.end());
+    for (int64_t i = 0; i < table.size; ++i) {
+      const auto& values = table.slice_values[static_cast<size_t>(i)];
+      std::vector<SliceColumns> keys = {{}};
+      for (const auto& column : columns) {
+        const auto& have = values[column_index(column)];
+        auto fixed = spec.feature_values.find(column);
+        std::vector<SliceColumns> next;
+        for (const auto& key : keys) {
+          for (const auto& v : have) {
+            if (fixed != spec.feature_values.end() && fixed->second != v) continue;
+            SliceColumns k = key;
+            k.emplace_back(column, v);
+            next.push_back(std::move(k));
+          }
+        }
+        keys = std::move(next);
+      }
+      for (auto& key : keys) {
+        auto& rows = found[key];
+        if (rows.empty() || rows.back() != i) rows.push_back(i);
+      }
+    }
+    for (auto& [columns_of_slice, rows] : found) {
+      std::string key = slice_key_string(columns_of_slice);
+      if (seen.insert(key).second) slices.push_back({columns_of_slice, key, std::move(rows)});
+    }
+  }
+  return slices;
+}
+
+json slice_json(const SliceColumns& columns) {
+  json j = json::object();
+  for (const auto& [k, v] : columns) j[k] = v;
+  return j;
+}
+
+json model_info_json(const ModelInfo& m) {
+  return {{"name", m.name}, {"model_type", m.model_type}, {"path", m.path.string()}, {"file_size_bytes", m.file_size}};
+}
+
+struct ThresholdRule {
+  std::string metric;
+  MetricThreshold threshold;
+  std::optional<std::vector<SlicingSpec>> slices;  // none: every slice
+};
+
+std::vector<ThresholdRule> threshold_rules(const EvalConfig& config) {
+  std::vector<ThresholdRule> rules;
+  for (const auto& spec : config.metrics_specs) {
+    for (const auto& m : spec.metrics) {
+      if (m.threshold) rules.push_back({m.name(), *m.threshold, std::nullopt});
+      for (const auto& t : m.per_slice_thresholds) rules.push_back({m.name(), t.threshold, t.slicing_specs});
+    }
+    for (const auto& [name, t] : spec.thresholds) rules.push_back({name, t, std::nullopt});
+  }
+  return rules;
+}
+
+std::string bound_text(double v) { return fmt::format("{:g}", v); }
+
+// Checks one value threshold and one change threshold; failures are appended as TFMA's
+// ValidationFailure (metric_key, metric_threshold, metric_value, message).
+void check_threshold(const std::string& metric, const MetricThreshold& t, double value, std::optional<double> baseline,
+                     json& failures, int64_t& skipped) {
+  if (t.value_threshold) {
+    const auto& v = *t.value_threshold;
+    std::string problem;
+    if (std::isnan(value)) problem = "is undefined on this slice";
+    else if (value < v.lower_bound) problem = fmt::format("{:.6g} is below the lower bound {}", value, bound_text(v.lower_bound));
+    else if (value > v.upper_bound) problem = fmt::format("{:.6g} is above the upper bound {}", value, bound_text(v.upper_bound));
+    if (!problem.empty()) {
+      MetricThreshold only{t.value_threshold, std::nullopt};
+      failures.push_back({{"metric_key", metric}, {"metric_threshold", to_json(only)},
+                          {"metric_value", std::isnan(value) ? json(nullptr) : json(value)},
+                          {"message", fmt::format("{} {} (value_threshold)", metric, problem)}});
+    }
+  }
+  if (t.change_threshold) {
+    // Without a baseline (a first run) change thresholds are ignored, as TFX does.
+    if (!baseline) {
+      ++skipped;
+      return;
+    }
+    const auto& c = *t.change_threshold;
+    bool higher = c.direction == Direction::HigherIsBetter;
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    double absolute = c.absolute.value_or(higher ? -inf : inf), relative = c.relative.value_or(higher ? -inf : inf);
+    double diff = value - *baseline;
+    double ratio = *baseline != 0 ? diff / *baseline : (diff == 0 ? 0.0 : std::copysign(inf, diff));
+    bool ok = !std::isnan(diff) && (higher ? diff >= absolute && ratio >= relative : diff <= absolute && ratio <= relative);
+    if (!ok) {
+      MetricThreshold only{std::nullopt, t.change_threshold};
+      failures.push_back({{"metric_key", metric}, {"metric_threshold", to_json(only)},
+                          {"metric_value", std::isnan(value) ? json(nullptr) : json(value)},
+                          {"baseline_value", std::isnan(*baseline) ? json(nullptr) : json(*baseline)},
+                          {"message", fmt::format("{} changed by {:+.6g} ({:+.4g}%) from the baseline's {:.6g}; {} requires a change {} {} "
+                                                  "absolute and {} {} relative (change_threshold)",
+                                                  metric, diff, ratio * 100, *baseline, higher ? "HIGHER_IS_BETTER" : "LOWER_IS_BETTER",
+                                                  higher ? ">=" : "<=", bound_text(absolute), higher ? ">=" : "<=", bound_text(relative))}});
+    }
+  }
+}
+
+void write_predictions(const fs::path& path, const Predictions& p, const ExampleTable& table) {
+  // Written beside the final name and renamed: a reader never sees half a file.
+  fs::path tmp = path.parent_path() / fmt::format(".{}-{}.tfrecord.gz", path.stem().stem().string(), ::getpid());
+  {
+    TFRecordWriter writer(tmp);
+    tensorflow::Example example;
+    std::string bytes;
+    for (int64_t i = 0; i < p.size(); ++i) {
+      example.Clear();
+      auto& features = *example.mutable_features()->mutable_feature();
+      features = table.slice_protos[static_cast<size_t>(i)].feature();
+      features[kPredictionIndexFeature].mutable_int64_list()->add_value(i);
+      features[kPredictionLabelFeature].mutable_int64_list()->add_value(p.labels[static_cast<size_t>(i)]);
+      auto* probabilities = features[kPredictionProbabilitiesFeature].mutable_float_list();
+      probabilities->mutable_value()->Add(p.row(i), p.row(i) + p.num_classes);
+      example.SerializeToString(&bytes);
+      writer.write(bytes);
+    }
+    writer.close();
+  }
+  fs::rename(tmp, path);
+}
+
+}  // namespace
+
+std::string slice_key_string(const SliceColumns& slice) {
+  if (slice.empty()) return kOverallSliceKey;
+  std::string key;
+  for (const auto& [column, value] : slice) key += (key.empty() ? "" : "_X_") + column + ":" + value;
+  return key;
+}
+
+EvaluationResult evaluate(const EvaluationRequest& request) {
+  const EvalConfig& config = request.config;
+  if (request.batch_size < 1) fail("evaluation: batch size must be at least 1, got {}", request.batch_size);
+  const ModelSpec& spec = config.candidate_spec();
+  auto model = EvalModel::load(request.model_uri, spec);
+  std::unique_ptr<EvalModel> baseline;
+  ModelSpec baseline_spec = config.baseline_spec() ? *config.baseline_spec() : spec;
+  if (baseline_spec.label_key.empty()) baseline_spec.label_key = spec.label_key;
+  if (baseline_spec.label_key != spec.label_key) {
+    fail("eval_config.model_specs: the baseline's label_key '{}' differs from the candidate's '{}'", baseline_spec.label_key, spec.label_key);
+  }
+  if (request.baseline_model_uri) baseline = EvalModel::load(*request.baseline_model_uri, baseline_spec);
+
+  std::map<std::string, int64_t> widths;
+  for (const EvalModel* m : {model.get(), baseline.get()}) {
+    if (!m) continue;
+    for (const auto& input : m->inputs()) {
+      auto [it, added] = widths.emplace(input.feature, input.width);
+      if (!added && it->second != input.width) {
+        fail("{}: input '{}' takes {} values of feature '{}', the other model {}", m->path().string(), input.tensor_name, input.width,
+             input.feature, it->second);
+      }
+    }
+  }
+  std::vector<SlicingSpec> slicing_specs = config.slicing_specs;
+  auto rules = threshold_rules(config);
+  for (const auto& rule : rules)
+    if (rule.slices) slicing_specs.insert(slicing_specs.end(), rule.slices->begin(), rule.slices->end());
+  std::set<std::string> slice_feature_set;
+  for (const auto& s : slicing_specs) {
+    slice_feature_set.insert(s.feature_keys.begin(), s.feature_keys.end());
+    for (const auto& [k, _] : s.feature_values) slice_feature_set.insert(k);
+  }
+  std::vector<std::string> slice_features(slice_feature_set.begin(), slice_feature_set.end());
+
+  ExampleTable table = read_examples(request.example_files, widths, spec.label_key, slice_features, request.threads);
+  Predictions predictions = predict_all(*model, table, request.batch_size, request.threads);
+  std::optional<Predictions> baseline_predictions;
+  if (baseline) {
+    baseline_predictions = predict_all(*baseline, table, request.batch_size, request.threads);
+    if (baseline_predictions->num_classes != predictions.num_classes) {
+      fail("{}: the baseline model gives {} classes, the candidate {}", baseline->path().string(), baseline_predictions->num_classes,
+           predictions.num_classes);
+    }
+  }
+  for (int64_t i = 0; i < table.size; ++i) {
+    int64_t label = predictions.labels[static_cast<size_t>(i)];
+    if (label < 0 || label >= predictions.num_classes) {
+      const auto& [file, record] = table.origin[static_cast<size_t>(i)];
+      fail("{}: record {}: label '{}' is {}, outside the model's {} classes", request.example_files[file].string(), record,
+           spec.label_key, label, predictions.num_classes);
+    }
+  }
+
+  EvaluationResult result;
+  result.model = {spec.name.empty() ? "candidate" : spec.name, model->model_type(), model->path(), model->file_size()};
+  if (baseline) {
+    result.baseline_model = ModelInfo{baseline_spec.name.empty() ? "baseline" : baseline_spec.name, baseline->model_type(),
+                                      baseline->path(), baseline->file_size()};
+  }
+  result.example_count = table.size;
+  result.thresholds_configured = config.has_thresholds();
+
+  std::vector<MetricConfig> metrics = config.all_metrics();
+  std::vector<Slice> slices = make_slices(slicing_specs, table);
+  json metric_slices = json::array(), plot_slices = json::array(), failures_per_slice = json::array();
+  std::vector<SliceColumns> evaluated;
+  int64_t skipped_change_thresholds = 0;
+  for (const auto& slice : slices) {
+    if (static_cast<int64_t>(slice.rows.size()) < config.options.min_slice_size) {
+      spdlog::info("Evaluator: slice {} has {} examples, fewer than min_slice_size {}: not reported", slice.key, slice.rows.size(),
+                   config.options.min_slice_size);
+      continue;
+    }
+    evaluated.push_back(slice.columns);
+    auto values = compute_metrics(predictions, slice.rows, metrics);
+    std::map<std::string, Interval> intervals;
+    if (config.options.compute_confidence_intervals) intervals = bootstrap_intervals(predictions, slice.rows, metrics, hash64(slice.key));
+    json slice_metrics = json::object();
+    for (const auto& [name, v] : values) {
+      auto interval = intervals.find(name);
+      slice_metrics[name] = metric_json(v, interval == intervals.end() ? nullptr : &interval->second, predictions.num_classes);
+    }
+    json entry = {{"slice_key", slice.key}, {"slice", slice_json(slice.columns)}, {"metrics", slice_metrics}};
+    std::map<std::string, MetricValue> baseline_values;
+    if (baseline_predictions) {
+      baseline_values = compute_metrics(*baseline_predictions, slice.rows, metrics);
+      json b = json::object();
+      for (const auto& [name, v] : baseline_values) b[name] = metric_json(v, nullptr, predictions.num_classes);
+      entry["baseline_metrics"] = b;
+    }
+    metric_slices.push_back(entry);
+    plot_slices.push_back({{"slice_key", slice.key}, {"slice", slice_json(slice.columns)}, {"plots", compute_plots(predictions, slice.rows, metrics)}});
+
+    json failures = json::array();
+    for (const auto& rule : rules) {
+      if (rule.slices && std::none_of(rule.slices->begin(), rule.slices->end(), [&](const SlicingSpec& s) { return spec_matches(s, slice.columns); })) continue;
+      std::optional<double> base;
+      if (baseline_predictions) base = baseline_values.at(rule.metric).value;
+      check_threshold(rule.metric, rule.threshold, values.at(rule.metric).value, base, failures, skipped_change_thresholds);
+    }
+    if (!failures.empty()) failures_per_slice.push_back({{"slice_key", slice.key}, {"slice", slice_json(slice.columns)}, {"failures", failures}});
+  }
+  // TFMA: a slice a per-slice threshold names that the data did not give is a missing slice.
+  json missing = json::array();
+  std::set<std::string> missing_seen;
+  for (const auto& rule : rules) {
+    if (!rule.slices) continue;
+    for (const auto& s : *rule.slices) {
+      bool found = std::any_of(evaluated.begin(), evaluated.end(), [&](const SliceColumns& c) { return spec_matches(s, c); });
+      if (!found && missing_seen.insert(to_json(s).dump()).second) missing.push_back(to_json(s));
+    }
+  }
+  if (skipped_change_thresholds > 0) spdlog::info("Evaluator: no baseline model: {} change threshold checks skipped", skipped_change_thresholds);
+
+  result.validation_ok = failures_per_slice.empty() && missing.empty();
+  result.metrics = {{"model", model_info_json(result.model)}, {"example_count", table.size}, {"slices", metric_slices}};
+  if (result.baseline_model) result.metrics["baseline_model"] = model_info_json(*result.baseline_model);
+  result.plots = {{"slices", plot_slices}};
+  result.validations = {{"validation_ok", result.validation_ok},
+                        {"thresholds_configured", result.thresholds_configured},
+                        {"metric_validations_per_slice", failures_per_slice},
+                        {"missing_slices", missing},
+                        {"change_thresholds_skipped", skipped_change_thresholds}};
+
+  fs::create_directories(request.output_dir);
+  write_json_file_atomic(request.output_dir / kMetricsFile, result.metrics);
+  write_json_file_atomic(request.output_dir / kPlotsFile, result.plots);
+  write_json_file_atomic(request.output_dir / kValidationsFile, result.validations);
+  // The config as evaluated: model names and types resolved.
+  EvalConfig written = config;
+  for (auto& m : written.model_specs) {
+    const ModelInfo& info = m.is_baseline && result.baseline_model ? *result.baseline_model : result.model;
+    if (m.name.empty()) m.name = m.is_baseline ? "baseline" : info.name;
+    if (m.model_type.empty() && (!m.is_baseline || result.baseline_model)) m.model_type = info.model_type;
+  }
+  write_json_file_atomic(request.output_dir / kEvalConfigFile, to_json(written));
+  write_predictions(request.output_dir / kPredictionsFile, predictions, table);
+  return result;
+}
+
+}  // namespace litepipe::eval

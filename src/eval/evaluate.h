@@ -1,0 +1,65 @@
+#pragma once
+// Model evaluation as TFMA does it: read tf.Examples, run the model in batches, compute metrics
+// and plots per slice, check thresholds (against a baseline model for change thresholds) and
+// write the results:
+//
+//   metrics.json      {"model", "baseline_model"?, "slices": [{"slice_key", "slice", "metrics",
+//                      "baseline_metrics"?}]}
+//   plots.json        {"slices": [{"slice_key", "slice", "plots"}]}
+//   validations.json  {"validation_ok", "thresholds_configured", "metric_validations_per_slice",
+//                      "missing_slices", "change_thresholds_skipped"}
+//   eval_config.json  the config with its defaults filled in
+//   predictions.tfrecord.gz  one tf.Example per example: example_index, label, probabilities and
+//                      the slicing features (so two evaluations can be compared example by example)
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/eval_config.h"
+#include "eval/metrics.h"
+
+namespace litepipe::eval {
+
+inline constexpr const char* kMetricsFile = "metrics.json";
+inline constexpr const char* kPlotsFile = "plots.json";
+inline constexpr const char* kValidationsFile = "validations.json";
+inline constexpr const char* kEvalConfigFile = "eval_config.json";
+inline constexpr const char* kPredictionsFile = "predictions.tfrecord.gz";
+inline constexpr const char* kOverallSliceKey = "Overall";
+inline constexpr int64_t kDefaultBatchSize = 256;
+
+struct EvaluationRequest {
+  EvalConfig config;
+  std::vector<std::filesystem::path> example_files;  // TFRecord files of tf.Example, read in order
+  std::filesystem::path model_uri;                   // a Model artifact (holds Format-Serving/)
+  std::optional<std::filesystem::path> baseline_model_uri;
+  std::filesystem::path output_dir;                  // where the files above are written
+  int64_t batch_size = kDefaultBatchSize;
+  size_t threads = 0;  // 0 = every core
+};
+
+struct ModelInfo {
+  std::string name, model_type;
+  std::filesystem::path path;  // the model file
+  uint64_t file_size = 0;
+};
+
+struct EvaluationResult {
+  ModelInfo model;
+  std::optional<ModelInfo> baseline_model;
+  int64_t example_count = 0;
+  bool thresholds_configured = false;
+  bool validation_ok = true;
+  nlohmann::json metrics, plots, validations;
+};
+
+EvaluationResult evaluate(const EvaluationRequest& request);
+
+// TFMA's slice key text: "Overall", "image_class:3", "a:1_X_b:x" (columns sorted).
+std::string slice_key_string(const std::vector<std::pair<std::string, std::string>>& slice);
+
+}  // namespace litepipe::eval

@@ -1,0 +1,54 @@
+#pragma once
+// Multi-class metrics and plots over a model's probabilities ([N, C]) and integer labels, computed
+// on any multiset of rows (a slice, or a bootstrap resample of one).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/eval_config.h"
+
+namespace litepipe::eval {
+
+struct Predictions {
+  int64_t num_classes = 0;
+  std::vector<float> probabilities;  // row-major [size(), num_classes]
+  std::vector<int64_t> labels;
+
+  int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  const float* row(int64_t i) const { return probabilities.data() + i * num_classes; }
+};
+
+// One metric's value; NaN = undefined on these rows (e.g. AUC where no class has both positives
+// and negatives). Per-class metrics (precision, recall, f1_score, auc) also give each class's.
+struct MetricValue {
+  double value = 0;
+  std::vector<double> per_class;
+};
+
+// Keras's clipping of probabilities before the log in sparse categorical crossentropy.
+inline constexpr double kCrossentropyEpsilon = 1e-7;
+inline constexpr int64_t kDefaultTopK = 5;
+inline constexpr int64_t kDefaultCalibrationBuckets = 10;
+inline constexpr int kBootstrapSamples = 100;
+
+// The metrics (not plots) of `metrics` on `rows` (indices into `p`; repeats allowed), by name.
+std::map<std::string, MetricValue> compute_metrics(const Predictions& p, const std::vector<int64_t>& rows,
+                                                   const std::vector<MetricConfig>& metrics);
+// The plots of `metrics` on `rows`, by name.
+nlohmann::json compute_plots(const Predictions& p, const std::vector<int64_t>& rows, const std::vector<MetricConfig>& metrics);
+
+struct Interval {
+  double lower = 0, upper = 0;
+};
+// 95% percentile-bootstrap intervals of each metric's value: kBootstrapSamples resamples of `rows`
+// with replacement, drawn from a generator seeded by `seed` (deterministic, whatever the threads).
+std::map<std::string, Interval> bootstrap_intervals(const Predictions& p, const std::vector<int64_t>& rows,
+                                                    const std::vector<MetricConfig>& metrics, uint64_t seed);
+
+// {"value": v, "per_class": {"0": v, ...}, "lower_bound", "upper_bound"}; NaN -> null.
+nlohmann::json metric_json(const MetricValue& value, const Interval* interval, int64_t num_classes);
+
+}  // namespace litepipe::eval

