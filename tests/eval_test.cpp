@@ -2,6 +2,7 @@
 #include <cmath>
 #include <set>
 
+#include "cli/eval_commands.h"
 #include "components/builtin.h"
 #include "data/tfrecord.h"
 #include "eval/eval_model.h"
@@ -384,6 +385,22 @@ TEST_F(EvaluateTest, TfLiteInputMappingAndSameStructureAsTheFullModel) {
   EXPECT_GE(accuracy["upper_bound"].get<double>(), accuracy["value"].get<double>());
   EXPECT_TRUE(full.validation_ok);
   EXPECT_TRUE(lite.validation_ok);
+
+  // `litepipe metrics`: the two side by side.
+  std::ostringstream table;
+  print_metrics({.evaluations = {(dir_ / "full").string(), (dir_ / "lite").string()}}, table);
+  std::map<std::string, std::vector<std::string>> rows;
+  std::istringstream lines(table.str());
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string first, word;
+    words >> first;
+    while (words >> word) rows[first].push_back(word);
+  }
+  EXPECT_EQ(rows["model_type"], (std::vector<std::string>{"onnx", "tf_lite"})) << table.str();
+  EXPECT_EQ(rows["sparse_categorical_accuracy"], (std::vector<std::string>{"0.6667", "0.6667"})) << table.str();
+  EXPECT_EQ(rows["example_count"], (std::vector<std::string>{"6", "6"})) << table.str();
+  EXPECT_EQ(rows["validation"], (std::vector<std::string>{"BLESSED", "BLESSED"})) << table.str();
 }
 
 TEST_F(EvaluateTest, ValueThresholdsAreInclusiveAndFailuresNamed) {

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/eval_commands.h"
 #include "cli/model_commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -62,6 +63,12 @@ int main(int argc, char** argv) {
   tconvert->add_flag("--float16", convert_fp16, "Store weights as float16");
   tconvert->add_flag("--dynamic-range", convert_dynamic, "int8 weights for fully connected layers (hybrid kernels)");
 
+  litepipe::MetricsCommand metrics;
+  auto* metrics_cmd = app.add_subcommand("metrics", "Headline metrics of the Evaluators side by side");
+  metrics_cmd->add_option("evaluations", metrics.evaluations, "Evaluation folders (default: the newest of each Evaluator)");
+  metrics_cmd->add_option("--pipeline", metrics.pipeline_file, "Pipeline YAML file (for its root)");
+  metrics_cmd->add_option("--pipeline-root", metrics.pipeline_root, "Pipeline root folder");
+
   std::string invocation;
   auto* exec_cmd = app.add_subcommand("execute", "Run one executor from an invocation file (used by runners)");
   exec_cmd->add_option("--invocation", invocation, "Invocation JSON written by a runner")->required();
@@ -72,6 +79,7 @@ int main(int argc, char** argv) {
     if (*run_cmd) return litepipe::run_pipeline(run, argv[0]);
     if (*inspect_cmd) return litepipe::inspect_metadata(inspect, std::cout);
     if (*exec_cmd) return litepipe::execute_from_file(invocation);
+    if (*metrics_cmd) return litepipe::print_metrics(metrics, std::cout);
     if (*predict_cmd) return litepipe::predict(predict);
     if (*tinspect) return litepipe::tflite_inspect(inspect_model, std::cout);
     if (*tbench) return litepipe::tflite_benchmark(bench, std::cout);
