@@ -54,14 +54,18 @@ int main(int argc, char** argv) {
   tbench->add_option("--runs", bench.runs, "Timed invocations")->check(CLI::PositiveNumber);
   tbench->add_option("--warmup", bench.warmup, "Untimed invocations first")->check(CLI::NonNegativeNumber);
   tbench->add_option("--batch", bench.batch, "Batch size")->check(CLI::PositiveNumber);
+  tbench->add_flag("--profile-ops", bench.profile_ops, "Also print the average time of each operator");
 
-  std::string convert_src, convert_dst;
-  bool convert_fp16 = false, convert_dynamic = false;
+  litepipe::ConvertCommand convert;
   auto* tconvert = tflite_cmd->add_subcommand("convert", "Rewrite a serving model (model.onnx) into DST/tflite with the TFLite rewriter");
-  tconvert->add_option("src", convert_src, "Serving model dir holding model.onnx")->required()->check(CLI::ExistingDirectory);
-  tconvert->add_option("dst", convert_dst, "Destination dir")->required();
-  tconvert->add_flag("--float16", convert_fp16, "Store weights as float16");
-  tconvert->add_flag("--dynamic-range", convert_dynamic, "int8 weights for fully connected layers (hybrid kernels)");
+  tconvert->add_option("src", convert.src, "Serving model dir holding model.onnx")->required()->check(CLI::ExistingDirectory);
+  tconvert->add_option("dst", convert.dst, "Destination dir")->required();
+  tconvert->add_flag("--float16", convert.float16, "Store weights as float16");
+  tconvert->add_flag("--dynamic-range", convert.dynamic_range, "int8 weights, float activations (hybrid kernels)");
+  tconvert->add_flag("--full-integer", convert.full_integer, "int8 weights and activations, calibrated on --representative-examples");
+  tconvert->add_flag("--int8-io", convert.int8_io, "With --full-integer: int8 model inputs and outputs instead of float32");
+  tconvert->add_option("--representative-examples", convert.representative_examples, "TFRecord files or folders of tf.Example holding the model's raw input features");
+  tconvert->add_option("--representative-count", convert.representative_count, "Examples used for calibration")->check(CLI::PositiveNumber);
 
   litepipe::MetricsCommand metrics;
   auto* metrics_cmd = app.add_subcommand("metrics", "Headline metrics of the Evaluators side by side");
@@ -83,7 +87,7 @@ int main(int argc, char** argv) {
     if (*predict_cmd) return litepipe::predict(predict);
     if (*tinspect) return litepipe::tflite_inspect(inspect_model, std::cout);
     if (*tbench) return litepipe::tflite_benchmark(bench, std::cout);
-    if (*tconvert) return litepipe::tflite_convert(convert_src, convert_dst, convert_fp16, convert_dynamic);
+    if (*tconvert) return litepipe::tflite_convert(convert);
   } catch (const litepipe::Error& e) {
     spdlog::error("{}", e.what());
     return 1;

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "nn/dataset.h"
 #include "onnx/onnx_model.h"
 #include "tflite/interpreter.h"
 #include "tflite/rewriter.h"
@@ -225,17 +226,63 @@ int tflite_benchmark(const BenchmarkCommand& c, std::ostream& out) {
                      sorted.front(), pct(0.5), pct(0.9), pct(0.99), sorted.back(), mean);
   out << fmt::format("model {} B, arena {} B, peak RSS {:.1f} MiB\n", interp->model_bytes(), interp->arena_bytes(),
                      static_cast<double>(usage.ru_maxrss) / 1024.0);
+  if (c.profile_ops) {
+    // Average time per operator (as benchmark_model --enable_op_profiling).
+    std::vector<double> op_us(interp->nodes().size(), 0.0);
+    for (int i = 0; i < c.runs; ++i) {
+      auto last = std::chrono::steady_clock::now();
+      interp->invoke([&](const tfl::Node& node) {
+        auto now = std::chrono::steady_clock::now();
+        op_us[static_cast<size_t>(&node - interp->nodes().data())] += std::chrono::duration<double, std::micro>(now - last).count();
+        last = now;
+      });
+    }
+    for (size_t k = 0; k < op_us.size(); ++k) {
+      const auto& node = interp->nodes()[k];
+      out << fmt::format("  op {:>3} {:<18} v{} {:>9.2f} us\n", k, node.op_name, node.version, op_us[k] / c.runs);
+    }
+  }
   return 0;
 }
 
-int tflite_convert(const std::string& src, const std::string& dst, bool float16, bool dynamic_range) {
-  if (float16 && dynamic_range) fail("tflite convert: choose --float16 or --dynamic-range, not both");
+int tflite_convert(const ConvertCommand& c) {
+  const int modes = int{c.float16} + int{c.dynamic_range} + int{c.full_integer};
+  if (modes > 1) fail("tflite convert: choose one of --float16, --dynamic-range and --full-integer");
+  if (c.int8_io && !c.full_integer) fail("tflite convert: --int8-io needs --full-integer");
+  if (c.full_integer && c.representative_examples.empty()) {
+    fail("tflite convert: --full-integer needs --representative-examples (TFRecord files or folders of tf.Example with the model's input features)");
+  }
   rewriting::TFLiteRewriterOptions options;
-  if (float16 || dynamic_range) options.quantization_optimizations = {"DEFAULT"};
-  if (float16) options.quantization_supported_types = {"float16"};
+  if (modes > 0) options.quantization_optimizations = {"DEFAULT"};
+  if (c.float16) options.quantization_supported_types = {"float16"};
+  if (c.full_integer) {
+    options.quantization_enable_full_integer = true;
+    options.quantization_int8_input_output = c.int8_io;
+    std::vector<std::string> files;
+    for (const auto& p : c.representative_examples) {
+      if (!fs::is_directory(p)) { files.push_back(p); continue; }
+      for (const auto& entry : fs::directory_iterator(p)) if (entry.is_regular_file()) files.push_back(entry.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    onnxio::OnnxRunner onnx(fs::path(c.src) / onnxio::kModelFileName);
+    std::vector<std::string> inputs = onnx.input_names();
+    const int64_t count = c.representative_count, batch = 100;
+    options.representative_dataset = [files, inputs, count, batch] {
+      std::map<std::string, nn::Tensor> features;
+      for (const auto& name : inputs) features[name] = nn::load_examples(files, name, "").x;
+      std::vector<tfl::RepresentativeBatch> batches;
+      const int64_t available = features.begin()->second.shape()[0];
+      for (int64_t start = 0; start < std::min(count, available); start += batch) {
+        tfl::RepresentativeBatch b;
+        for (const auto& [name, x] : features) b[name] = x.slice_rows(start, std::min({start + batch, count, available}));
+        batches.push_back(std::move(b));
+      }
+      return batches;
+    };
+  }
   auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter", options);
-  rewriting::rewrite_saved_model(src, dst, *rewriter, rewriting::ModelType::TFLITE_MODEL);
-  std::printf("%s\n", (fs::path(dst) / options.filename).string().c_str());
+  rewriting::rewrite_saved_model(c.src, c.dst, *rewriter, rewriting::ModelType::TFLITE_MODEL);
+  std::printf("%s\n", (fs::path(c.dst) / options.filename).string().c_str());
   return 0;
 }
 

@@ -2,6 +2,7 @@
 // `litepipe predict`, `litepipe tflite inspect`, `litepipe tflite benchmark`.
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace litepipe {
 
@@ -19,9 +20,16 @@ struct BenchmarkCommand {
   int runs = 1000;
   int warmup = 50;
   int batch = 1;
+  bool profile_ops = false;
 };
 int tflite_benchmark(const BenchmarkCommand& command, std::ostream& out);
 
-int tflite_convert(const std::string& src, const std::string& dst, bool float16, bool dynamic_range);
+struct ConvertCommand {
+  std::string src, dst;
+  bool float16 = false, dynamic_range = false, full_integer = false, int8_io = false;
+  std::vector<std::string> representative_examples;  // TFRecord files or folders
+  int64_t representative_count = 500;
+};
+int tflite_convert(const ConvertCommand& command);
 
 }  // namespace litepipe

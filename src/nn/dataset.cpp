@@ -21,7 +21,7 @@ Dataset load_examples(const std::vector<std::string>& files, const std::string& 
       const auto& f = e.features().feature();
       auto fx = f.find(feature), fy = f.find(label);
       if (fx == f.end()) fail("{}: record {} has no feature '{}'", file, reader.records_read() - 1, feature);
-      if (fy == f.end() || fy->second.int64_list().value_size() != 1) {
+      if (!label.empty() && (fy == f.end() || fy->second.int64_list().value_size() != 1)) {
         fail("{}: record {} needs one int64 label '{}'", file, reader.records_read() - 1, label);
       }
       int64_t count = fx->second.has_float_list() ? fx->second.float_list().value_size() : fx->second.int64_list().value_size();
@@ -32,7 +32,7 @@ Dataset load_examples(const std::vector<std::string>& files, const std::string& 
       } else {
         for (int64_t v : fx->second.int64_list().value()) xs.push_back(static_cast<float>(v));
       }
-      ys.push_back(static_cast<float>(fy->second.int64_list().value(0)));
+      ys.push_back(label.empty() ? 0.0f : static_cast<float>(fy->second.int64_list().value(0)));
       ++n;
     }
   }

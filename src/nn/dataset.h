@@ -14,7 +14,8 @@ struct Dataset {
   Tensor y;  // [N] class indices (as floats)
 };
 
-// `shape` defaults to [values per example]; e.g. {28, 28, 1} for images.
+// `shape` defaults to [values per example]; e.g. {28, 28, 1} for images. An empty `label` reads
+// features only (y is then all zeros).
 Dataset load_examples(const std::vector<std::string>& files, const std::string& feature, const std::string& label,
                       Shape shape = {});
 

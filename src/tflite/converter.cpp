@@ -14,6 +14,8 @@
 #include "core/error.h"
 #include "onnx/onnx_model.h"
 #include "tflite/fp16.h"
+#include "tflite/op_versions.h"
+#include "tflite/quantizer.h"
 #include "tflite_subset_generated.h"
 
 namespace litepipe::tfl {
@@ -32,37 +34,6 @@ struct Value {
   Shape shape;                   // TFLite shape, -1 batch
   std::optional<Constant> constant;
 };
-
-// Runtime version needed by each (op, version), from TFLite's versioning table.
-const char* runtime_version(::tflite::BuiltinOperator op, int version) {
-  using namespace ::tflite;
-  switch (op) {
-    case BuiltinOperator_MEAN: return "1.6.0";
-    case BuiltinOperator_SUB: case BuiltinOperator_DIV: return "1.6.0";
-    case BuiltinOperator_TANH: return "1.14.0";
-    case BuiltinOperator_DEPTHWISE_CONV_2D: return version >= 2 ? "1.12.0" : "1.5.0";
-    case BuiltinOperator_DEQUANTIZE: return version >= 3 ? "1.15.0" : version == 2 ? "1.14.0" : "1.13.1";
-    case BuiltinOperator_QUANTIZE: return "1.14.0";
-    case BuiltinOperator_FULLY_CONNECTED: return version >= 7 ? "2.3.0" : version >= 2 ? "1.10.0" : "1.5.0";
-    case BuiltinOperator_CONV_2D: return version >= 5 ? "2.4.0" : version >= 2 ? "1.14.0" : "1.5.0";
-    default: return "1.5.0";
-  }
-}
-
-bool version_less(const std::string& a, const std::string& b) {
-  auto parse = [](const std::string& s) {
-    std::vector<int> v;
-    size_t pos = 0;
-    while (pos <= s.size()) {
-      size_t dot = s.find('.', pos);
-      v.push_back(std::stoi(s.substr(pos, dot - pos)));
-      if (dot == std::string::npos) break;
-      pos = dot + 1;
-    }
-    return v;
-  };
-  return parse(a) < parse(b);
-}
 
 class Converter {
  public:
@@ -120,15 +91,12 @@ class Converter {
       sig->outputs.push_back(std::move(m));
     }
     model_.signature_defs.push_back(std::move(sig));
+    fold_scalar_affine_into_linear_ops();
     if (options_.dynamic_range_weights) quantize_weights_for_hybrid_kernels();
     if (options_.float16_weights) store_weights_as_float16();
     remove_unused_tensors();
     // min_runtime_version: the newest runtime any (op, version) needs; a 16-byte string.
-    std::string min_version = "1.5.0";
-    for (const auto& code : model_.operator_codes) {
-      std::string v = runtime_version(code->builtin_code, code->version);
-      if (version_less(min_version, v)) min_version = v;
-    }
+    std::string min_version = min_runtime_version(model_);
     std::vector<uint8_t> text(16, 0);
     std::memcpy(text.data(), min_version.data(), min_version.size());
     auto meta = std::make_unique<::tflite::MetadataT>();
@@ -186,6 +154,93 @@ class Converter {
     // Unreferenced buffers keep their slot (indices stay valid) but lose their bytes.
     for (size_t b = 1; b < model_.buffers.size(); ++b)
       if (!kept_buffers.count(static_cast<uint32_t>(b))) model_.buffers[b]->data.clear();
+  }
+
+  // A chain of scalar MUL / ADD (e.g. the Transform's scale_by_min_max on the raw input) feeding a
+  // FULLY_CONNECTED or VALID-padded CONV_2D, possibly through RESHAPEs, is folded into that op:
+  // W (a x + b) + c = (a W) x + (c + b sum W). One op fewer per scalar, and a quantized model then
+  // sees the raw input, which int8 represents exactly (e.g. pixels 0..255).
+  void fold_scalar_affine_into_linear_ops() {
+    auto scalar = [&](int32_t t) -> std::optional<float> {
+      if (t < 0) return std::nullopt;
+      const auto& tensor = graph_->tensors[static_cast<size_t>(t)];
+      const auto& bytes = model_.buffers[tensor->buffer]->data;
+      if (tensor->type != ::tflite::TensorType_FLOAT32 || bytes.size() != 4) return std::nullopt;
+      float v;
+      std::memcpy(&v, bytes.data(), 4);
+      return v;
+    };
+    std::map<int32_t, int> readers;
+    for (const auto& op : graph_->operators)
+      for (int32_t i : op->inputs) if (i >= 0) ++readers[i];
+    for (int32_t o : graph_->outputs) readers[o] += 2;  // graph outputs are never folded away
+    std::map<int32_t, size_t> writer;
+    for (size_t k = 0; k < graph_->operators.size(); ++k)
+      for (int32_t o : graph_->operators[k]->outputs) writer[o] = k;
+    auto code_of = [&](size_t k) { return model_.operator_codes[graph_->operators[k]->opcode_index]->builtin_code; };
+    std::set<size_t> removed;
+    for (size_t k = 0; k < graph_->operators.size(); ++k) {
+      auto& op = *graph_->operators[k];
+      auto code = code_of(k);
+      bool fc = code == ::tflite::BuiltinOperator_FULLY_CONNECTED;
+      bool conv = code == ::tflite::BuiltinOperator_CONV_2D && op.builtin_options.AsConv2DOptions()->padding == ::tflite::Padding_VALID;
+      if (!fc && !conv) continue;
+      // Walk up through single-reader RESHAPEs, then the scalar MUL / ADD chain.
+      std::vector<size_t> reshapes;
+      int32_t t = op.inputs[0];
+      while (writer.count(t) && readers[t] == 1 && code_of(writer[t]) == ::tflite::BuiltinOperator_RESHAPE) {
+        reshapes.push_back(writer[t]);
+        t = graph_->operators[writer[t]]->inputs[0];
+      }
+      float a = 1.0f, b = 0.0f;  // the chain computes a * source + b
+      std::vector<size_t> chain;
+      while (writer.count(t) && readers[t] == 1) {
+        size_t w = writer[t];
+        auto& producer = *graph_->operators[w];
+        auto c = code_of(w);
+        if (c != ::tflite::BuiltinOperator_MUL && c != ::tflite::BuiltinOperator_ADD) break;
+        if (c == ::tflite::BuiltinOperator_MUL && producer.builtin_options.AsMulOptions() && producer.builtin_options.AsMulOptions()->fused_activation_function != 0) break;
+        if (c == ::tflite::BuiltinOperator_ADD && producer.builtin_options.AsAddOptions() && producer.builtin_options.AsAddOptions()->fused_activation_function != 0) break;
+        auto k0 = scalar(producer.inputs[0]), k1 = scalar(producer.inputs[1]);
+        if (!k0 == !k1) break;  // exactly one scalar operand
+        float v = k0 ? *k0 : *k1;
+        // Walking up, the op met first is the outermost: input = a t + b with t = v s (MUL) or
+        // t = s + v (ADD).
+        if (c == ::tflite::BuiltinOperator_MUL) a *= v;
+        else b += a * v;
+        chain.push_back(w);
+        t = k0 ? producer.inputs[1] : producer.inputs[0];
+      }
+      if (chain.empty()) continue;
+      auto& weights = graph_->tensors[static_cast<size_t>(op.inputs[1])];
+      if (weights->type != ::tflite::TensorType_FLOAT32) continue;
+      auto& wbytes = model_.buffers[weights->buffer]->data;
+      auto* w = reinterpret_cast<float*>(wbytes.data());
+      const size_t count = wbytes.size() / 4, outputs = static_cast<size_t>(weights->shape[0]), per_output = count / outputs;
+      std::vector<float> bias(outputs, 0.0f);
+      if (op.inputs.size() > 2 && op.inputs[2] >= 0) {
+        const auto& bb = model_.buffers[graph_->tensors[static_cast<size_t>(op.inputs[2])]->buffer]->data;
+        std::memcpy(bias.data(), bb.data(), bb.size());
+      }
+      for (size_t o = 0; o < outputs; ++o) {
+        double sum = 0;
+        for (size_t i = 0; i < per_output; ++i) sum += w[o * per_output + i];
+        bias[o] += static_cast<float>(b * sum);
+        for (size_t i = 0; i < per_output; ++i) w[o * per_output + i] *= a;
+      }
+      std::string name = graph_->tensors[static_cast<size_t>(op.outputs[0])]->name;
+      if (op.inputs.size() < 3) op.inputs.resize(3, -1);
+      op.inputs[2] = add_const_float(name + "/folded_bias", bias, {static_cast<int64_t>(outputs)});
+      // Re-point the first op after the chain (a RESHAPE, or this op) at the chain's source.
+      if (reshapes.empty()) op.inputs[0] = t;
+      else graph_->operators[reshapes.back()]->inputs[0] = t;
+      removed.insert(chain.begin(), chain.end());
+    }
+    if (removed.empty()) return;
+    std::vector<std::unique_ptr<::tflite::OperatorT>> kept;
+    for (size_t k = 0; k < graph_->operators.size(); ++k)
+      if (!removed.count(k)) kept.push_back(std::move(graph_->operators[k]));
+    graph_->operators = std::move(kept);
   }
 
   // Dynamic range: weights with at least 1024 values (TFLite's weights_min_num_elements) become
@@ -791,7 +846,13 @@ class Converter {
 }  // namespace
 
 std::string convert_onnx_to_tflite(const onnx::ModelProto& model, const ConverterOptions& options, const std::string& origin) {
-  return Converter(model, options, origin).run();
+  const int modes = int{options.float16_weights} + int{options.dynamic_range_weights} + int{options.full_integer};
+  if (modes > 1) fail("{}: choose one of float16, dynamic-range and full-integer quantization", origin);
+  std::string tflite = Converter(model, options, origin).run();
+  if (!options.full_integer) return tflite;
+  return quantize_full_integer(tflite, options.representative_dataset,
+                               {.signature_key = options.signature_key, .int8_input_output = options.int8_input_output,
+                                .per_channel_fully_connected = options.per_channel_fully_connected}, origin);
 }
 
 }  // namespace litepipe::tfl

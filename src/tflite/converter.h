@@ -4,8 +4,11 @@
 // fused where TFLite can, constants folded, a SignatureDef named as TFLite's converter names it
 // (`serving_default_<input>:0`, dynamic batch as shape_signature -1).
 #include <string>
+#include <vector>
 
 #include <onnx/onnx_pb.h>
+
+#include "tflite/quantizer.h"
 
 namespace litepipe::tfl {
 
@@ -18,6 +21,12 @@ struct ConverterOptions {
   // per-tensor symmetric int8 and the op runs TFLite's hybrid kernel (inputs quantized per batch
   // row at run time, asymmetric_quantize_inputs, version 7).
   bool dynamic_range_weights = false;
+  // Full-integer int8: calibrated on `representative_dataset` (see quantizer.h); float32 inputs
+  // and outputs unless int8_input_output.
+  bool full_integer = false;
+  bool int8_input_output = false;
+  bool per_channel_fully_connected = true;
+  std::vector<RepresentativeBatch> representative_dataset = {};
 };
 
 // The .tflite flatbuffer. Unsupported ops or layouts -> Error naming the ONNX node and op.

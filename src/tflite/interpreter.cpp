@@ -273,4 +273,12 @@ void Interpreter::invoke() {
   for (auto& node : nodes_) find_kernel(node.builtin)->eval(*this, node);
 }
 
+void Interpreter::invoke(const std::function<void(const Node&)>& after_node) {
+  if (!prepared_) allocate_tensors();
+  for (auto& node : nodes_) {
+    find_kernel(node.builtin)->eval(*this, node);
+    after_node(node);
+  }
+}
+
 }  // namespace litepipe::tfl

@@ -5,6 +5,7 @@
 // any valid .tflite whose operators it implements, not only litepipe's.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,6 +51,7 @@ struct Node {
   std::string op_name;
   const ::tflite::Operator* op = nullptr;
   std::vector<int> inputs, outputs;
+  bool quantized = false;     // Prepare chose the int8 kernel
   std::vector<int64_t> ints;  // kernel scratch: precomputed parameters
   std::vector<float> floats;
   std::shared_ptr<void> state;  // kernel-owned objects (e.g. a oneDNN primitive)
@@ -84,6 +86,9 @@ class Interpreter {
   // when shapes changed.
   void allocate_tensors();
   void invoke();
+  // invoke() that calls `after_node` once each operator has run (calibration reads every
+  // intermediate tensor there, before the arena reuses its memory).
+  void invoke(const std::function<void(const Node&)>& after_node);
   size_t arena_bytes() const { return arena_size_; }
 
   // SignatureDefs: key -> (name -> tensor index).

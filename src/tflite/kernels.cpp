@@ -1,4 +1,4 @@
-// Float32 kernels of litepipe's TensorFlow Lite interpreter, one Prepare (validate, compute output
+// Float32 and hybrid kernels of litepipe's TensorFlow Lite interpreter, one Prepare (validate, compute output
 // shapes, precompute) and one Eval per builtin op, plus QUANTIZE / DEQUANTIZE. Matrix products go
 // through oneDNN's sgemm (vectorized, multi-threaded for large batches).
 #include <omp.h>
@@ -15,6 +15,8 @@
 #include "nn/dnnl_util.h"
 #include "tflite/fp16.h"
 #include "tflite/interpreter.h"
+#include "tflite/kernel_util.h"
+#include "tflite/kernels_int8.h"
 #include "tflite_subset_generated.h"
 
 namespace litepipe::tfl {
@@ -26,22 +28,6 @@ using ::tflite::ActivationFunctionType_RELU6;
 using ::tflite::ActivationFunctionType_RELU_N1_TO_1;
 using ::tflite::ActivationFunctionType_TANH;
 using ::tflite::BuiltinOperator;
-
-Tensor& input(Interpreter& in, Node& n, size_t i) {
-  if (i >= n.inputs.size() || n.inputs[i] < 0) in.fail_node(n, fmt::format("missing input {}", i));
-  return in.tensor(n.inputs[i]);
-}
-Tensor* optional_input(Interpreter& in, Node& n, size_t i) {
-  return i < n.inputs.size() && n.inputs[i] >= 0 ? &in.tensor(n.inputs[i]) : nullptr;
-}
-Tensor& output(Interpreter& in, Node& n, size_t i = 0) { return in.tensor(n.outputs.at(i)); }
-
-void expect_type(Interpreter& in, Node& n, const Tensor& t, DType want, const char* role) {
-  if (t.type != want) in.fail_node(n, fmt::format("{} '{}' is {}, expected {}", role, t.name, dtype_name(t.type), dtype_name(want)));
-}
-void expect_rank(Interpreter& in, Node& n, const Tensor& t, size_t rank, const char* role) {
-  if (t.shape.size() != rank) in.fail_node(n, fmt::format("{} '{}' has rank {}, expected {}", role, t.name, t.shape.size(), rank));
-}
 
 void apply_activation(float* x, int64_t n, int act) {
   switch (act) {
@@ -61,13 +47,6 @@ void gemm_nt(int64_t m, int64_t n, int64_t k, const float* a, const float* b, fl
   if (small) omp_set_num_threads(1);
   dnnl_sgemm('N', 'T', m, n, k, 1.0f, a, k, b, k, 1.0f, c, n);
   if (small) omp_set_num_threads(saved);
-}
-
-// TFLite's padding: output size and the leading pad of one spatial dimension.
-void window(int32_t in, int32_t filter, int32_t stride, int32_t dilation, ::tflite::Padding padding, int32_t* out, int32_t* pad) {
-  int32_t eff = (filter - 1) * dilation + 1;
-  *out = padding == ::tflite::Padding_SAME ? (in + stride - 1) / stride : (in - eff + stride) / stride;
-  *pad = std::max((*out - 1) * stride + eff - in, 0) / 2;
 }
 
 // ---- FULLY_CONNECTED: y = x W^T + b, W [units, depth] -------------------------------------------
@@ -189,39 +168,7 @@ void fc_eval(Interpreter& in, Node& n) {
 }
 
 // ---- CONV_2D (im2col + sgemm) and DEPTHWISE_CONV_2D ---------------------------------------------
-struct ConvGeometry {
-  int32_t batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, dh, dw, ph, pw;
-};
-ConvGeometry conv_geometry(Interpreter& in, Node& n, bool depthwise) {
-  Tensor& x = input(in, n, 0);
-  Tensor& f = input(in, n, 1);
-  expect_type(in, n, x, DType::Float32, "input");
-  if (f.type != DType::Float32 && !(f.type == DType::Int8 && !depthwise)) {
-    in.fail_node(n, fmt::format("filter '{}' is {}; expected float32 (or int8 for a hybrid CONV_2D)", f.name, dtype_name(f.type)));
-  }
-  expect_rank(in, n, x, 4, "input");
-  expect_rank(in, n, f, 4, "filter");
-  ConvGeometry g{};
-  ::tflite::Padding padding;
-  if (depthwise) {
-    auto* o = n.op->builtin_options_as_DepthwiseConv2DOptions();
-    g.sh = o->stride_h(); g.sw = o->stride_w(); g.dh = o->dilation_h_factor(); g.dw = o->dilation_w_factor();
-    padding = o->padding();
-  } else {
-    auto* o = n.op->builtin_options_as_Conv2DOptions();
-    g.sh = o->stride_h(); g.sw = o->stride_w(); g.dh = o->dilation_h_factor(); g.dw = o->dilation_w_factor();
-    padding = o->padding();
-  }
-  g.batch = x.shape[0]; g.ih = x.shape[1]; g.iw = x.shape[2]; g.ic = x.shape[3];
-  g.kh = f.shape[1]; g.kw = f.shape[2];
-  g.oc = depthwise ? f.shape[3] : f.shape[0];
-  if (!depthwise && f.shape[3] != g.ic) in.fail_node(n, fmt::format("filter depth {} differs from input channels {}", f.shape[3], g.ic));
-  if (depthwise && g.oc % g.ic != 0) in.fail_node(n, "depthwise output channels are not a multiple of input channels");
-  window(g.ih, g.kh, g.sh, g.dh, padding, &g.oh, &g.ph);
-  window(g.iw, g.kw, g.sw, g.dw, padding, &g.ow, &g.pw);
-  if (g.oh <= 0 || g.ow <= 0) in.fail_node(n, "filter is larger than the input");
-  return g;
-}
+// The float kernels keep the geometry in the node's scratch integers.
 void store(Node& n, const ConvGeometry& g) {
   n.ints = {g.batch, g.ih, g.iw, g.ic, g.oh, g.ow, g.oc, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw};
 }
@@ -319,8 +266,16 @@ void hybrid_conv_eval(Interpreter& in, Node& n, const ConvGeometry& g) {
   }
 }
 
+void float_conv_types(Interpreter& in, Node& n, bool depthwise) {
+  expect_type(in, n, input(in, n, 0), DType::Float32, "input");
+  Tensor& f = input(in, n, 1);
+  if (f.type != DType::Float32 && !(f.type == DType::Int8 && !depthwise)) {
+    in.fail_node(n, fmt::format("filter '{}' is {}; expected float32 (or int8 for a hybrid CONV_2D)", f.name, dtype_name(f.type)));
+  }
+}
 void conv_prepare(Interpreter& in, Node& n) {
   using namespace dnnl;
+  float_conv_types(in, n, false);
   ConvGeometry g = conv_geometry(in, n, false);
   store(n, g);
   output(in, n).shape = {g.batch, g.oh, g.ow, g.oc};
@@ -375,6 +330,7 @@ void conv_eval(Interpreter& in, Node& n) {
   apply_activation(y.as<float>(), y.elements(), n.op->builtin_options_as_Conv2DOptions()->fused_activation_function());
 }
 void dwconv_prepare(Interpreter& in, Node& n) {
+  float_conv_types(in, n, true);
   ConvGeometry g = conv_geometry(in, n, true);
   store(n, g);
   output(in, n).shape = {g.batch, g.oh, g.ow, g.oc};
@@ -562,22 +518,12 @@ void copy_eval(Interpreter& in, Node& n) {
 }
 
 // ---- ADD / SUB / MUL / DIV with broadcasting ---------------------------------------------------------
-std::vector<int32_t> broadcast(Interpreter& in, Node& n, const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  size_t r = std::max(a.size(), b.size());
-  std::vector<int32_t> out(r);
-  for (size_t i = 0; i < r; ++i) {
-    int32_t da = i < r - a.size() ? 1 : a[i - (r - a.size())], db = i < r - b.size() ? 1 : b[i - (r - b.size())];
-    if (da != db && da != 1 && db != 1) in.fail_node(n, fmt::format("shapes [{}] and [{}] do not broadcast", fmt::join(a, ","), fmt::join(b, ",")));
-    out[i] = std::max(da, db);
-  }
-  return out;
-}
 void binary_prepare(Interpreter& in, Node& n) {
   Tensor& a = input(in, n, 0);
   Tensor& b = input(in, n, 1);
   expect_type(in, n, a, DType::Float32, "input");
   expect_type(in, n, b, DType::Float32, "input");
-  output(in, n).shape = broadcast(in, n, a.shape, b.shape);
+  output(in, n).shape = broadcast_shape(in, n, a.shape, b.shape);
 }
 template <int kOp>
 inline float binary_op(float u, float v) {
@@ -654,14 +600,24 @@ void quantize_prepare(Interpreter& in, Node& n) {
   if (y.type != DType::Int8 || y.scale.size() != 1) in.fail_node(n, "QUANTIZE writes a per-tensor int8 tensor");
   y.shape = x.shape;
 }
+// q = round(x / scale) + zero point with halves away from zero, the division in double, as
+// TFLite's AffineQuantize. A power-of-two scale divides exactly as a multiplication.
 void quantize_eval(Interpreter& in, Node& n) {
   Tensor& x = input(in, n, 0);
   Tensor& y = output(in, n);
-  float scale = y.scale[0];
-  auto zp = static_cast<int32_t>(y.zero_point.empty() ? 0 : y.zero_point[0]);
-  for (int64_t i = 0; i < x.elements(); ++i) {
-    int32_t q = static_cast<int32_t>(std::round(x.as<float>()[i] / scale)) + zp;
-    y.as<int8_t>()[i] = static_cast<int8_t>(std::min(127, std::max(-128, q)));
+  const double scale = y.scale[0];
+  const auto zero_point = static_cast<int32_t>(y.zero_point.empty() ? 0 : y.zero_point[0]);
+  int exponent = 0;
+  const bool power_of_two = std::frexp(scale, &exponent) == 0.5;
+  const double inverse = 1.0 / scale;
+  const float* xd = x.as<float>();
+  int8_t* yd = y.as<int8_t>();
+  const int64_t count = x.elements();
+  for (int64_t i = 0; i < count; ++i) {
+    const double v = power_of_two ? static_cast<double>(xd[i]) * inverse : static_cast<double>(xd[i]) / scale;
+    const double t = std::trunc(v), d = v - t;
+    const double r = d >= 0.5 ? t + 1.0 : d <= -0.5 ? t - 1.0 : t;
+    yd[i] = static_cast<int8_t>(std::clamp(r + zero_point, -128.0, 127.0));
   }
 }
 void dequantize_prepare(Interpreter& in, Node& n) {
@@ -689,22 +645,33 @@ void dequantize_eval(Interpreter& in, Node& n) {
   }
 }
 
+// Kernels whose int8 form takes over when the first input is int8.
+template <void (*kFloatPrepare)(Interpreter&, Node&), void (*kInt8Prepare)(Interpreter&, Node&)>
+void prepare_by_type(Interpreter& in, Node& n) {
+  n.quantized = input(in, n, 0).type == DType::Int8;
+  (n.quantized ? kInt8Prepare : kFloatPrepare)(in, n);
+}
+template <void (*kFloatEval)(Interpreter&, Node&), void (*kInt8Eval)(Interpreter&, Node&)>
+void eval_by_type(Interpreter& in, Node& n) {
+  (n.quantized ? kInt8Eval : kFloatEval)(in, n);
+}
+
 constexpr Kernel kKernels[] = {
-    {"FULLY_CONNECTED", 7, fc_prepare, fc_eval},
-    {"CONV_2D", 5, conv_prepare, conv_eval},
-    {"DEPTHWISE_CONV_2D", 2, dwconv_prepare, dwconv_eval},
-    {"MAX_POOL_2D", 1, pool_prepare, pool_eval<true>},
-    {"AVERAGE_POOL_2D", 1, pool_prepare, pool_eval<false>},
+    {"FULLY_CONNECTED", 7, prepare_by_type<fc_prepare, int8::fully_connected_prepare>, eval_by_type<fc_eval, int8::fully_connected_eval>},
+    {"CONV_2D", 5, prepare_by_type<conv_prepare, int8::conv_prepare>, eval_by_type<conv_eval, int8::conv_eval>},
+    {"DEPTHWISE_CONV_2D", 3, prepare_by_type<dwconv_prepare, int8::depthwise_conv_prepare>, eval_by_type<dwconv_eval, int8::depthwise_conv_eval>},
+    {"MAX_POOL_2D", 2, prepare_by_type<pool_prepare, int8::pool_prepare>, eval_by_type<pool_eval<true>, int8::max_pool_eval>},
+    {"AVERAGE_POOL_2D", 2, prepare_by_type<pool_prepare, int8::pool_prepare>, eval_by_type<pool_eval<false>, int8::average_pool_eval>},
     {"MEAN", 1, mean_prepare, mean_eval},
-    {"SOFTMAX", 1, same_shape_prepare, softmax_eval},
+    {"SOFTMAX", 2, prepare_by_type<same_shape_prepare, int8::softmax_prepare>, eval_by_type<softmax_eval, int8::softmax_eval>},
     {"RELU", 1, same_shape_prepare, activation_eval<ActivationFunctionType_RELU>},
     {"RELU6", 1, same_shape_prepare, activation_eval<ActivationFunctionType_RELU6>},
     {"TANH", 1, same_shape_prepare, activation_eval<ActivationFunctionType_TANH>},
     {"LOGISTIC", 1, same_shape_prepare, activation_eval<-1>},
     {"RESHAPE", 1, reshape_prepare, copy_eval},
-    {"ADD", 1, binary_prepare, binary_eval<0>},
+    {"ADD", 2, prepare_by_type<binary_prepare, int8::add_prepare>, eval_by_type<binary_eval<0>, int8::add_eval>},
     {"SUB", 1, binary_prepare, binary_eval<1>},
-    {"MUL", 1, binary_prepare, binary_eval<2>},
+    {"MUL", 2, prepare_by_type<binary_prepare, int8::mul_prepare>, eval_by_type<binary_eval<2>, int8::mul_eval>},
     {"DIV", 1, binary_prepare, binary_eval<3>},
     {"CONCATENATION", 1, concat_prepare, concat_eval},
     {"QUANTIZE", 1, quantize_prepare, quantize_eval},

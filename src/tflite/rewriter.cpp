@@ -57,10 +57,14 @@ class TFLiteRewriter final : public BaseRewriter {
     }
     bool quantize = !options_.quantization_optimizations.empty();
     float16_ = quantize && !options_.quantization_supported_types.empty();
-    dynamic_range_ = quantize && !float16_ && !options_.quantization_enable_full_integer;
-    // Full-integer int8 needs TFLite's int8 kernels, which litepipe does not have yet.
-    if (quantize && options_.quantization_enable_full_integer) {
-      fail("TFLiteRewriter: full-integer int8 quantization is not available in this version of litepipe (float32, float16 and dynamic range are)");
+    full_integer_ = quantize && options_.quantization_enable_full_integer;
+    dynamic_range_ = quantize && !float16_ && !full_integer_;
+    if (options_.quantization_enable_full_integer && !quantize) {
+      fail("TFLiteRewriter: quantization_enable_full_integer needs quantization_optimizations (e.g. DEFAULT)");
+    }
+    if (float16_ && full_integer_) fail("TFLiteRewriter: choose float16 or full-integer quantization, not both");
+    if (options_.quantization_int8_input_output && !full_integer_) {
+      fail("TFLiteRewriter: quantization_int8_input_output needs quantization_enable_full_integer");
     }
   }
 
@@ -97,8 +101,22 @@ class TFLiteRewriter final : public BaseRewriter {
       if (entry.is_directory()) copy_tree(entry.path(), tmp / name);
       else fs::copy_file(entry.path(), tmp / name);
     }
-    std::string tflite = tfl::convert_onnx_to_tflite(onnxio::load_model(tmp / onnxio::kModelFileName),
-                                                     {.signature_key = options_.signature_key, .float16_weights = float16_, .dynamic_range_weights = dynamic_range_},
+    tfl::ConverterOptions convert{.signature_key = options_.signature_key, .float16_weights = float16_, .dynamic_range_weights = dynamic_range_,
+                                  .full_integer = full_integer_, .int8_input_output = options_.quantization_int8_input_output,
+                                  .per_channel_fully_connected = !options_.quantization_disable_per_channel_for_dense_layers};
+    if (full_integer_) {
+      convert.representative_dataset = options_.representative_dataset();
+      if (!convert.representative_dataset.empty()) {
+        for (const auto& [name, batch] : convert.representative_dataset.front()) {
+          std::vector<int64_t> shape = batch.shape();
+          shape[0] = 1;
+          nn::Tensor first(shape);
+          std::copy(batch.data(), batch.data() + first.size(), first.data());
+          calibration_sample_[name] = first;
+        }
+      }
+    }
+    std::string tflite = tfl::convert_onnx_to_tflite(onnxio::load_model(tmp / onnxio::kModelFileName), convert,
                                                      (original.path / onnxio::kModelFileName).string());
     write_file_atomic(rewritten.path / options_.filename, tflite);
     source_ = original.path / onnxio::kModelFileName;
@@ -106,35 +124,39 @@ class TFLiteRewriter final : public BaseRewriter {
     if (options_.copy_assets_extra && fs::exists(original.path / "assets.extra")) copy_tree(original.path / "assets.extra", rewritten.path / "assets.extra");
   }
 
-  // Loads the new model in litepipe's interpreter, runs one input, and compares with the source.
+  // Loads the new model in litepipe's interpreter, runs one input through its signature, and
+  // compares with the source.
   void post_rewrite_validate(const ModelDescription& rewritten) override {
     auto interpreter = tfl::Interpreter::from_file(rewritten.path / options_.filename);
-    if (!interpreter->signatures().count(options_.signature_key)) fail("no signature '{}'", options_.signature_key);
+    tfl::SignatureRunner runner(*interpreter, options_.signature_key);
     onnxio::OnnxRunner onnx(source_);
     std::map<std::string, nn::Tensor> feeds;
     std::mt19937 rng(7);
-    for (size_t i = 0; i < interpreter->inputs().size(); ++i) {
-      auto& t = interpreter->tensor(interpreter->inputs()[i]);
-      std::vector<int32_t> shape = t.shape;
+    for (const auto& [name, index] : runner.signature().inputs) {
+      std::vector<int64_t> shape(interpreter->tensor(index).shape_signature.begin(), interpreter->tensor(index).shape_signature.end());
       shape[0] = 1;
-      interpreter->resize_input(i, shape);
-      interpreter->allocate_tensors();
-      nn::Tensor x(std::vector<int64_t>(shape.begin(), shape.end()));
-      std::uniform_real_distribution<float> d(0.0f, 1.0f);
-      for (int64_t k = 0; k < x.size(); ++k) x[k] = t.type == tfl::DType::Float32 ? d(rng) : 0.0f;
-      if (t.type == tfl::DType::Float32) std::memcpy(t.data, x.data(), t.bytes());
-      feeds[onnx.input_names().at(i)] = x;
+      nn::Tensor x(shape);
+      // A representative input when there is one (quantized models are calibrated to it).
+      if (full_integer_ && !calibration_sample_.empty() && calibration_sample_.count(name)) {
+        const nn::Tensor& sample = calibration_sample_.at(name);
+        std::copy(sample.data(), sample.data() + x.size(), x.data());
+      } else {
+        std::uniform_real_distribution<float> d(0.0f, 1.0f);
+        for (int64_t k = 0; k < x.size(); ++k) x[k] = d(rng);
+      }
+      feeds[name] = x;
     }
-    interpreter->invoke();
+    auto outputs = runner.run(feeds);
     auto expected = onnx.run(feeds);
-    for (size_t i = 0; i < interpreter->outputs().size(); ++i) {
-      const auto& t = interpreter->tensor(interpreter->outputs()[i]);
-      const nn::Tensor& e = expected.at(onnx.output_names().at(i));
-      if (t.elements() != e.size()) fail("output {} has {} values, the source model {}", i, t.elements(), e.size());
+    for (const auto& [name, e] : expected) {
+      auto it = outputs.find(name);
+      if (it == outputs.end()) fail("the rewritten model has no output '{}'", name);
+      if (it->second.size() != e.size()) fail("output '{}' has {} values, the source model {}", name, it->second.size(), e.size());
       for (int64_t k = 0; k < e.size(); ++k) {
-        float v = t.type == tfl::DType::Float32 ? t.as<float>()[k] : 0.0f;
+        float v = it->second[k];
         // Quantized weights move outputs (float16 ~1e-3, int8 more); float32 must agree to ~1e-4.
-        if (!std::isfinite(v) || std::abs(v - e[k]) > (dynamic_range_ ? 1e-1f : float16_ ? 2e-2f : 1e-4f)) fail("output {}[{}] is {}, the source model gives {}", i, k, v, e[k]);
+        float tolerance = dynamic_range_ || full_integer_ ? 1e-1f : float16_ ? 2e-2f : 1e-4f;
+        if (!std::isfinite(v) || std::abs(v - e[k]) > tolerance) fail("output '{}'[{}] is {}, the source model gives {}", name, k, v, e[k]);
       }
     }
   }
@@ -143,6 +165,8 @@ class TFLiteRewriter final : public BaseRewriter {
   TFLiteRewriterOptions options_;
   bool float16_ = false;
   bool dynamic_range_ = false;
+  bool full_integer_ = false;
+  std::map<std::string, nn::Tensor> calibration_sample_;  // first example of the representative dataset
   fs::path source_;
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nn/tensor.h"
+#include "tflite/quantizer.h"
 
 namespace litepipe::rewriting {
 
@@ -47,8 +48,18 @@ struct TFLiteRewriterOptions {
   // the weights are stored as float16.
   std::vector<std::string> quantization_optimizations = {};
   std::vector<std::string> quantization_supported_types = {};
+  // Full-integer int8 (with quantization_optimizations DEFAULT): calibrated on the batches the
+  // representative dataset returns (by signature input name, raw features as the serving
+  // signature takes them).
   bool quantization_enable_full_integer = false;
-  std::function<std::vector<nn::Tensor>()> representative_dataset = {};
+  std::function<std::vector<tfl::RepresentativeBatch>()> representative_dataset = {};
+  // litepipe's addition: int8 model inputs and outputs instead of float32 ones around the
+  // int8 graph (TFLite's inference_input_type / inference_output_type = int8).
+  bool quantization_int8_input_output = false;
+  // Per-tensor instead of per-channel int8 weights for FULLY_CONNECTED (TFLite's
+  // _experimental_disable_per_channel_quantization_for_dense_layers), for runtimes without
+  // per-channel dense kernels (TFLite Micro, ArmNN 20.08).
+  bool quantization_disable_per_channel_for_dense_layers = false;
   std::string signature_key = "serving_default";
 };
 

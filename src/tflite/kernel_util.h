@@ -1,0 +1,85 @@
+#pragma once
+// Helpers shared by the interpreter's kernel files: tensor access with errors naming the operator,
+// type and rank checks, TFLite's padding arithmetic and convolution geometry.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "tflite/interpreter.h"
+#include "tflite_subset_generated.h"
+
+namespace litepipe::tfl {
+
+inline Tensor& input(Interpreter& in, Node& n, size_t i) {
+  if (i >= n.inputs.size() || n.inputs[i] < 0) in.fail_node(n, fmt::format("missing input {}", i));
+  return in.tensor(n.inputs[i]);
+}
+inline Tensor* optional_input(Interpreter& in, Node& n, size_t i) {
+  return i < n.inputs.size() && n.inputs[i] >= 0 ? &in.tensor(n.inputs[i]) : nullptr;
+}
+inline Tensor& output(Interpreter& in, Node& n, size_t i = 0) { return in.tensor(n.outputs.at(i)); }
+
+inline void expect_type(Interpreter& in, Node& n, const Tensor& t, DType want, const char* role) {
+  if (t.type != want) in.fail_node(n, fmt::format("{} '{}' is {}, expected {}", role, t.name, dtype_name(t.type), dtype_name(want)));
+}
+inline void expect_rank(Interpreter& in, Node& n, const Tensor& t, size_t rank, const char* role) {
+  if (t.shape.size() != rank) in.fail_node(n, fmt::format("{} '{}' has rank {}, expected {}", role, t.name, t.shape.size(), rank));
+}
+
+// TFLite's padding: output size and the leading pad of one spatial dimension.
+inline void window(int32_t in, int32_t filter, int32_t stride, int32_t dilation, ::tflite::Padding padding, int32_t* out, int32_t* pad) {
+  int32_t eff = (filter - 1) * dilation + 1;
+  *out = padding == ::tflite::Padding_SAME ? (in + stride - 1) / stride : (in - eff + stride) / stride;
+  *pad = std::max((*out - 1) * stride + eff - in, 0) / 2;
+}
+
+// NumPy broadcasting of two operand shapes.
+inline std::vector<int32_t> broadcast_shape(Interpreter& in, Node& n, const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t r = std::max(a.size(), b.size());
+  std::vector<int32_t> out(r);
+  for (size_t i = 0; i < r; ++i) {
+    int32_t da = i < r - a.size() ? 1 : a[i - (r - a.size())], db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da != db && da != 1 && db != 1) in.fail_node(n, fmt::format("shapes [{}] and [{}] do not broadcast", fmt::join(a, ","), fmt::join(b, ",")));
+    out[i] = std::max(da, db);
+  }
+  return out;
+}
+
+struct ConvGeometry {
+  int32_t batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, dh, dw, ph, pw;
+};
+// Shapes, strides and padding of a CONV_2D (filter OHWI) or DEPTHWISE_CONV_2D (filter 1HWO);
+// element types are checked by the caller.
+inline ConvGeometry conv_geometry(Interpreter& in, Node& n, bool depthwise) {
+  Tensor& x = input(in, n, 0);
+  Tensor& f = input(in, n, 1);
+  expect_rank(in, n, x, 4, "input");
+  expect_rank(in, n, f, 4, "filter");
+  ConvGeometry g{};
+  ::tflite::Padding padding;
+  if (depthwise) {
+    auto* o = n.op->builtin_options_as_DepthwiseConv2DOptions();
+    if (!o) in.fail_node(n, "has no DepthwiseConv2DOptions");
+    g.sh = o->stride_h(); g.sw = o->stride_w(); g.dh = o->dilation_h_factor(); g.dw = o->dilation_w_factor();
+    padding = o->padding();
+  } else {
+    auto* o = n.op->builtin_options_as_Conv2DOptions();
+    if (!o) in.fail_node(n, "has no Conv2DOptions");
+    g.sh = o->stride_h(); g.sw = o->stride_w(); g.dh = o->dilation_h_factor(); g.dw = o->dilation_w_factor();
+    padding = o->padding();
+  }
+  g.batch = x.shape[0]; g.ih = x.shape[1]; g.iw = x.shape[2]; g.ic = x.shape[3];
+  g.kh = f.shape[1]; g.kw = f.shape[2];
+  g.oc = depthwise ? f.shape[3] : f.shape[0];
+  if (!depthwise && f.shape[3] != g.ic) in.fail_node(n, fmt::format("filter depth {} differs from input channels {}", f.shape[3], g.ic));
+  if (depthwise && g.oc % g.ic != 0) in.fail_node(n, "depthwise output channels are not a multiple of input channels");
+  window(g.ih, g.kh, g.sh, g.dh, padding, &g.oh, &g.ph);
+  window(g.iw, g.kw, g.sw, g.dw, padding, &g.ow, &g.pw);
+  if (g.oh <= 0 || g.ow <= 0) in.fail_node(n, "filter is larger than the input");
+  return g;
+}
+
+}  // namespace litepipe::tfl

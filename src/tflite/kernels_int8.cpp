@@ -1,0 +1,583 @@
+#include "tflite/kernels_int8.h"
+
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "nn/broadcast.h"
+#include "nn/dnnl_util.h"
+#include "tflite/kernel_util.h"
+#include "tflite/quantized_math.h"
+
+namespace litepipe::tfl::int8 {
+namespace {
+
+using qmath::Multiplier;
+
+// An activation tensor's per-tensor int8 parameters.
+struct QuantParams {
+  float scale;
+  int32_t zero_point;
+};
+QuantParams activation_params(Interpreter& in, Node& n, const Tensor& t, const char* role) {
+  expect_type(in, n, t, DType::Int8, role);
+  if (t.scale.size() != 1) {
+    in.fail_node(n, fmt::format("{} '{}' must be quantized per tensor (1 scale), has {} scales", role, t.name, t.scale.size()));
+  }
+  if (!(t.scale[0] > 0.0f)) in.fail_node(n, fmt::format("{} '{}' has scale {}, expected > 0", role, t.name, t.scale[0]));
+  return {t.scale[0], static_cast<int32_t>(t.zero_point.empty() ? 0 : t.zero_point[0])};
+}
+
+// TFLite's CalculateActivationRangeQuantized for an int8 output.
+std::pair<int32_t, int32_t> activation_range(Interpreter& in, Node& n, int activation, QuantParams out) {
+  auto q = [&](float v) { return qmath::quantize_value(v, out.scale, out.zero_point); };
+  switch (activation) {
+    case ::tflite::ActivationFunctionType_NONE: return {-128, 127};
+    case ::tflite::ActivationFunctionType_RELU: return {std::max(-128, q(0.0f)), 127};
+    case ::tflite::ActivationFunctionType_RELU6: return {std::max(-128, q(0.0f)), std::min(127, q(6.0f))};
+    case ::tflite::ActivationFunctionType_RELU_N1_TO_1: return {std::max(-128, q(-1.0f)), std::min(127, q(1.0f))};
+    default: in.fail_node(n, fmt::format("fused activation {} has no int8 form", ::tflite::EnumNameActivationFunctionType(static_cast<::tflite::ActivationFunctionType>(activation))));
+  }
+}
+
+// Per-output-channel multipliers input_scale * filter_scale[c] / output_scale, as TFLite's
+// PopulateConvolutionQuantizationParams computes them (in double).
+std::vector<Multiplier> channel_multipliers(Interpreter& in, Node& n, const Tensor& filter, int32_t channels, int32_t axis, QuantParams x, QuantParams y) {
+  expect_type(in, n, filter, DType::Int8, "filter");
+  if (!filter.constant) in.fail_node(n, fmt::format("int8 filter '{}' must be constant", filter.name));
+  const size_t scales = filter.scale.size();
+  if (scales != 1 && (scales != static_cast<size_t>(channels) || filter.quantized_dimension != axis)) {
+    in.fail_node(n, fmt::format("filter '{}' has {} scales on axis {}; expected 1 or {} on axis {}", filter.name, scales, filter.quantized_dimension, channels, axis));
+  }
+  for (int64_t zp : filter.zero_point)
+    if (zp != 0) in.fail_node(n, fmt::format("filter '{}' has zero point {}; int8 filters are symmetric (0)", filter.name, zp));
+  std::vector<Multiplier> m(static_cast<size_t>(channels));
+  for (int32_t c = 0; c < channels; ++c) {
+    const double filter_scale = filter.scale[scales == 1 ? 0 : static_cast<size_t>(c)];
+    m[static_cast<size_t>(c)] = qmath::quantize_multiplier(static_cast<double>(x.scale) * filter_scale / static_cast<double>(y.scale));
+  }
+  return m;
+}
+
+const int32_t* int32_bias(Interpreter& in, Node& n, int32_t channels) {
+  Tensor* b = optional_input(in, n, 2);
+  if (!b) return nullptr;
+  expect_type(in, n, *b, DType::Int32, "bias");
+  if (b->elements() != channels) in.fail_node(n, fmt::format("bias '{}' has {} values, expected {}", b->name, b->elements(), channels));
+  return b->as<int32_t>();
+}
+
+// Small products (batch-1 inference) run on one thread: waking a second costs more.
+void gemm_s8(int64_t rows, int64_t cols, int64_t depth, const int8_t* a, int8_t a_zero_point, const int8_t* b, int32_t* c) {
+  const bool small = rows * cols * depth < (int64_t{1} << 22);
+  const int saved = omp_get_max_threads();
+  if (small) omp_set_num_threads(1);
+  const int32_t zero = 0;
+  // C = (A - a_zero_point) * B^T, exact in int32.
+  dnnl_gemm_s8s8s32('N', 'T', 'F', rows, cols, depth, 1.0f, a, depth, a_zero_point, b, depth, 0, 0.0f, c, cols, &zero);
+  if (small) omp_set_num_threads(saved);
+}
+
+// Requantization with ruy's single rounding over `count` values whose per-channel parameters are
+// laid out alongside (repeated per row), written so the compiler vectorizes it (64-bit products,
+// per-lane shifts); cloned for AVX-512 / AVX2 with a plain fallback.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void requantize_single_rounding(const int32_t* acc, const int32_t* bias, const int32_t* multiplier, const int64_t* rounding,
+                                const int64_t* shift, int64_t count, int32_t zero_point, int32_t lo, int32_t hi, int8_t* out) {
+  for (int64_t c = 0; c < count; ++c) {
+    const int64_t product = static_cast<int64_t>(acc[c] + bias[c]) * static_cast<int64_t>(multiplier[c]);
+    int32_t v = static_cast<int32_t>((product + rounding[c]) >> shift[c]) + zero_point;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    out[c] = static_cast<int8_t>(v);
+  }
+}
+
+// acc + bias -> requantized, offset and clamped int8 (the tail of every int8 conv / FC). TFLite's
+// optimized FULLY_CONNECTED and CONV_2D hand this step to ruy's GEMM, which rounds once (ties
+// upward); its depthwise kernel uses the reference double rounding.
+struct Requantizer {
+  std::vector<Multiplier> multipliers;
+  bool gemm_rounding = true;
+  int32_t output_zero_point = 0, act_min = -128, act_max = 127;
+  std::vector<int32_t> bias;  // zeros without a bias tensor
+  std::vector<int32_t> significand, tiled_bias;  // single rounding, per channel, tiled
+  std::vector<int64_t> rounding, total_shift;
+
+  int64_t tile_rows = 1;  // rows per vectorized block (parameters repeated that often)
+
+  void set(std::vector<Multiplier> m, const int32_t* bias_values) {
+    multipliers = std::move(m);
+    const size_t channels = multipliers.size();
+    bias.assign(channels, 0);
+    if (bias_values) std::copy(bias_values, bias_values + channels, bias.begin());
+    // Few channels (e.g. 32) would leave the vector loop idle: treat several rows as one block.
+    tile_rows = std::max<int64_t>(1, 256 / static_cast<int64_t>(std::max<size_t>(channels, 1)));
+    const size_t tile = channels * static_cast<size_t>(tile_rows);
+    significand.resize(tile);
+    rounding.resize(tile);
+    total_shift.resize(tile);
+    tiled_bias.resize(tile);
+    for (size_t i = 0; i < tile; ++i) {
+      const size_t c = i % channels;
+      total_shift[i] = 31 - multipliers[c].shift;
+      significand[i] = multipliers[c].significand;
+      rounding[i] = int64_t{1} << (total_shift[i] - 1);
+      tiled_bias[i] = bias[c];
+    }
+  }
+
+  void run(const int32_t* acc, int64_t rows, int32_t channels, int8_t* out) const {
+    if (gemm_rounding) {
+      const int64_t blocks = (rows + tile_rows - 1) / tile_rows;
+#pragma omp parallel for if (rows * channels > (1 << 17)) schedule(static)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t first = b * tile_rows, count = (std::min(rows, first + tile_rows) - first) * channels;
+        requantize_single_rounding(acc + first * channels, tiled_bias.data(), significand.data(), rounding.data(), total_shift.data(), count,
+                                   output_zero_point, act_min, act_max, out + first * channels);
+      }
+      return;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int32_t c = 0; c < channels; ++c) {
+        const int32_t v = qmath::apply(acc[r * channels + c] + bias[static_cast<size_t>(c)], multipliers[static_cast<size_t>(c)]);
+        out[r * channels + c] = qmath::clamp_int8(v + output_zero_point, act_min, act_max);
+      }
+    }
+  }
+};
+
+// A oneDNN int8 primitive (matmul or convolution) with the input zero point as an attribute,
+// weights packed once and exact int32 sums out; requantization stays ours. Left empty when
+// oneDNN has no such kernel here (the caller then uses an int8 GEMM).
+struct Int8Primitive {
+  std::optional<dnnl::primitive> primitive;
+  dnnl::memory::desc src, dst;
+  dnnl::memory packed_weights;
+
+  template <typename Primitive, typename MakeDesc>
+  void plan(MakeDesc make_primitive_desc, const dnnl::memory::desc& src_desc, const dnnl::memory::desc& user_weights,
+            const dnnl::memory::desc& dst_desc, int32_t input_zero_point, const Tensor& weights) {
+    dnnl::primitive_attr attr;
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {input_zero_point});
+    try {
+      auto pd = make_primitive_desc(attr);
+      packed_weights = dnnl::memory(pd.weights_desc(), nn::cpu_engine());
+      dnnl::memory user(user_weights, nn::cpu_engine(), const_cast<uint8_t*>(weights.data));
+      dnnl::reorder(user, packed_weights).execute(nn::cpu_stream(), user, packed_weights);
+      nn::cpu_stream().wait();
+      primitive = Primitive(pd);
+      src = src_desc;
+      dst = dst_desc;
+    } catch (const dnnl::error&) {
+      primitive.reset();
+    }
+  }
+
+  // Small products (batch-1 inference) on one thread: waking a second costs more.
+  void execute(void* input, int32_t* sums, int64_t work) const {
+    const bool small = work < (int64_t{1} << 22);
+    const int saved = omp_get_max_threads();
+    if (small) omp_set_num_threads(1);
+    primitive->execute(nn::cpu_stream(), {{DNNL_ARG_SRC, dnnl::memory(src, nn::cpu_engine(), input)},
+                                          {DNNL_ARG_WEIGHTS, packed_weights},
+                                          {DNNL_ARG_DST, dnnl::memory(dst, nn::cpu_engine(), sums)}});
+    nn::cpu_stream().wait();
+    if (small) omp_set_num_threads(saved);
+  }
+};
+
+// ---- FULLY_CONNECTED ----------------------------------------------------------------------------
+struct FullyConnected {
+  Requantizer requantize;
+  int32_t input_zero_point = 0;
+  std::vector<int32_t> acc;
+  Int8Primitive matmul;
+};
+
+void plan_onednn_matmul(FullyConnected& s, const Tensor& weights, int64_t rows, int64_t units, int64_t depth) {
+  using namespace dnnl;
+  memory::desc src({rows, depth}, memory::data_type::s8, memory::format_tag::ab);
+  memory::desc user_weights({depth, units}, memory::data_type::s8, memory::format_tag::ba);  // TFLite's [units, depth]
+  memory::desc packed({depth, units}, memory::data_type::s8, memory::format_tag::any);
+  memory::desc dst({rows, units}, memory::data_type::s32, memory::format_tag::ab);
+  s.matmul.plan<dnnl::matmul>([&](const primitive_attr& attr) { return matmul::primitive_desc(matmul::desc(src, packed, dst), attr, nn::cpu_engine()); },
+                              src, user_weights, dst, s.input_zero_point, weights);
+}
+
+}  // namespace
+
+void fully_connected_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& w = input(in, n, 1);
+  Tensor& y = output(in, n);
+  expect_rank(in, n, w, 2, "weights");
+  QuantParams xq = activation_params(in, n, x, "input"), yq = activation_params(in, n, y, "output");
+  const int32_t units = w.shape[0], depth = w.shape[1];
+  if (x.elements() % depth != 0) in.fail_node(n, fmt::format("input '{}' ({} values) is not a multiple of the weights' depth {}", x.name, x.elements(), depth));
+  auto* options = n.op->builtin_options_as_FullyConnectedOptions();
+  auto s = std::make_shared<FullyConnected>();
+  s->input_zero_point = xq.zero_point;
+  s->requantize.set(channel_multipliers(in, n, w, units, 0, xq, yq), int32_bias(in, n, units));
+  s->requantize.output_zero_point = yq.zero_point;
+  std::tie(s->requantize.act_min, s->requantize.act_max) = activation_range(in, n, options ? options->fused_activation_function() : 0, yq);
+  const int64_t rows = x.elements() / depth;
+  s->acc.resize(static_cast<size_t>(rows * units));
+  plan_onednn_matmul(*s, w, rows, units, depth);
+  y.shape = {static_cast<int32_t>(rows), units};
+  n.state = s;
+}
+
+void fully_connected_eval(Interpreter& in, Node& n) {
+  auto* s = static_cast<FullyConnected*>(n.state.get());
+  Tensor& x = input(in, n, 0);
+  Tensor& w = input(in, n, 1);
+  Tensor& y = output(in, n);
+  const int32_t units = w.shape[0], depth = w.shape[1];
+  const int64_t rows = x.elements() / depth;
+  if (s->matmul.primitive) {
+    s->matmul.execute(x.data, s->acc.data(), rows * units * depth);
+  } else {
+    gemm_s8(rows, units, depth, x.as<int8_t>(), static_cast<int8_t>(s->input_zero_point), w.as<int8_t>(), s->acc.data());
+  }
+  s->requantize.run(s->acc.data(), rows, units, y.as<int8_t>());
+}
+
+// ---- CONV_2D: im2col (padding with the input's zero point, which contributes nothing) + int8
+// GEMM + per-channel requantization ------------------------------------------------------------
+namespace {
+struct Conv {
+  ConvGeometry g;
+  Requantizer requantize;
+  int32_t input_zero_point = 0;
+  std::vector<int8_t> cols;
+  std::vector<int32_t> acc;
+  Int8Primitive convolution;
+};
+
+void plan_onednn_conv(Conv& s, const Tensor& filter) {
+  using namespace dnnl;
+  const ConvGeometry& g = s.g;
+  memory::desc src({g.batch, g.ic, g.ih, g.iw}, memory::data_type::s8, memory::format_tag::nhwc);
+  memory::desc user_weights({g.oc, g.ic, g.kh, g.kw}, memory::data_type::s8, memory::format_tag::ohwi);
+  memory::desc weights({g.oc, g.ic, g.kh, g.kw}, memory::data_type::s8, memory::format_tag::any);
+  memory::desc dst({g.batch, g.oc, g.oh, g.ow}, memory::data_type::s32, memory::format_tag::nhwc);
+  const int32_t pad_b = std::max((g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1 - g.ih - g.ph, 0);
+  const int32_t pad_r = std::max((g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1 - g.iw - g.pw, 0);
+  s.convolution.plan<convolution_forward>(
+      [&](const primitive_attr& attr) {
+        convolution_forward::desc desc(prop_kind::forward_inference, algorithm::convolution_direct, src, weights, dst, {g.sh, g.sw},
+                                       {g.dh - 1, g.dw - 1}, {g.ph, g.pw}, {pad_b, pad_r});
+        return convolution_forward::primitive_desc(desc, attr, nn::cpu_engine());
+      },
+      src, user_weights, dst, s.input_zero_point, filter);
+}
+}  // namespace
+
+void conv_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  QuantParams xq = activation_params(in, n, x, "input"), yq = activation_params(in, n, y, "output");
+  auto s = std::make_shared<Conv>();
+  s->g = conv_geometry(in, n, false);
+  const ConvGeometry& g = s->g;
+  s->input_zero_point = xq.zero_point;
+  s->requantize.set(channel_multipliers(in, n, input(in, n, 1), g.oc, 0, xq, yq), int32_bias(in, n, g.oc));
+  s->requantize.output_zero_point = yq.zero_point;
+  std::tie(s->requantize.act_min, s->requantize.act_max) = activation_range(in, n, n.op->builtin_options_as_Conv2DOptions()->fused_activation_function(), yq);
+  const int64_t rows = int64_t{g.batch} * g.oh * g.ow, k = int64_t{g.kh} * g.kw * g.ic;
+  s->acc.resize(static_cast<size_t>(rows * g.oc));
+  plan_onednn_conv(*s, input(in, n, 1));
+  if (!s->convolution.primitive) s->cols.resize(static_cast<size_t>(rows * k));
+  y.shape = {g.batch, g.oh, g.ow, g.oc};
+  n.state = s;
+}
+
+void conv_eval(Interpreter& in, Node& n) {
+  auto* s = static_cast<Conv*>(n.state.get());
+  const ConvGeometry& g = s->g;
+  if (s->convolution.primitive) {
+    s->convolution.execute(input(in, n, 0).data, s->acc.data(), int64_t{g.batch} * g.oh * g.ow * g.oc * g.kh * g.kw * g.ic);
+    s->requantize.run(s->acc.data(), int64_t{g.batch} * g.oh * g.ow, g.oc, output(in, n).as<int8_t>());
+    return;
+  }
+  const int8_t* x = input(in, n, 0).as<int8_t>();
+  const int8_t pad = static_cast<int8_t>(s->input_zero_point);
+  const int64_t k = int64_t{g.kh} * g.kw * g.ic, rows = int64_t{g.batch} * g.oh * g.ow;
+#pragma omp parallel for if (rows * k > (1 << 18)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto b = static_cast<int32_t>(r / (int64_t{g.oh} * g.ow));
+    const auto oy = static_cast<int32_t>(r / g.ow % g.oh), ox = static_cast<int32_t>(r % g.ow);
+    int8_t* dst = s->cols.data() + r * k;
+    for (int32_t ky = 0; ky < g.kh; ++ky) {
+      const int32_t iy = oy * g.sh - g.ph + ky * g.dh;
+      for (int32_t kx = 0; kx < g.kw; ++kx) {
+        const int32_t ix = ox * g.sw - g.pw + kx * g.dw;
+        int8_t* d = dst + (int64_t{ky} * g.kw + kx) * g.ic;
+        if (iy < 0 || iy >= g.ih || ix < 0 || ix >= g.iw) std::memset(d, pad, static_cast<size_t>(g.ic));
+        else std::memcpy(d, x + ((int64_t{b} * g.ih + iy) * g.iw + ix) * g.ic, static_cast<size_t>(g.ic));
+      }
+    }
+  }
+  gemm_s8(rows, g.oc, k, s->cols.data(), pad, input(in, n, 1).as<int8_t>(), s->acc.data());
+  s->requantize.run(s->acc.data(), rows, g.oc, output(in, n).as<int8_t>());
+}
+
+// ---- DEPTHWISE_CONV_2D (per-channel filter on axis 3) -------------------------------------------
+void depthwise_conv_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  QuantParams xq = activation_params(in, n, x, "input"), yq = activation_params(in, n, y, "output");
+  auto s = std::make_shared<Conv>();
+  s->g = conv_geometry(in, n, true);
+  s->input_zero_point = xq.zero_point;
+  s->requantize.set(channel_multipliers(in, n, input(in, n, 1), s->g.oc, 3, xq, yq), int32_bias(in, n, s->g.oc));
+  s->requantize.gemm_rounding = false;
+  s->requantize.output_zero_point = yq.zero_point;
+  std::tie(s->requantize.act_min, s->requantize.act_max) = activation_range(in, n, n.op->builtin_options_as_DepthwiseConv2DOptions()->fused_activation_function(), yq);
+  s->acc.resize(static_cast<size_t>(int64_t{s->g.batch} * s->g.oh * s->g.ow * s->g.oc));
+  y.shape = {s->g.batch, s->g.oh, s->g.ow, s->g.oc};
+  n.state = s;
+}
+
+void depthwise_conv_eval(Interpreter& in, Node& n) {
+  auto* s = static_cast<Conv*>(n.state.get());
+  const ConvGeometry& g = s->g;
+  const int8_t* x = input(in, n, 0).as<int8_t>();
+  const int8_t* f = input(in, n, 1).as<int8_t>();
+  const int32_t multiplier = g.oc / g.ic;
+  const int64_t rows = int64_t{g.batch} * g.oh * g.ow;
+#pragma omp parallel for if (rows * g.oc * g.kh * g.kw > (1 << 18)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto b = static_cast<int32_t>(r / (int64_t{g.oh} * g.ow));
+    const auto oy = static_cast<int32_t>(r / g.ow % g.oh), ox = static_cast<int32_t>(r % g.ow);
+    for (int32_t oc = 0; oc < g.oc; ++oc) {
+      const int32_t ic = oc / multiplier;
+      int32_t acc = 0;
+      for (int32_t ky = 0; ky < g.kh; ++ky) {
+        const int32_t iy = oy * g.sh - g.ph + ky * g.dh;
+        if (iy < 0 || iy >= g.ih) continue;
+        for (int32_t kx = 0; kx < g.kw; ++kx) {
+          const int32_t ix = ox * g.sw - g.pw + kx * g.dw;
+          if (ix < 0 || ix >= g.iw) continue;
+          const int32_t v = x[((int64_t{b} * g.ih + iy) * g.iw + ix) * g.ic + ic] - s->input_zero_point;
+          acc += v * f[(int64_t{ky} * g.kw + kx) * g.oc + oc];
+        }
+      }
+      s->acc[static_cast<size_t>(r * g.oc + oc)] = acc;
+    }
+  }
+  s->requantize.run(s->acc.data(), rows, g.oc, output(in, n).as<int8_t>());
+}
+
+// ---- MAX_POOL_2D / AVERAGE_POOL_2D: the output keeps the input's scale and zero point ----------
+void pool_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  expect_rank(in, n, x, 4, "input");
+  QuantParams xq = activation_params(in, n, x, "input"), yq = activation_params(in, n, y, "output");
+  if (std::abs(xq.scale - yq.scale) > 1e-6f || xq.zero_point != yq.zero_point) {
+    in.fail_node(n, fmt::format("int8 pooling needs equal input and output quantization, got scale {} / {} and zero point {} / {}", xq.scale, yq.scale, xq.zero_point, yq.zero_point));
+  }
+  auto* o = n.op->builtin_options_as_Pool2DOptions();
+  if (!o) in.fail_node(n, "has no Pool2DOptions");
+  int32_t oh, ow, ph, pw;
+  window(x.shape[1], o->filter_height(), o->stride_h(), 1, o->padding(), &oh, &ph);
+  window(x.shape[2], o->filter_width(), o->stride_w(), 1, o->padding(), &ow, &pw);
+  if (oh <= 0 || ow <= 0) in.fail_node(n, "pool window is larger than the input");
+  auto [lo, hi] = activation_range(in, n, o->fused_activation_function(), yq);
+  n.ints = {ph, pw, lo, hi};
+  y.shape = {x.shape[0], oh, ow, x.shape[3]};
+}
+
+namespace {
+template <bool kMax>
+void pool(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  auto* o = n.op->builtin_options_as_Pool2DOptions();
+  const int32_t ih = x.shape[1], iw = x.shape[2], c = x.shape[3], oh = y.shape[1], ow = y.shape[2];
+  const int32_t sh = o->stride_h(), sw = o->stride_w(), fh = o->filter_height(), fw = o->filter_width();
+  const auto ph = static_cast<int32_t>(n.ints[0]), pw = static_cast<int32_t>(n.ints[1]);
+  const auto lo = static_cast<int8_t>(n.ints[2]), hi = static_cast<int8_t>(n.ints[3]);
+  const int8_t* xd = x.as<int8_t>();
+  int8_t* yd = y.as<int8_t>();
+  std::vector<int32_t> acc(kMax ? 0 : static_cast<size_t>(c));
+  const int32_t batch = x.shape[0];
+  for (int32_t b = 0; b < batch; ++b)
+    for (int32_t oy = 0; oy < oh; ++oy)
+      for (int32_t ox = 0; ox < ow; ++ox) {
+        const int32_t y0 = std::max(oy * sh - ph, 0), y1 = std::min(oy * sh - ph + fh, ih);
+        const int32_t x0 = std::max(ox * sw - pw, 0), x1 = std::min(ox * sw - pw + fw, iw);
+        int8_t* out = yd + ((int64_t{b} * oh + oy) * ow + ox) * c;
+        if (kMax) {
+          // Channels are contiguous: a vectorized int8 max per window tap.
+          std::fill(out, out + c, lo);
+          for (int32_t iy = y0; iy < y1; ++iy)
+            for (int32_t ix = x0; ix < x1; ++ix) {
+              const int8_t* p = xd + ((int64_t{b} * ih + iy) * iw + ix) * c;
+              for (int32_t ch = 0; ch < c; ++ch) out[ch] = std::max(out[ch], p[ch]);
+            }
+          for (int32_t ch = 0; ch < c; ++ch) out[ch] = std::min(out[ch], hi);
+          continue;
+        }
+        std::fill(acc.begin(), acc.end(), 0);
+        for (int32_t iy = y0; iy < y1; ++iy)
+          for (int32_t ix = x0; ix < x1; ++ix) {
+            const int8_t* p = xd + ((int64_t{b} * ih + iy) * iw + ix) * c;
+            for (int32_t ch = 0; ch < c; ++ch) acc[static_cast<size_t>(ch)] += p[ch];
+          }
+        const int32_t count = (y1 - y0) * (x1 - x0);
+        for (int32_t ch = 0; ch < c; ++ch) {
+          int32_t v = acc[static_cast<size_t>(ch)];
+          // TFLite's average: divide rounding half away from zero.
+          v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
+          out[ch] = qmath::clamp_int8(v, lo, hi);
+        }
+      }
+}
+}  // namespace
+
+void max_pool_eval(Interpreter& in, Node& n) { pool<true>(in, n); }
+void average_pool_eval(Interpreter& in, Node& n) { pool<false>(in, n); }
+
+// ---- SOFTMAX: TFLite's int8 lookup-table kernel (exp of every possible input difference in float,
+// normalized and rounded per row); the output has scale 1/256 and zero point -128 -----------------
+namespace {
+struct Softmax {
+  float table[256];
+  float output_scale;
+  int32_t output_zero_point;
+};
+}  // namespace
+
+void softmax_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  QuantParams xq = activation_params(in, n, x, "input"), yq = activation_params(in, n, y, "output");
+  if (yq.zero_point != -128 || std::abs(yq.scale - 1.0f / 256) > 1e-6f) {
+    in.fail_node(n, fmt::format("int8 softmax output '{}' must have scale 1/256 and zero point -128, has {} and {}", y.name, yq.scale, yq.zero_point));
+  }
+  auto* o = n.op->builtin_options_as_SoftmaxOptions();
+  const float beta = o ? o->beta() : 1.0f;
+  auto s = std::make_shared<Softmax>();
+  const float scale = -xq.scale * beta;
+  for (int32_t v = 0; v <= 255; ++v) s->table[255 - v] = std::exp(scale * static_cast<float>(v));
+  s->output_scale = yq.scale;
+  s->output_zero_point = yq.zero_point;
+  y.shape = x.shape;
+  n.state = s;
+}
+
+void softmax_eval(Interpreter& in, Node& n) {
+  auto* s = static_cast<Softmax*>(n.state.get());
+  Tensor& x = input(in, n, 0);
+  const int64_t depth = x.shape.back(), rows = x.elements() / std::max<int64_t>(depth, 1);
+  const int8_t* xd = x.as<int8_t>();
+  int8_t* yd = output(in, n).as<int8_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t* p = xd + r * depth;
+    int8_t* q = yd + r * depth;
+    int32_t max_value = -128;
+    for (int64_t j = 0; j < depth; ++j) max_value = std::max<int32_t>(max_value, p[j]);
+    // table_offset[v] = exp(scale * (max - v)) for v in [-128, max].
+    const float* table_offset = &s->table[255 - max_value];
+    float sum = 0.0f;
+    for (int64_t j = 0; j < depth; ++j) sum += table_offset[p[j]];
+    const float inverse = 1.0f / (sum * s->output_scale);
+    for (int64_t j = 0; j < depth; ++j) {
+      const float rescaled = table_offset[p[j]] * inverse;
+      q[j] = qmath::clamp_int8(static_cast<int32_t>(std::round(rescaled)) + s->output_zero_point);
+    }
+  }
+}
+
+// ---- ADD / MUL with broadcasting ----------------------------------------------------------------
+namespace {
+struct Binary {
+  int32_t input1_offset, input2_offset, output_offset, act_min, act_max;
+  int left_shift = 0;
+  Multiplier input1, input2, output;
+};
+
+int binary_activation(Node& n, bool add) {
+  if (add) return n.op->builtin_options_as_AddOptions() ? n.op->builtin_options_as_AddOptions()->fused_activation_function() : 0;
+  return n.op->builtin_options_as_MulOptions() ? n.op->builtin_options_as_MulOptions()->fused_activation_function() : 0;
+}
+
+std::shared_ptr<Binary> binary_prepare(Interpreter& in, Node& n, bool add) {
+  Tensor& a = input(in, n, 0);
+  Tensor& b = input(in, n, 1);
+  Tensor& y = output(in, n);
+  QuantParams aq = activation_params(in, n, a, "input"), bq = activation_params(in, n, b, "input"), yq = activation_params(in, n, y, "output");
+  auto s = std::make_shared<Binary>();
+  s->input1_offset = -aq.zero_point;
+  s->input2_offset = -bq.zero_point;
+  s->output_offset = yq.zero_point;
+  std::tie(s->act_min, s->act_max) = activation_range(in, n, binary_activation(n, add), yq);
+  if (add) {
+    // Both inputs rescaled to twice the larger input scale with 20 bits of headroom.
+    s->left_shift = 20;
+    const double twice_max_input_scale = 2.0 * static_cast<double>(std::max(aq.scale, bq.scale));
+    s->input1 = qmath::quantize_multiplier(static_cast<double>(aq.scale) / twice_max_input_scale);
+    s->input2 = qmath::quantize_multiplier(static_cast<double>(bq.scale) / twice_max_input_scale);
+    s->output = qmath::quantize_multiplier(twice_max_input_scale / (static_cast<double>(1 << s->left_shift) * static_cast<double>(yq.scale)));
+    if (s->output.shift > 0) in.fail_node(n, fmt::format("output scale {} is too small for the inputs' scales {} and {}", yq.scale, aq.scale, bq.scale));
+  } else {
+    s->output = qmath::quantize_multiplier(static_cast<double>(aq.scale * bq.scale / yq.scale));
+  }
+  const std::vector<int32_t> shape = broadcast_shape(in, n, a.shape, b.shape);
+  y.shape = shape;
+  return s;
+}
+
+template <typename Op>
+void binary_eval(Interpreter& in, Node& n, Op op) {
+  Tensor& a = input(in, n, 0);
+  Tensor& b = input(in, n, 1);
+  Tensor& y = output(in, n);
+  const int8_t* ad = a.as<int8_t>();
+  const int8_t* bd = b.as<int8_t>();
+  int8_t* yd = y.as<int8_t>();
+  if (a.elements() == y.elements() && b.elements() == 1) {
+    const int8_t v = bd[0];
+    for (int64_t i = 0; i < y.elements(); ++i) yd[i] = op(ad[i], v);
+  } else if (a.elements() == y.elements() && b.elements() == y.elements()) {
+    for (int64_t i = 0; i < y.elements(); ++i) yd[i] = op(ad[i], bd[i]);
+  } else {
+    nn::for_each_broadcast(y.shape, a.shape, b.shape, [&](int64_t o, int64_t ia, int64_t ib) { yd[o] = op(ad[ia], bd[ib]); });
+  }
+}
+}  // namespace
+
+void add_prepare(Interpreter& in, Node& n) { n.state = binary_prepare(in, n, true); }
+void add_eval(Interpreter& in, Node& n) {
+  const Binary& s = *static_cast<Binary*>(n.state.get());
+  binary_eval(in, n, [&s](int8_t u, int8_t v) {
+    const int32_t shifted1 = (s.input1_offset + u) * (1 << s.left_shift);
+    const int32_t shifted2 = (s.input2_offset + v) * (1 << s.left_shift);
+    const int32_t scaled1 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted1, s.input1.significand, s.input1.shift);
+    const int32_t scaled2 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted2, s.input2.significand, s.input2.shift);
+    const int32_t sum = scaled1 + scaled2;
+    const int32_t out = qmath::multiply_by_quantized_multiplier_smaller_than_one(sum, s.output.significand, s.output.shift) + s.output_offset;
+    return qmath::clamp_int8(out, s.act_min, s.act_max);
+  });
+}
+
+void mul_prepare(Interpreter& in, Node& n) { n.state = binary_prepare(in, n, false); }
+void mul_eval(Interpreter& in, Node& n) {
+  const Binary& s = *static_cast<Binary*>(n.state.get());
+  binary_eval(in, n, [&s](int8_t u, int8_t v) {
+    const int32_t product = (s.input1_offset + u) * (s.input2_offset + v);
+    const int32_t out = qmath::apply(product, s.output) + s.output_offset;
+    return qmath::clamp_int8(out, s.act_min, s.act_max);
+  });
+}
+
+}  // namespace litepipe::tfl::int8
