@@ -575,6 +575,10 @@ TEST(MnistPipelineTest, YamlAndCppApiBuildTheSamePipeline) {
   };
   auto mnist = trainer("run_fn")->with_id("mnist");
   auto mnist_lite = trainer("run_fn_lite")->with_id("mnist_lite");
+  // The int8 lite Trainer takes the raw examples (its representative dataset is raw image_floats).
+  auto mnist_lite_int8 = Trainer({.module_file = path("../../build/examples/mnist/libmnist_module.so"), .run_fn = "run_fn_lite_int8",
+                                  .examples = gen->outputs("examples"), .transform_graph = transform->outputs("transform_graph"),
+                                  .schema = schema->outputs("schema"), .train_steps = 5000, .eval_steps = 100})->with_id("mnist_lite_int8");
   json eval_config = {{"model_specs", {{{"label_key", "image_class"}}}},
                       {"slicing_specs", {json::object(), {{"feature_keys", {"image_class"}}}}},
                       {"metrics_specs", {{{"metrics", {{{"class_name", "SparseCategoricalAccuracy"},
@@ -583,11 +587,15 @@ TEST(MnistPipelineTest, YamlAndCppApiBuildTheSamePipeline) {
   lite_config["model_specs"][0]["model_type"] = "tf_lite";
   auto evaluator = Evaluator({.examples = gen->outputs("examples"), .model = mnist->outputs("model"), .eval_config = eval_config})->with_id("mnist");
   auto evaluator_lite = Evaluator({.examples = gen->outputs("examples"), .model = mnist_lite->outputs("model"), .eval_config = lite_config})->with_id("mnist_lite");
+  auto evaluator_lite_int8 = Evaluator({.examples = gen->outputs("examples"), .model = mnist_lite_int8->outputs("model"), .eval_config = lite_config})->with_id("mnist_lite_int8");
   auto pusher = Pusher({.model = mnist->outputs("model"), .model_blessing = evaluator->outputs("blessing"),
                         .base_directory = path("../../pipelines/mnist/serving_model/mnist")})->with_id("mnist");
   auto pusher_lite = Pusher({.model = mnist_lite->outputs("model"), .model_blessing = evaluator_lite->outputs("blessing"),
                              .base_directory = path("../../pipelines/mnist/serving_model/mnist_lite")})->with_id("mnist_lite");
-  std::vector<std::shared_ptr<Component>> api = {gen, stats, schema, validator, transform, mnist, mnist_lite, evaluator, evaluator_lite, pusher, pusher_lite};
+  auto pusher_lite_int8 = Pusher({.model = mnist_lite_int8->outputs("model"), .model_blessing = evaluator_lite_int8->outputs("blessing"),
+                                  .base_directory = path("../../pipelines/mnist/serving_model/mnist_lite_int8")})->with_id("mnist_lite_int8");
+  std::vector<std::shared_ptr<Component>> api = {gen, stats, schema, validator, transform, mnist, mnist_lite, mnist_lite_int8,
+                                                 evaluator, evaluator_lite, evaluator_lite_int8, pusher, pusher_lite, pusher_lite_int8};
 
   ASSERT_EQ(yaml.components.size(), api.size());
   for (size_t i = 0; i < api.size(); ++i) {

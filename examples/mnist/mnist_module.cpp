@@ -5,6 +5,8 @@
 //   run_fn_cnn  conv32 3x3 - maxpool - conv64 3x3 - maxpool - dense128 - dense10
 //   run_fn_lite the MLP, saved to serving_model_dir/temp and rewritten by the TFLite rewriter into
 //               serving_model_dir/tflite (TFX for Mobile's lite module)
+//   run_fn_lite_int8  the same with full-integer int8 quantization; takes raw examples + the
+//               Transform graph (the representative dataset is raw image_floats)
 // Both save a serving model whose serving_default signature takes the raw `image_floats`
 // (float32 [None, 784]): the Transform graph (scale_by_min_max to [-0.5, 0.5]) + the model.
 #include <spdlog/spdlog.h>
@@ -46,12 +48,17 @@ Model build_cnn() {
                     "mnist_cnn");
 }
 
-// Trains `model` and saves its serving model (Transform graph + model) into `serving_dir`.
-void train_and_save(const FnArgs& fn_args, Model model, std::shared_ptr<Optimizer> optimizer, const std::string& serving_dir) {
+// Trains `model` and saves its serving model (Transform graph + model) into `serving_dir`. The
+// examples are the Transform's output, or raw examples (`raw_examples`) that the Transform graph
+// maps here, as TFX's Trainer accepts both.
+void train_and_save(const FnArgs& fn_args, Model model, std::shared_ptr<Optimizer> optimizer, const std::string& serving_dir,
+                    bool raw_examples = false) {
   set_random_seed(fn_args.custom_config.value("seed", uint64_t{42}));
   transform::TransformGraph transform = transform::TransformGraph::load(fn_args.transform_output);
-  Dataset train = load_examples(fn_args.train_files, transformed_name(kImageKey), kLabelKey);
-  Dataset eval = load_examples(fn_args.eval_files, transformed_name(kImageKey), kLabelKey);
+  ExampleMap map;
+  if (raw_examples) map = [&transform](const tensorflow::Example& raw) { return transform.apply(raw); };
+  Dataset train = load_examples(fn_args.train_files, transformed_name(kImageKey), kLabelKey, {}, map);
+  Dataset eval = load_examples(fn_args.eval_files, transformed_name(kImageKey), kLabelKey, {}, map);
   model.compile(std::move(optimizer), SparseCategoricalCrossentropy(), {"sparse_categorical_accuracy"});
   spdlog::info("\n{}", model.summary());
   History history = model.fit(train.x, train.y,
@@ -80,6 +87,26 @@ extern "C" void run_fn_lite(const litepipe::FnArgs& fn_args) {
   fs::path temp = fs::path(fn_args.serving_model_dir) / "temp";
   train_and_save(fn_args, build_mlp(), RMSprop({.learning_rate = 0.0015f}), temp.string());
   auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
+  rewriting::rewrite_saved_model(temp, fn_args.serving_model_dir, *rewriter, rewriting::ModelType::TFLITE_MODEL);
+  fs::remove_all(temp);
+}
+
+extern "C" void run_fn_lite_int8(const litepipe::FnArgs& fn_args) {
+  // The lite module with full-integer quantization. The representative dataset must be what the
+  // serving signature takes (raw image_floats), so this Trainer gets the raw examples and the
+  // Transform graph; 500 training images calibrate the int8 activations.
+  fs::path temp = fs::path(fn_args.serving_model_dir) / "temp";
+  train_and_save(fn_args, build_mlp(), RMSprop({.learning_rate = 0.0015f}), temp.string(), /*raw_examples=*/true);
+  rewriting::TFLiteRewriterOptions options{.quantization_optimizations = {"DEFAULT"}, .quantization_enable_full_integer = true};
+  options.representative_dataset = [&fn_args] {
+    Tensor raw = load_examples(fn_args.train_files, kImageKey, kLabelKey).x;
+    std::vector<tfl::RepresentativeBatch> batches;
+    for (int64_t start = 0; start < std::min<int64_t>(500, raw.dim(0)); start += 100) {
+      batches.push_back({{kImageKey, raw.slice_rows(start, std::min<int64_t>(start + 100, raw.dim(0)))}});
+    }
+    return batches;
+  };
+  auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_int8_rewriter", options);
   rewriting::rewrite_saved_model(temp, fn_args.serving_model_dir, *rewriter, rewriting::ModelType::TFLITE_MODEL);
   fs::remove_all(temp);
 }

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   tconvert->add_flag("--dynamic-range", convert.dynamic_range, "int8 weights, float activations (hybrid kernels)");
   tconvert->add_flag("--full-integer", convert.full_integer, "int8 weights and activations, calibrated on --representative-examples");
   tconvert->add_flag("--int8-io", convert.int8_io, "With --full-integer: int8 model inputs and outputs instead of float32");
+  tconvert->add_flag("--per-tensor-dense", convert.per_tensor_dense, "With --full-integer: per-tensor (not per-channel) FULLY_CONNECTED weights");
   tconvert->add_option("--representative-examples", convert.representative_examples, "TFRecord files or folders of tf.Example holding the model's raw input features");
   tconvert->add_option("--representative-count", convert.representative_count, "Examples used for calibration")->check(CLI::PositiveNumber);
 

@@ -248,7 +248,7 @@ int tflite_benchmark(const BenchmarkCommand& c, std::ostream& out) {
 int tflite_convert(const ConvertCommand& c) {
   const int modes = int{c.float16} + int{c.dynamic_range} + int{c.full_integer};
   if (modes > 1) fail("tflite convert: choose one of --float16, --dynamic-range and --full-integer");
-  if (c.int8_io && !c.full_integer) fail("tflite convert: --int8-io needs --full-integer");
+  if ((c.int8_io || c.per_tensor_dense) && !c.full_integer) fail("tflite convert: --int8-io and --per-tensor-dense need --full-integer");
   if (c.full_integer && c.representative_examples.empty()) {
     fail("tflite convert: --full-integer needs --representative-examples (TFRecord files or folders of tf.Example with the model's input features)");
   }
@@ -258,6 +258,7 @@ int tflite_convert(const ConvertCommand& c) {
   if (c.full_integer) {
     options.quantization_enable_full_integer = true;
     options.quantization_int8_input_output = c.int8_io;
+    options.quantization_disable_per_channel_for_dense_layers = c.per_tensor_dense;
     std::vector<std::string> files;
     for (const auto& p : c.representative_examples) {
       if (!fs::is_directory(p)) { files.push_back(p); continue; }

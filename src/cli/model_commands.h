@@ -26,7 +26,7 @@ int tflite_benchmark(const BenchmarkCommand& command, std::ostream& out);
 
 struct ConvertCommand {
   std::string src, dst;
-  bool float16 = false, dynamic_range = false, full_integer = false, int8_io = false;
+  bool float16 = false, dynamic_range = false, full_integer = false, int8_io = false, per_tensor_dense = false;
   std::vector<std::string> representative_examples;  // TFRecord files or folders
   int64_t representative_count = 500;
 };

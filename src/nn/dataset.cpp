@@ -4,11 +4,11 @@
 
 #include "core/error.h"
 #include "data/tfrecord.h"
-#include "tensorflow/core/example/example.pb.h"
 
 namespace litepipe::nn {
 
-Dataset load_examples(const std::vector<std::string>& files, const std::string& feature, const std::string& label, Shape shape) {
+Dataset load_examples(const std::vector<std::string>& files, const std::string& feature, const std::string& label, Shape shape,
+                      const ExampleMap& map) {
   if (files.empty()) fail("load_examples: no files");
   std::vector<float> xs, ys;
   int64_t width = -1, n = 0;
@@ -18,6 +18,7 @@ Dataset load_examples(const std::vector<std::string>& files, const std::string& 
     TFRecordReader reader(file);
     while (reader.next(record)) {
       if (!e.ParseFromString(record)) fail("{}: record {} is not a tf.Example", file, reader.records_read() - 1);
+      if (map) e = map(e);
       const auto& f = e.features().feature();
       auto fx = f.find(feature), fy = f.find(label);
       if (fx == f.end()) fail("{}: record {} has no feature '{}'", file, reader.records_read() - 1, feature);
