@@ -15,6 +15,7 @@ APT_PACKAGES=(
   python3-pyarmnn libarmnn-cpuref-backend22
   dataset-fashion-mnist
   nodejs
+  chromium   # headless: the test that renders the comparison report
 )
 
 missing=()

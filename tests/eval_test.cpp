@@ -7,13 +7,10 @@
 #include "data/tfrecord.h"
 #include "eval/eval_model.h"
 #include "eval/evaluate.h"
-#include "nn/layers.h"
-#include "nn/model.h"
 #include "pipeline/runner.h"
 #include "pipeline/yaml_pipeline.h"
 #include "tensorflow/core/example/example.pb.h"
 #include "test_helpers.h"
-#include "tflite/rewriter.h"
 
 namespace litepipe {
 namespace {
@@ -220,21 +217,7 @@ TEST(EvalMetricsTest, BootstrapIntervalsAreSeededAndBracketTheValue) {
 // so scale 1 reproduces them exactly and scale -1 reverses the ranking.
 class EvaluateTest : public testing::TempDirTest {
  protected:
-  fs::path softmax_model(const std::string& name, float scale, bool tflite) {
-    fs::path uri = dir_ / name;
-    fs::path onnx_dir = dir_ / (name + "-onnx");
-    auto input = nn::Input({3});
-    nn::Model model = nn::Sequential(input, {nn::Rescaling(scale), nn::ActivationLayer("softmax")});
-    model.save(onnx_dir, {.input_name = "logits"});
-    fs::create_directories(uri);
-    if (tflite) {
-      auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
-      rewriting::rewrite_saved_model(onnx_dir, uri / "Format-Serving", *rewriter, rewriting::ModelType::TFLITE_MODEL);
-    } else {
-      fs::rename(onnx_dir, uri / "Format-Serving");
-    }
-    return uri;
-  }
+  fs::path softmax_model(const std::string& name, float scale, bool tflite) { return testing::write_softmax_model(dir_, name, scale, tflite); }
 
   // Rows of (probabilities, label, group): groups "a" (examples 0-3) and "b" (4-5).
   fs::path write_examples() {
@@ -594,8 +577,13 @@ TEST(MnistPipelineTest, YamlAndCppApiBuildTheSamePipeline) {
                              .base_directory = path("../../pipelines/mnist/serving_model/mnist_lite")})->with_id("mnist_lite");
   auto pusher_lite_int8 = Pusher({.model = mnist_lite_int8->outputs("model"), .model_blessing = evaluator_lite_int8->outputs("blessing"),
                                   .base_directory = path("../../pipelines/mnist/serving_model/mnist_lite_int8")})->with_id("mnist_lite_int8");
+  auto compare = [&](const std::shared_ptr<Component>& b) {
+    return ModelComparator({.evaluation_a = evaluator->outputs("evaluation"), .evaluation_b = b->outputs("evaluation"), .examples = gen->outputs("examples")})
+        ->with_id(b->id().substr(b->id().find('.') + 1));
+  };
   std::vector<std::shared_ptr<Component>> api = {gen, stats, schema, validator, transform, mnist, mnist_lite, mnist_lite_int8,
-                                                 evaluator, evaluator_lite, evaluator_lite_int8, pusher, pusher_lite, pusher_lite_int8};
+                                                 evaluator, evaluator_lite, evaluator_lite_int8, pusher, pusher_lite, pusher_lite_int8,
+                                                 compare(evaluator_lite), compare(evaluator_lite_int8)};
 
   ASSERT_EQ(yaml.components.size(), api.size());
   for (size_t i = 0; i < api.size(); ++i) {

@@ -5,6 +5,9 @@
 #include <fstream>
 
 #include "data/byte_stream.h"
+#include "nn/layers.h"
+#include "nn/model.h"
+#include "tflite/rewriter.h"
 
 namespace litepipe::testing {
 
@@ -62,6 +65,21 @@ void expect_same_keys(const nlohmann::json& a, const nlohmann::json& b, const st
     ASSERT_EQ(a.size(), b.size()) << at;
     for (size_t i = 0; i < a.size(); ++i) expect_same_keys(a[i], b[i], at + "[" + std::to_string(i) + "]");
   }
+}
+
+fs::path write_softmax_model(const fs::path& dir, const std::string& name, float scale, bool tflite) {
+  fs::path uri = dir / name;
+  fs::path onnx_dir = dir / (name + "-onnx");
+  nn::Model model = nn::Sequential(nn::Input({3}), {nn::Rescaling(scale), nn::ActivationLayer("softmax")});
+  model.save(onnx_dir, {.input_name = "logits"});
+  fs::create_directories(uri);
+  if (tflite) {
+    auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
+    rewriting::rewrite_saved_model(onnx_dir, uri / "Format-Serving", *rewriter, rewriting::ModelType::TFLITE_MODEL);
+  } else {
+    fs::rename(onnx_dir, uri / "Format-Serving");
+  }
+  return uri;
 }
 
 fs::path source_dir() { return LITEPIPE_SOURCE_DIR; }

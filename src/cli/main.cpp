@@ -74,6 +74,16 @@ int main(int argc, char** argv) {
   metrics_cmd->add_option("--pipeline", metrics.pipeline_file, "Pipeline YAML file (for its root)");
   metrics_cmd->add_option("--pipeline-root", metrics.pipeline_root, "Pipeline root folder");
 
+  litepipe::CompareCommand compare;
+  auto* compare_cmd = app.add_subcommand("compare", "Compare two evaluations: metric deltas, agreement, sizes, latency; HTML report");
+  compare_cmd->add_option("evaluations", compare.evaluations, "EVAL_A EVAL_B (default: the newest ModelComparator result of --pipeline)")->expected(0, 2);
+  compare_cmd->add_option("--output", compare.output, "Folder for comparison.json and report.html");
+  compare_cmd->add_option("--examples", compare.examples, "TFRecord files or folders: latency is measured on their first example");
+  compare_cmd->add_option("--runs", compare.runs, "Timed batch-1 runs per model (0: no latency)")->check(CLI::NonNegativeNumber);
+  compare_cmd->add_option("--warmup", compare.warmup, "Untimed runs first")->check(CLI::NonNegativeNumber);
+  compare_cmd->add_option("--pipeline", compare.pipeline_file, "Pipeline YAML file (for its root)");
+  compare_cmd->add_option("--pipeline-root", compare.pipeline_root, "Pipeline root folder");
+
   std::string invocation;
   auto* exec_cmd = app.add_subcommand("execute", "Run one executor from an invocation file (used by runners)");
   exec_cmd->add_option("--invocation", invocation, "Invocation JSON written by a runner")->required();
@@ -85,6 +95,7 @@ int main(int argc, char** argv) {
     if (*inspect_cmd) return litepipe::inspect_metadata(inspect, std::cout);
     if (*exec_cmd) return litepipe::execute_from_file(invocation);
     if (*metrics_cmd) return litepipe::print_metrics(metrics, std::cout);
+    if (*compare_cmd) return litepipe::compare_command(compare, std::cout);
     if (*predict_cmd) return litepipe::predict(predict);
     if (*tinspect) return litepipe::tflite_inspect(inspect_model, std::cout);
     if (*tbench) return litepipe::tflite_benchmark(bench, std::cout);

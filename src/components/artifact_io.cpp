@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/ranges.h>
+
 #include "core/error.h"
 
 namespace litepipe {
@@ -12,6 +14,28 @@ std::vector<fs::path> example_files(const Artifact& examples, const std::string&
   auto files = glob_files(split_dir(examples, split), "*");
   if (files.empty()) fail("{}: split '{}' has no data files", split_dir(examples, split).string(), split);
   return files;
+}
+
+std::vector<fs::path> example_files_of_splits(const Artifact& examples, const nlohmann::json& splits, const char* component) {
+  auto have = examples.split_names();
+  std::vector<fs::path> files;
+  for (const auto& split : splits) {
+    std::string name = split.get<std::string>();
+    if (std::find(have.begin(), have.end(), name) == have.end()) {
+      fail("{}: parameter 'example_splits' names split '{}', which {} does not have (splits: {})", component, name, examples.uri,
+           fmt::join(have, ", "));
+    }
+    auto split_files = example_files(examples, name);
+    files.insert(files.end(), split_files.begin(), split_files.end());
+  }
+  return files;
+}
+
+void check_split_names(const nlohmann::json& splits) {
+  if (splits.empty()) fail("example_splits: expected at least one split name");
+  for (size_t i = 0; i < splits.size(); ++i) {
+    if (!splits[i].is_string() || splits[i].get<std::string>().empty()) fail("example_splits[{}]: expected a split name, got {}", i, splits[i].dump());
+  }
 }
 
 std::vector<std::string> selected_splits(const Artifact& artifact, const nlohmann::json& exclude, const char* component) {

@@ -13,6 +13,7 @@ const ComponentRegistry& builtin_components() {
     r.add(trainer_registration());
     r.add(evaluator_registration());
     r.add(pusher_registration());
+    r.add(model_comparator_registration());
     return r;
   }();
   return registry;

@@ -3,6 +3,7 @@
 #include "components/example_gen.h"
 #include "components/evaluator.h"
 #include "components/example_validator.h"
+#include "components/model_comparator.h"
 #include "components/pusher.h"
 #include "components/schema_gen.h"
 #include "components/statistics_gen.h"

@@ -11,28 +11,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<fs::path> files_of_splits(const Artifact& examples, const json& splits) {
-  auto have = examples.split_names();
-  std::vector<fs::path> files;
-  for (const auto& split : splits) {
-    std::string name = split.get<std::string>();
-    if (std::find(have.begin(), have.end(), name) == have.end()) {
-      fail("Evaluator: parameter 'example_splits' names split '{}', which {} does not have (splits: {})", name, examples.uri,
-           fmt::join(have, ", "));
-    }
-    auto split_files = example_files(examples, name);
-    files.insert(files.end(), split_files.begin(), split_files.end());
-  }
-  return files;
-}
-
-void check_example_splits(const json& splits) {
-  if (splits.empty()) fail("example_splits: expected at least one split name");
-  for (size_t i = 0; i < splits.size(); ++i) {
-    if (!splits[i].is_string() || splits[i].get<std::string>().empty()) fail("example_splits[{}]: expected a split name, got {}", i, splits[i].dump());
-  }
-}
-
 class EvaluatorExecutor final : public Executor {
  public:
   void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
@@ -44,7 +22,7 @@ class EvaluatorExecutor final : public Executor {
     eval::EvaluationRequest request;
     request.config = eval::parse_eval_config(props.at("eval_config"));
     json splits = props.value("example_splits", json::array({"eval"}));
-    request.example_files = files_of_splits(examples, splits);
+    request.example_files = example_files_of_splits(examples, splits, "Evaluator");
     request.model_uri = model.uri;
     if (baseline) request.baseline_model_uri = baseline->uri;
     Artifact& evaluation = outputs.at("evaluation").at(0);
@@ -101,7 +79,7 @@ const ComponentRegistration& evaluator_registration() {
     // Checked when the pipeline is built, so a bad config fails before anything runs.
     eval_config.check = [](const json& v) { eval::parse_eval_config(v); };
     ParamSpec example_splits = optional_param(ParamType::List, json::array({"eval"}));
-    example_splits.check = check_example_splits;
+    example_splits.check = check_split_names;
     return ComponentRegistration{
         ComponentSpec{"Evaluator",
                       {{"examples", {artifact_types::kExamples}},

@@ -1,5 +1,7 @@
 #include "eval/eval_model.h"
 
+#include <chrono>
+#include <cstring>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -14,6 +16,9 @@ namespace litepipe::eval {
 namespace {
 
 namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double micros_since(Clock::time_point start) { return std::chrono::duration<double, std::micro>(Clock::now() - start).count(); }
 
 constexpr const char* kServingDir = "Format-Serving";  // the Trainer's serving model folder
 constexpr const char* kTfLiteFileName = "tflite";      // TFLiteRewriter's default filename
@@ -83,6 +88,19 @@ class OnnxEvalModel final : public EvalModel {
     return it->second;
   }
 
+  std::vector<double> time_invocations(const std::map<std::string, nn::Tensor>& batch, int warmup, int runs) override {
+    std::map<std::string, nn::Tensor> feeds;
+    for (const auto& input : inputs_) feeds[input.tensor_name] = batch.at(input.feature);
+    for (int i = 0; i < warmup; ++i) runner_.run(feeds);
+    std::vector<double> micros;
+    for (int i = 0; i < runs; ++i) {
+      auto start = Clock::now();
+      runner_.run(feeds);
+      micros.push_back(micros_since(start));
+    }
+    return micros;
+  }
+
  private:
   onnxio::OnnxRunner runner_;
   std::string output_;
@@ -127,6 +145,29 @@ class TfLiteEvalModel final : public EvalModel {
     std::map<std::string, nn::Tensor> feeds;
     for (const auto& input : inputs_) feeds[signature_keys_.at(input.feature)] = batch.at(input.feature);
     return runners_.at(worker)->run(feeds).at(output_);
+  }
+
+  std::vector<double> time_invocations(const std::map<std::string, nn::Tensor>& batch, int warmup, int runs) override {
+    tfl::Interpreter interpreter(bytes_, path_.string());
+    tfl::SignatureRunner runner(interpreter, signature_name_);
+    std::map<std::string, nn::Tensor> feeds;
+    for (const auto& input : inputs_) feeds[signature_keys_.at(input.feature)] = batch.at(input.feature);
+    runner.run(feeds);  // resizes, allocates and sets (quantizes) the inputs once
+    // The arena may reuse an input's memory after its last reader: the inputs are restored before
+    // each run, outside the timed part.
+    std::vector<std::pair<tfl::Tensor*, std::string>> saved;
+    for (const auto& [_, index] : runner.signature().inputs) {
+      tfl::Tensor& t = interpreter.tensor(index);
+      saved.emplace_back(&t, std::string(reinterpret_cast<const char*>(t.data), t.bytes()));
+    }
+    std::vector<double> micros;
+    for (int i = 0; i < warmup + runs; ++i) {
+      for (const auto& [t, bytes] : saved) std::memcpy(t->data, bytes.data(), bytes.size());
+      auto start = Clock::now();
+      interpreter.invoke();
+      if (i >= warmup) micros.push_back(micros_since(start));
+    }
+    return micros;
   }
 
  private:

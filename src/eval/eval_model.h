@@ -43,6 +43,10 @@ class EvalModel {
   virtual void prepare_workers(size_t workers) = 0;
   // Probabilities [rows, classes] for one batch (feature -> [rows, width]), on runner `worker`.
   virtual nn::Tensor predict(const std::map<std::string, nn::Tensor>& batch, size_t worker) = 0;
+  // Latency: runs the model on `batch` `warmup` times, then `runs` times timed, on a runner of its
+  // own; the microseconds of each timed run. TFLite times Interpreter::invoke alone, the inputs set
+  // (quantized) before each run, as TFLite's benchmark_model does; ONNX a whole OnnxRunner::run.
+  virtual std::vector<double> time_invocations(const std::map<std::string, nn::Tensor>& batch, int warmup, int runs) = 0;
 
  protected:
   std::vector<ModelInput> inputs_;

@@ -88,12 +88,7 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
       for (const auto& [name, width] : widths) {
         auto it = features.find(name);
         if (it == features.end()) fail("{}: the model input needs feature '{}', which the example lacks", where(), name);
-        float* out = table.inputs[name].data() + i * static_cast<size_t>(width);
-        const auto& f = it->second;
-        int64_t count = f.has_float_list() ? f.float_list().value_size() : f.int64_list().value_size();
-        if (count != width) fail("{}: feature '{}' has {} values; the model input takes {}", where(), name, count, width);
-        if (f.has_float_list()) std::copy(f.float_list().value().begin(), f.float_list().value().end(), out);
-        else std::transform(f.int64_list().value().begin(), f.int64_list().value().end(), out, [](int64_t v) { return static_cast<float>(v); });
+        feature_as_floats(it->second, name, width, table.inputs[name].data() + i * static_cast<size_t>(width), where());
       }
       auto label = features.find(label_key);
       if (label == features.end()) fail("{}: no label feature '{}' (model_specs.label_key)", where(), label_key);
@@ -337,6 +332,13 @@ void write_predictions(const fs::path& path, const Predictions& p, const Example
 }
 
 }  // namespace
+
+void feature_as_floats(const tensorflow::Feature& f, const std::string& name, int64_t width, float* out, const std::string& where) {
+  int64_t count = f.has_float_list() ? f.float_list().value_size() : f.int64_list().value_size();
+  if (count != width) fail("{}: feature '{}' has {} values; the model input takes {}", where, name, count, width);
+  if (f.has_float_list()) std::copy(f.float_list().value().begin(), f.float_list().value().end(), out);
+  else std::transform(f.int64_list().value().begin(), f.int64_list().value().end(), out, [](int64_t v) { return static_cast<float>(v); });
+}
 
 std::string slice_key_string(const SliceColumns& slice) {
   if (slice.empty()) return kOverallSliceKey;

@@ -22,6 +22,10 @@
 #include "eval/eval_config.h"
 #include "eval/metrics.h"
 
+namespace tensorflow {
+class Feature;
+}
+
 namespace litepipe::eval {
 
 inline constexpr const char* kMetricsFile = "metrics.json";
@@ -61,5 +65,9 @@ EvaluationResult evaluate(const EvaluationRequest& request);
 
 // TFMA's slice key text: "Overall", "image_class:3", "a:1_X_b:x" (columns sorted).
 std::string slice_key_string(const std::vector<std::pair<std::string, std::string>>& slice);
+
+// Copies the `width` values (float or int64) of model input feature `name` to `out`; `where` names
+// the record in the error when the count differs.
+void feature_as_floats(const tensorflow::Feature& feature, const std::string& name, int64_t width, float* out, const std::string& where);
 
 }  // namespace litepipe::eval

@@ -16,10 +16,6 @@ using nlohmann::json;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-int64_t argmax(const float* row, int64_t classes) {  // first maximum, as numpy's argmax
-  return std::max_element(row, row + classes) - row;
-}
-
 int64_t config_int(const MetricConfig& m, const char* key, int64_t fallback) {
   return m.config.contains(key) ? m.config[key].get<int64_t>() : fallback;
 }

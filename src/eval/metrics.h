@@ -1,6 +1,7 @@
 #pragma once
 // Multi-class metrics and plots over a model's probabilities ([N, C]) and integer labels, computed
 // on any multiset of rows (a slice, or a bootstrap resample of one).
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -20,6 +21,9 @@ struct Predictions {
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   const float* row(int64_t i) const { return probabilities.data() + i * num_classes; }
 };
+
+// The predicted class of a row of probabilities: the first maximum, as numpy's argmax.
+inline int64_t argmax(const float* row, int64_t classes) { return std::max_element(row, row + classes) - row; }
 
 // One metric's value; NaN = undefined on these rows (e.g. AUC where no class has both positives
 // and negatives). Per-class metrics (precision, recall, f1_score, auc) also give each class's.

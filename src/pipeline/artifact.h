@@ -21,6 +21,7 @@ inline constexpr const char* kModelRun = "ModelRun";
 inline constexpr const char* kModelEvaluation = "ModelEvaluation";
 inline constexpr const char* kModelBlessing = "ModelBlessing";
 inline constexpr const char* kPushedModel = "PushedModel";
+inline constexpr const char* kModelComparison = "ModelComparison";
 }  // namespace artifact_types
 
 struct Artifact {

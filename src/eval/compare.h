@@ -1,0 +1,43 @@
+#pragma once
+// Comparison of two evaluations (eval/evaluate.h folders), e.g. the full model and its TFLite
+// rewrite: metric deltas per slice (B - A), per-example agreement from the two predictions files,
+// model file sizes and the batch-1 latency of each model measured on this machine. Writes
+//
+//   comparison.json  {"a", "b", "metric_deltas", "slices_only_in_a", "slices_only_in_b",
+//                     "agreement", "size", "latency", "plots"}
+//   report.html      the same as a self-contained page (inline CSS and SVG; eval/report.h)
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace litepipe::eval {
+
+inline constexpr const char* kComparisonFile = "comparison.json";
+inline constexpr const char* kReportFile = "report.html";
+inline constexpr int kDefaultLatencyRuns = 300;
+inline constexpr int kDefaultLatencyWarmup = 30;
+
+struct ComparisonRequest {
+  std::filesystem::path evaluation_a, evaluation_b;  // folders holding metrics.json, plots.json, predictions
+  std::string title_a = {}, title_b = {};            // "" = evaluation_title() of the folder
+  // The latency is measured on the first example of these TFRecord files (the eval split); none:
+  // an all-zero input.
+  std::vector<std::filesystem::path> example_files = {};
+  int latency_runs = kDefaultLatencyRuns;  // timed batch-1 runs per model; 0 = latency not measured
+  int latency_warmup = kDefaultLatencyWarmup;
+  std::optional<std::filesystem::path> output_dir = {};  // where comparison.json and report.html go
+};
+
+// Compares B with A; returns comparison.json's content (and writes both files when output_dir is
+// set). Errors name the file, the field and what was expected; example sets that differ between
+// the two predictions files are an error naming both files.
+nlohmann::json compare_evaluations(const ComparisonRequest& request);
+
+// A title for an evaluation folder: `<component id>/evaluation/<execution>` (an artifact) gives the
+// component id, any other folder its name.
+std::string evaluation_title(const std::filesystem::path& dir);
+
+}  // namespace litepipe::eval
