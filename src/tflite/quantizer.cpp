@@ -74,15 +74,18 @@ Params asymmetric_params(float lo, float hi) {
 
 class FullIntegerQuantizer {
  public:
-  FullIntegerQuantizer(const std::string& float_model, const ActivationRanges& ranges, const FullIntegerOptions& options, std::string origin)
-      : ranges_(ranges), options_(options), origin_(std::move(origin)) {
+  FullIntegerQuantizer(const std::string& float_model, const FullIntegerOptions& options, std::string origin)
+      : options_(options), origin_(std::move(origin)) {
     model_ = ::tflite::UnPackModel(float_model.data());
     if (!model_ || model_->subgraphs.size() != 1) fail("{}: full-integer quantization needs a single-subgraph model", origin_);
     graph_ = model_->subgraphs[0].get();
   }
 
-  std::string run() {
-    check_supported();
+  // Fails on an operator without an int8 kernel (before any calibration work).
+  void check_supported() { check_operators(); }
+
+  std::string run(const ActivationRanges& ranges) {
+    ranges_ = &ranges;
     // Activations: graph inputs first, then each operator's output in execution order, so a
     // same-scale op (reshape, pooling) can copy its input's parameters.
     for (int32_t i : graph_->inputs) quantize_activation(i, range_params(i));
@@ -111,7 +114,7 @@ class FullIntegerQuantizer {
  private:
   BuiltinOperator builtin(const ::tflite::OperatorT& op) const { return model_->operator_codes[op.opcode_index]->builtin_code; }
 
-  void check_supported() {
+  void check_operators() {
     static const std::set<BuiltinOperator> supported = {
         ::tflite::BuiltinOperator_FULLY_CONNECTED, ::tflite::BuiltinOperator_CONV_2D, ::tflite::BuiltinOperator_DEPTHWISE_CONV_2D,
         ::tflite::BuiltinOperator_MAX_POOL_2D, ::tflite::BuiltinOperator_AVERAGE_POOL_2D, ::tflite::BuiltinOperator_RESHAPE,
@@ -137,8 +140,8 @@ class FullIntegerQuantizer {
   bool is_constant(int32_t index) { return tensor(index).buffer != 0 && !data(index).empty(); }
 
   Params range_params(int32_t index) {
-    auto it = ranges_.by_tensor.find(index);
-    if (it == ranges_.by_tensor.end()) {
+    auto it = ranges_->by_tensor.find(index);
+    if (it == ranges_->by_tensor.end()) {
       fail("{}: full-integer quantization: tensor '{}' was never computed on the representative dataset", origin_, tensor(index).name);
     }
     return asymmetric_params(it->second.first, it->second.second);
@@ -210,6 +213,19 @@ class FullIntegerQuantizer {
     set_quantization(t, scales, std::vector<int64_t>(scales.size(), 0), 0);
   }
 
+  int32_t add_zero_bias(const std::string& name, size_t channels) {
+    auto buffer = std::make_unique<::tflite::BufferT>();
+    buffer->data.assign(channels * 4, 0);
+    model_->buffers.push_back(std::move(buffer));
+    auto t = std::make_unique<::tflite::TensorT>();
+    t->name = name;
+    t->type = ::tflite::TensorType_FLOAT32;
+    t->shape = {static_cast<int32_t>(channels)};
+    t->buffer = static_cast<uint32_t>(model_->buffers.size() - 1);
+    graph_->tensors.push_back(std::move(t));
+    return static_cast<int32_t>(graph_->tensors.size() - 1);
+  }
+
   // A float constant operand (ADD / MUL): asymmetric int8 over its own range.
   void quantize_constant_operand(int32_t index) {
     auto& t = tensor(index);
@@ -234,6 +250,14 @@ class FullIntegerQuantizer {
          depthwise = code == ::tflite::BuiltinOperator_DEPTHWISE_CONV_2D;
     if (fc || conv || depthwise) {
       int32_t weights = op.inputs.at(1);
+      // TFLite's int8 convolutions require a bias tensor: give a bias-less op zeros, as TFLite's
+      // converter does.
+      if (op.inputs.size() < 3 || op.inputs[2] < 0) {
+        const auto& w = tensor(weights);
+        const auto channels = static_cast<size_t>(depthwise ? w.shape.back() : w.shape.front());
+        op.inputs.resize(3);
+        op.inputs[2] = add_zero_bias(w.name + "/zero_bias", channels);
+      }
       if (!is_constant(weights)) fail("{}: full-integer quantization: weights '{}' are not constant", origin_, tensor(weights).name);
       std::vector<float> scales = quantize_weights(weights, depthwise ? 3 : 0, !fc || options_.per_channel_fully_connected);
       if (op.inputs.size() > 2 && op.inputs[2] >= 0) quantize_bias(op.inputs[2], params_.at(op.inputs[0]).scale, scales);
@@ -262,10 +286,7 @@ class FullIntegerQuantizer {
     BuiltinOperator code = builtin(op);
     int version = 1;
     switch (code) {
-      case ::tflite::BuiltinOperator_FULLY_CONNECTED:
-        // Without a bias TFLite's versioning says 6 (optional bias), else int8 is 4.
-        version = op.inputs.size() < 3 || op.inputs[2] < 0 ? 6 : 4;
-        break;
+      case ::tflite::BuiltinOperator_FULLY_CONNECTED: version = 4; break;  // every int8 op has a bias here
       case ::tflite::BuiltinOperator_CONV_2D: case ::tflite::BuiltinOperator_DEPTHWISE_CONV_2D: version = 3; break;
       case ::tflite::BuiltinOperator_MUL: {
         const float ratio = params_.at(op.inputs[0]).scale * params_.at(op.inputs[1]).scale / params_.at(op.outputs[0]).scale;
@@ -352,7 +373,7 @@ class FullIntegerQuantizer {
     }
   }
 
-  const ActivationRanges& ranges_;
+  const ActivationRanges* ranges_ = nullptr;
   FullIntegerOptions options_;
   std::string origin_;
   std::unique_ptr<::tflite::ModelT> model_;
@@ -364,8 +385,10 @@ class FullIntegerQuantizer {
 
 std::string quantize_full_integer(const std::string& float_model, const std::vector<RepresentativeBatch>& batches,
                                   const FullIntegerOptions& options, const std::string& origin) {
+  FullIntegerQuantizer quantizer(float_model, options, origin);
+  quantizer.check_supported();
   ActivationRanges ranges = calibrate(float_model, batches, options.signature_key, origin);
-  return FullIntegerQuantizer(float_model, ranges, options, origin).run();
+  return quantizer.run(ranges);
 }
 
 }  // namespace litepipe::tfl

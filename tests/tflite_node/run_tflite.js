@@ -12,7 +12,7 @@ async function main() {
   const wasmDir = path.join(__dirname, '..', '..', 'third_party', 'npm', 'node_modules', '@tensorflow', 'tfjs-tflite', 'wasm');
   // The plain build (no SIMD, no threads): TFLite's builtin reference/optimized kernels.
   const factory = require(path.join(wasmDir, 'tflite_web_api_cc.js'));
-  const Module = await factory({ wasmBinary: fs.readFileSync(path.join(wasmDir, 'tflite_web_api_cc.wasm')), print: () => {}, printErr: () => {} });
+  const Module = await factory({ wasmBinary: fs.readFileSync(path.join(wasmDir, 'tflite_web_api_cc.wasm')), print: () => {}, printErr: (text) => process.stderr.write(text + '\n') });
   const model = fs.readFileSync(modelPath);
   const pointer = Module._malloc(model.length);
   Module.HEAPU8.set(model, pointer);
