@@ -51,9 +51,11 @@ Model build_cnn() {
 // Trains `model` and saves its serving model (Transform graph + model) into `serving_dir`. The
 // examples are the Transform's output, or raw examples (`raw_examples`) that the Transform graph
 // maps here, as TFX's Trainer accepts both.
-void train_and_save(const FnArgs& fn_args, Model model, std::shared_ptr<Optimizer> optimizer, const std::string& serving_dir,
+void train_and_save(const FnArgs& fn_args, Model (*build_model)(), std::shared_ptr<Optimizer> optimizer, const std::string& serving_dir,
                     bool raw_examples = false) {
+  // Seeded before the layers draw their initial weights: every run_fn trains the same model.
   set_random_seed(fn_args.custom_config.value("seed", uint64_t{42}));
+  Model model = build_model();
   transform::TransformGraph transform = transform::TransformGraph::load(fn_args.transform_output);
   ExampleMap map;
   if (raw_examples) map = [&transform](const tensorflow::Example& raw) { return transform.apply(raw); };
@@ -75,17 +77,17 @@ void train_and_save(const FnArgs& fn_args, Model model, std::shared_ptr<Optimize
 }  // namespace
 
 extern "C" void run_fn(const litepipe::FnArgs& fn_args) {
-  train_and_save(fn_args, build_mlp(), RMSprop({.learning_rate = 0.0015f}), fn_args.serving_model_dir);
+  train_and_save(fn_args, build_mlp, RMSprop({.learning_rate = 0.0015f}), fn_args.serving_model_dir);
 }
 
 extern "C" void run_fn_cnn(const litepipe::FnArgs& fn_args) {
-  train_and_save(fn_args, build_cnn(), Adam(), fn_args.serving_model_dir);
+  train_and_save(fn_args, build_cnn, Adam(), fn_args.serving_model_dir);
 }
 
 extern "C" void run_fn_lite(const litepipe::FnArgs& fn_args) {
   // As TFX's lite module: save to a temp folder, rewrite into the serving dir, drop the temp.
   fs::path temp = fs::path(fn_args.serving_model_dir) / "temp";
-  train_and_save(fn_args, build_mlp(), RMSprop({.learning_rate = 0.0015f}), temp.string());
+  train_and_save(fn_args, build_mlp, RMSprop({.learning_rate = 0.0015f}), temp.string());
   auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
   rewriting::rewrite_saved_model(temp, fn_args.serving_model_dir, *rewriter, rewriting::ModelType::TFLITE_MODEL);
   fs::remove_all(temp);
@@ -96,7 +98,7 @@ extern "C" void run_fn_lite_int8(const litepipe::FnArgs& fn_args) {
   // serving signature takes (raw image_floats), so this Trainer gets the raw examples and the
   // Transform graph; 500 training images calibrate the int8 activations.
   fs::path temp = fs::path(fn_args.serving_model_dir) / "temp";
-  train_and_save(fn_args, build_mlp(), RMSprop({.learning_rate = 0.0015f}), temp.string(), /*raw_examples=*/true);
+  train_and_save(fn_args, build_mlp, RMSprop({.learning_rate = 0.0015f}), temp.string(), /*raw_examples=*/true);
   rewriting::TFLiteRewriterOptions options{.quantization_optimizations = {"DEFAULT"}, .quantization_enable_full_integer = true};
   options.representative_dataset = [&fn_args] {
     Tensor raw = load_examples(fn_args.train_files, kImageKey, kLabelKey).x;
