@@ -600,21 +600,41 @@ void quantize_prepare(Interpreter& in, Node& n) {
   if (y.type != DType::Int8 || y.scale.size() != 1) in.fail_node(n, "QUANTIZE writes a per-tensor int8 tensor");
   y.shape = x.shape;
 }
+// A power-of-two scale (e.g. 1 for raw pixels) divides exactly as a float multiplication, so this
+// path gives the double division's result; it is branch-free (values clamped first) so it
+// vectorizes, which needs comparisons that may not trap.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), optimize("no-trapping-math")))
+void quantize_power_of_two_scale(const float* __restrict x, int64_t count, float inverse_scale, int32_t zero_point, int8_t* __restrict y) {
+  for (int64_t i = 0; i < count; ++i) {
+    float v = x[i] * inverse_scale;
+    v = v < -1024.0f ? -1024.0f : v;
+    v = v > 1024.0f ? 1024.0f : v;
+    int32_t r = static_cast<int32_t>(v);
+    const float fraction = v - static_cast<float>(r);
+    r += (fraction >= 0.5f ? 1 : 0) - (fraction <= -0.5f ? 1 : 0);  // halves away from zero
+    r += zero_point;
+    r = r < -128 ? -128 : r;
+    r = r > 127 ? 127 : r;
+    y[i] = static_cast<int8_t>(r);
+  }
+}
+
 // q = round(x / scale) + zero point with halves away from zero, the division in double, as
-// TFLite's AffineQuantize. A power-of-two scale divides exactly as a multiplication.
+// TFLite's AffineQuantize.
 void quantize_eval(Interpreter& in, Node& n) {
   Tensor& x = input(in, n, 0);
   Tensor& y = output(in, n);
   const double scale = y.scale[0];
   const auto zero_point = static_cast<int32_t>(y.zero_point.empty() ? 0 : y.zero_point[0]);
-  int exponent = 0;
-  const bool power_of_two = std::frexp(scale, &exponent) == 0.5;
-  const double inverse = 1.0 / scale;
   const float* xd = x.as<float>();
   int8_t* yd = y.as<int8_t>();
   const int64_t count = x.elements();
+  int exponent = 0;
+  if (std::frexp(scale, &exponent) == 0.5 && exponent > -100 && exponent < 100) {
+    return quantize_power_of_two_scale(xd, count, static_cast<float>(1.0 / scale), zero_point, yd);
+  }
   for (int64_t i = 0; i < count; ++i) {
-    const double v = power_of_two ? static_cast<double>(xd[i]) * inverse : static_cast<double>(xd[i]) / scale;
+    const double v = static_cast<double>(xd[i]) / scale;
     const double t = std::trunc(v), d = v - t;
     const double r = d >= 0.5 ? t + 1.0 : d <= -0.5 ? t - 1.0 : t;
     yd[i] = static_cast<int8_t>(std::clamp(r + zero_point, -128.0, 127.0));

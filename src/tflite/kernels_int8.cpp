@@ -158,7 +158,7 @@ struct Requantizer {
 // oneDNN has no such kernel here (the caller then uses an int8 GEMM).
 struct Int8Primitive {
   std::optional<dnnl::primitive> primitive;
-  dnnl::memory::desc src, dst;
+  dnnl::memory src, dst;  // bound to the tensors' memory at each run
   dnnl::memory packed_weights;
 
   template <typename Primitive, typename MakeDesc>
@@ -173,21 +173,21 @@ struct Int8Primitive {
       dnnl::reorder(user, packed_weights).execute(nn::cpu_stream(), user, packed_weights);
       nn::cpu_stream().wait();
       primitive = Primitive(pd);
-      src = src_desc;
-      dst = dst_desc;
+      src = dnnl::memory(src_desc, nn::cpu_engine(), DNNL_MEMORY_NONE);
+      dst = dnnl::memory(dst_desc, nn::cpu_engine(), DNNL_MEMORY_NONE);
     } catch (const dnnl::error&) {
       primitive.reset();
     }
   }
 
   // Small products (batch-1 inference) on one thread: waking a second costs more.
-  void execute(void* input, int32_t* sums, int64_t work) const {
+  void execute(void* input, int32_t* sums, int64_t work) {
     const bool small = work < (int64_t{1} << 22);
     const int saved = omp_get_max_threads();
     if (small) omp_set_num_threads(1);
-    primitive->execute(nn::cpu_stream(), {{DNNL_ARG_SRC, dnnl::memory(src, nn::cpu_engine(), input)},
-                                          {DNNL_ARG_WEIGHTS, packed_weights},
-                                          {DNNL_ARG_DST, dnnl::memory(dst, nn::cpu_engine(), sums)}});
+    src.set_data_handle(input);
+    dst.set_data_handle(sums);
+    primitive->execute(nn::cpu_stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed_weights}, {DNNL_ARG_DST, dst}});
     nn::cpu_stream().wait();
     if (small) omp_set_num_threads(saved);
   }
