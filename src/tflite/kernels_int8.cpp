@@ -507,6 +507,7 @@ struct Binary {
 };
 
 int binary_activation(Node& n, bool add) {
+  if (auto* o = n.op->builtin_options_as_SubOptions()) return o->fused_activation_function();
   if (add) return n.op->builtin_options_as_AddOptions() ? n.op->builtin_options_as_AddOptions()->fused_activation_function() : 0;
   return n.op->builtin_options_as_MulOptions() ? n.op->builtin_options_as_MulOptions()->fused_activation_function() : 0;
 }
@@ -570,6 +571,20 @@ void add_eval(Interpreter& in, Node& n) {
   });
 }
 
+// SUB: ADD's rescaling, the scaled inputs subtracted.
+void sub_prepare(Interpreter& in, Node& n) { n.state = binary_prepare(in, n, true); }
+void sub_eval(Interpreter& in, Node& n) {
+  const Binary& s = *static_cast<Binary*>(n.state.get());
+  binary_eval(in, n, [&s](int8_t u, int8_t v) {
+    const int32_t shifted1 = (s.input1_offset + u) * (1 << s.left_shift);
+    const int32_t shifted2 = (s.input2_offset + v) * (1 << s.left_shift);
+    const int32_t scaled1 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted1, s.input1.significand, s.input1.shift);
+    const int32_t scaled2 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted2, s.input2.significand, s.input2.shift);
+    const int32_t out = qmath::multiply_by_quantized_multiplier_smaller_than_one(scaled1 - scaled2, s.output.significand, s.output.shift) + s.output_offset;
+    return qmath::clamp_int8(out, s.act_min, s.act_max);
+  });
+}
+
 void mul_prepare(Interpreter& in, Node& n) { n.state = binary_prepare(in, n, false); }
 void mul_eval(Interpreter& in, Node& n) {
   const Binary& s = *static_cast<Binary*>(n.state.get());
@@ -578,6 +593,131 @@ void mul_eval(Interpreter& in, Node& n) {
     const int32_t out = qmath::apply(product, s.output) + s.output_offset;
     return qmath::clamp_int8(out, s.act_min, s.act_max);
   });
+}
+
+// ---- RELU / RELU6: rescale to the output's parameters, then clamp (TFLite's QuantizedReluX) ------
+namespace {
+struct Rescale {
+  Multiplier multiplier;
+  int32_t input_zero_point, output_zero_point, lo, hi;
+};
+void rescaling_prepare(Interpreter& in, Node& n, float act_min, float act_max) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  QuantParams xq = activation_params(in, n, x, "input"), yq = activation_params(in, n, y, "output");
+  auto s = std::make_shared<Rescale>();
+  s->multiplier = qmath::quantize_multiplier(static_cast<double>(xq.scale) / static_cast<double>(yq.scale));
+  s->input_zero_point = xq.zero_point;
+  s->output_zero_point = yq.zero_point;
+  s->lo = std::max(-128, yq.zero_point + static_cast<int32_t>(std::round(act_min / yq.scale)));
+  s->hi = std::isinf(act_max) ? 127 : std::min(127, yq.zero_point + static_cast<int32_t>(std::round(act_max / yq.scale)));
+  y.shape = x.shape;
+  n.state = s;
+}
+}  // namespace
+
+void relu_prepare(Interpreter& in, Node& n) { rescaling_prepare(in, n, 0.0f, INFINITY); }
+void relu6_prepare(Interpreter& in, Node& n) { rescaling_prepare(in, n, 0.0f, 6.0f); }
+void relu_eval(Interpreter& in, Node& n) {
+  const Rescale& s = *static_cast<Rescale*>(n.state.get());
+  Tensor& x = input(in, n, 0);
+  const int8_t* xd = x.as<int8_t>();
+  int8_t* yd = output(in, n).as<int8_t>();
+  for (int64_t i = 0; i < x.elements(); ++i) {
+    const int32_t v = s.output_zero_point + qmath::apply(xd[i] - s.input_zero_point, s.multiplier);
+    yd[i] = qmath::clamp_int8(v, s.lo, s.hi);
+  }
+}
+
+// ---- QUANTIZE int8 -> int8 (requantization, e.g. to a concatenation's parameters) ---------------
+void requantize_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  if (x.type != DType::Int8) in.fail_node(n, fmt::format("int8 QUANTIZE needs an int8 input, '{}' is {}", x.name, dtype_name(x.type)));
+  rescaling_prepare(in, n, -INFINITY, INFINITY);
+  static_cast<Rescale*>(n.state.get())->lo = -128;
+}
+void requantize_eval(Interpreter& in, Node& n) { relu_eval(in, n); }
+
+// ---- LOGISTIC / TANH: a 256-entry table of the float function at every int8 input (TFLite's
+// lookup-table kernels); outputs at the fixed parameters TFLite requires ---------------------------
+namespace {
+struct LookupTable {
+  int8_t table[256];
+};
+void lookup_table_prepare(Interpreter& in, Node& n, float (*f)(float), float want_scale, int32_t want_zero_point, const char* what) {
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  QuantParams xq = activation_params(in, n, x, "input"), yq = activation_params(in, n, y, "output");
+  if (yq.zero_point != want_zero_point || std::abs(yq.scale - want_scale) > want_scale * 1e-3f) {
+    in.fail_node(n, fmt::format("int8 {} output '{}' must have scale {} and zero point {}, has {} and {}", what, y.name, want_scale, want_zero_point, yq.scale, yq.zero_point));
+  }
+  auto s = std::make_shared<LookupTable>();
+  const float inverse_scale = 1.0f / yq.scale;
+  for (int32_t v = -128; v <= 127; ++v) {
+    const float dequantized = xq.scale * static_cast<float>(v - xq.zero_point);
+    const float rescaled = std::round(f(dequantized) * inverse_scale);
+    s->table[static_cast<uint8_t>(static_cast<int8_t>(v))] = qmath::clamp_int8(static_cast<int32_t>(rescaled + static_cast<float>(yq.zero_point)));
+  }
+  y.shape = x.shape;
+  n.state = s;
+}
+}  // namespace
+
+void logistic_prepare(Interpreter& in, Node& n) {
+  lookup_table_prepare(in, n, [](float v) { return 1.0f / (1.0f + std::exp(-v)); }, 1.0f / 256, -128, "LOGISTIC");
+}
+void tanh_prepare(Interpreter& in, Node& n) {
+  lookup_table_prepare(in, n, [](float v) { return std::tanh(v); }, 1.0f / 128, 0, "TANH");
+}
+void lookup_table_eval(Interpreter& in, Node& n) {
+  const LookupTable& s = *static_cast<LookupTable*>(n.state.get());
+  Tensor& x = input(in, n, 0);
+  const int8_t* xd = x.as<int8_t>();
+  int8_t* yd = output(in, n).as<int8_t>();
+  for (int64_t i = 0; i < x.elements(); ++i) yd[i] = s.table[static_cast<uint8_t>(xd[i])];
+}
+
+// ---- CONCATENATION: every input already carries the output's parameters (TFLite requires it) ----
+void concat_prepare(Interpreter& in, Node& n) {
+  Tensor& first = input(in, n, 0);
+  Tensor& y = output(in, n);
+  QuantParams yq = activation_params(in, n, y, "output");
+  auto* o = n.op->builtin_options_as_ConcatenationOptions();
+  if (!o) in.fail_node(n, "has no ConcatenationOptions");
+  int32_t axis = o->axis();
+  if (axis < 0) axis += static_cast<int32_t>(first.shape.size());
+  if (axis < 0 || axis >= static_cast<int32_t>(first.shape.size())) in.fail_node(n, fmt::format("axis {} out of range", o->axis()));
+  std::vector<int32_t> shape = first.shape;
+  shape[static_cast<size_t>(axis)] = 0;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    Tensor& t = input(in, n, i);
+    QuantParams tq = activation_params(in, n, t, "input");
+    if (std::abs(tq.scale - yq.scale) > 1e-6f * yq.scale || tq.zero_point != yq.zero_point) {
+      in.fail_node(n, fmt::format("int8 concatenation input '{}' has scale {} / zero point {}; the output's are {} / {}", t.name, tq.scale, tq.zero_point, yq.scale, yq.zero_point));
+    }
+    if (t.shape.size() != shape.size()) in.fail_node(n, fmt::format("input '{}' has rank {}, expected {}", t.name, t.shape.size(), shape.size()));
+    shape[static_cast<size_t>(axis)] += t.shape[static_cast<size_t>(axis)];
+  }
+  auto [lo, hi] = activation_range(in, n, o->fused_activation_function(), yq);
+  n.ints = {axis, lo, hi};
+  y.shape = shape;
+}
+void concat_eval(Interpreter& in, Node& n) {
+  Tensor& y = output(in, n);
+  const auto axis = static_cast<size_t>(n.ints[0]);
+  const auto lo = static_cast<int32_t>(n.ints[1]), hi = static_cast<int32_t>(n.ints[2]);
+  int64_t outer = 1;
+  for (size_t d = 0; d < axis; ++d) outer *= y.shape[d];
+  const int64_t out_row = y.elements() / std::max<int64_t>(outer, 1);
+  int64_t offset = 0;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    Tensor& t = input(in, n, i);
+    const int64_t row = t.elements() / std::max<int64_t>(outer, 1);
+    for (int64_t r = 0; r < outer; ++r) std::memcpy(y.as<int8_t>() + r * out_row + offset, t.as<int8_t>() + r * row, static_cast<size_t>(row));
+    offset += row;
+  }
+  if (lo > -128 || hi < 127)
+    for (int64_t i = 0; i < y.elements(); ++i) y.as<int8_t>()[i] = qmath::clamp_int8(y.as<int8_t>()[i], lo, hi);
 }
 
 }  // namespace litepipe::tfl::int8

@@ -24,3 +24,20 @@ void mul_prepare(Interpreter& in, Node& n);
 void mul_eval(Interpreter& in, Node& n);
 
 }  // namespace litepipe::tfl::int8
+
+namespace litepipe::tfl::int8 {
+
+void sub_prepare(Interpreter& in, Node& n);
+void sub_eval(Interpreter& in, Node& n);
+void relu_prepare(Interpreter& in, Node& n);
+void relu6_prepare(Interpreter& in, Node& n);
+void relu_eval(Interpreter& in, Node& n);
+void logistic_prepare(Interpreter& in, Node& n);
+void tanh_prepare(Interpreter& in, Node& n);
+void lookup_table_eval(Interpreter& in, Node& n);
+void concat_prepare(Interpreter& in, Node& n);
+void concat_eval(Interpreter& in, Node& n);
+void requantize_prepare(Interpreter& in, Node& n);
+void requantize_eval(Interpreter& in, Node& n);
+
+}  // namespace litepipe::tfl::int8

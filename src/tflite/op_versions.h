@@ -14,7 +14,10 @@ inline const char* runtime_version(::tflite::BuiltinOperator op, int version) {
     case BuiltinOperator_MEAN: return version >= 2 ? "1.14.0" : "1.6.0";
     case BuiltinOperator_SUB: return version >= 2 ? "1.14.0" : "1.6.0";
     case BuiltinOperator_DIV: return "1.6.0";
-    case BuiltinOperator_TANH: return version >= 2 ? "1.14.0" : "1.14.0";
+    case BuiltinOperator_TANH: return "1.14.0";
+    case BuiltinOperator_RELU: return version >= 2 ? "2.1.0" : "1.5.0";
+    case BuiltinOperator_RELU6: case BuiltinOperator_LOGISTIC: case BuiltinOperator_CONCATENATION:
+      return version >= 2 ? "1.14.0" : "1.5.0";
     case BuiltinOperator_DEPTHWISE_CONV_2D: return version >= 3 ? "1.14.0" : version >= 2 ? "1.12.0" : "1.5.0";
     case BuiltinOperator_DEQUANTIZE: return version >= 3 ? "1.15.0" : version == 2 ? "1.14.0" : "1.13.1";
     case BuiltinOperator_QUANTIZE: return "1.14.0";

@@ -89,18 +89,35 @@ class FullIntegerQuantizer {
     // Activations: graph inputs first, then each operator's output in execution order, so a
     // same-scale op (reshape, pooling) can copy its input's parameters.
     for (int32_t i : graph_->inputs) quantize_activation(i, range_params(i));
+    std::vector<std::unique_ptr<::tflite::OperatorT>> ordered;
     for (auto& op : graph_->operators) {
       BuiltinOperator code = builtin(*op);
       int32_t out = op->outputs.at(0);
       if (code == ::tflite::BuiltinOperator_RESHAPE || code == ::tflite::BuiltinOperator_MAX_POOL_2D ||
           code == ::tflite::BuiltinOperator_AVERAGE_POOL_2D) {
         quantize_activation(out, params_.at(op->inputs.at(0)));
-      } else if (code == ::tflite::BuiltinOperator_SOFTMAX) {
-        quantize_activation(out, {1.0f / 256.0f, -128});
+      } else if (code == ::tflite::BuiltinOperator_SOFTMAX || code == ::tflite::BuiltinOperator_LOGISTIC) {
+        quantize_activation(out, {1.0f / 256.0f, -128});  // TFLite's fixed int8 output of (0, 1)
+      } else if (code == ::tflite::BuiltinOperator_TANH) {
+        quantize_activation(out, {1.0f / 128.0f, 0});  // ... and of (-1, 1)
       } else {
         quantize_activation(out, range_params(out));
       }
+      // TFLite's int8 concatenation takes inputs at the output's parameters: requantize the others.
+      if (code == ::tflite::BuiltinOperator_CONCATENATION) {
+        const Params target = params_.at(out);
+        for (int32_t& input : op->inputs) {
+          const Params p = params_.at(input);
+          if (p.scale == target.scale && p.zero_point == target.zero_point) continue;
+          const int32_t requantized = add_activation_tensor(tensor(input).name + "/requantized", tensor(input), target);
+          ordered.push_back(make_op(::tflite::BuiltinOperator_QUANTIZE, 1, input, requantized));
+          ordered.back()->builtin_options.Set(::tflite::QuantizeOptionsT{});
+          input = requantized;
+        }
+      }
+      ordered.push_back(std::move(op));
     }
+    graph_->operators = std::move(ordered);
     for (auto& op : graph_->operators) quantize_constants(*op);
     for (auto& op : graph_->operators) set_int8_version(*op);
     if (!options_.int8_input_output) wrap_with_float_io();
@@ -118,12 +135,15 @@ class FullIntegerQuantizer {
     static const std::set<BuiltinOperator> supported = {
         ::tflite::BuiltinOperator_FULLY_CONNECTED, ::tflite::BuiltinOperator_CONV_2D, ::tflite::BuiltinOperator_DEPTHWISE_CONV_2D,
         ::tflite::BuiltinOperator_MAX_POOL_2D, ::tflite::BuiltinOperator_AVERAGE_POOL_2D, ::tflite::BuiltinOperator_RESHAPE,
-        ::tflite::BuiltinOperator_SOFTMAX, ::tflite::BuiltinOperator_ADD, ::tflite::BuiltinOperator_MUL};
+        ::tflite::BuiltinOperator_SOFTMAX, ::tflite::BuiltinOperator_ADD, ::tflite::BuiltinOperator_MUL,
+        ::tflite::BuiltinOperator_SUB, ::tflite::BuiltinOperator_CONCATENATION, ::tflite::BuiltinOperator_RELU,
+        ::tflite::BuiltinOperator_RELU6, ::tflite::BuiltinOperator_LOGISTIC, ::tflite::BuiltinOperator_TANH};
     for (size_t k = 0; k < graph_->operators.size(); ++k) {
       auto code = builtin(*graph_->operators[k]);
       if (!supported.count(code)) {
         fail("{}: full-integer quantization: operator {} is {}, which has no int8 kernel in litepipe "
-             "(int8 ops: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE, SOFTMAX, ADD, MUL)",
+             "(int8 ops: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE, SOFTMAX, ADD, SUB, MUL, "
+             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH)",
              origin_, k, ::tflite::EnumNameBuiltinOperator(code));
       }
       if (auto* fc = graph_->operators[k]->builtin_options.AsFullyConnectedOptions(); fc && fc->fused_activation_function == ::tflite::ActivationFunctionType_TANH) {
@@ -160,6 +180,20 @@ class FullIntegerQuantizer {
     t.type = ::tflite::TensorType_INT8;
     set_quantization(t, {p.scale}, {p.zero_point});
     params_[index] = p;
+  }
+
+  // A new int8 activation tensor shaped like `like`, with parameters `p`.
+  int32_t add_activation_tensor(const std::string& name, const ::tflite::TensorT& like, Params p) {
+    auto t = std::make_unique<::tflite::TensorT>();
+    t->name = name;
+    t->type = ::tflite::TensorType_INT8;
+    t->shape = like.shape;
+    t->shape_signature = like.shape_signature;
+    set_quantization(*t, {p.scale}, {p.zero_point});
+    graph_->tensors.push_back(std::move(t));
+    const auto index = static_cast<int32_t>(graph_->tensors.size() - 1);
+    params_[index] = p;
+    return index;
   }
 
   std::vector<float> float_values(int32_t index) {
@@ -263,7 +297,7 @@ class FullIntegerQuantizer {
       if (op.inputs.size() > 2 && op.inputs[2] >= 0) quantize_bias(op.inputs[2], params_.at(op.inputs[0]).scale, scales);
       return;
     }
-    if (code == ::tflite::BuiltinOperator_ADD || code == ::tflite::BuiltinOperator_MUL) {
+    if (code == ::tflite::BuiltinOperator_ADD || code == ::tflite::BuiltinOperator_MUL || code == ::tflite::BuiltinOperator_SUB) {
       for (int32_t i : op.inputs)
         if (is_constant(i)) quantize_constant_operand(i);
     }
@@ -293,7 +327,7 @@ class FullIntegerQuantizer {
         version = ratio >= 1.0f ? 3 : 2;
         break;
       }
-      case ::tflite::BuiltinOperator_RESHAPE: version = 1; break;
+      case ::tflite::BuiltinOperator_RESHAPE: case ::tflite::BuiltinOperator_QUANTIZE: version = 1; break;
       default: version = 2; break;
     }
     // Operator codes are shared between operators: re-point instead of editing in place.
