@@ -557,33 +557,27 @@ void binary_eval(Interpreter& in, Node& n, Op op) {
 }
 }  // namespace
 
-void add_prepare(Interpreter& in, Node& n) { n.state = binary_prepare(in, n, true); }
-void add_eval(Interpreter& in, Node& n) {
+namespace {
+// ADD and SUB: both inputs rescaled to twice the larger input scale, then summed or subtracted.
+template <bool kSubtract>
+void add_or_sub(Interpreter& in, Node& n) {
   const Binary& s = *static_cast<Binary*>(n.state.get());
   binary_eval(in, n, [&s](int8_t u, int8_t v) {
     const int32_t shifted1 = (s.input1_offset + u) * (1 << s.left_shift);
     const int32_t shifted2 = (s.input2_offset + v) * (1 << s.left_shift);
     const int32_t scaled1 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted1, s.input1.significand, s.input1.shift);
     const int32_t scaled2 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted2, s.input2.significand, s.input2.shift);
-    const int32_t sum = scaled1 + scaled2;
-    const int32_t out = qmath::multiply_by_quantized_multiplier_smaller_than_one(sum, s.output.significand, s.output.shift) + s.output_offset;
+    const int32_t raw = kSubtract ? scaled1 - scaled2 : scaled1 + scaled2;
+    const int32_t out = qmath::multiply_by_quantized_multiplier_smaller_than_one(raw, s.output.significand, s.output.shift) + s.output_offset;
     return qmath::clamp_int8(out, s.act_min, s.act_max);
   });
 }
+}  // namespace
 
-// SUB: ADD's rescaling, the scaled inputs subtracted.
+void add_prepare(Interpreter& in, Node& n) { n.state = binary_prepare(in, n, true); }
+void add_eval(Interpreter& in, Node& n) { add_or_sub<false>(in, n); }
 void sub_prepare(Interpreter& in, Node& n) { n.state = binary_prepare(in, n, true); }
-void sub_eval(Interpreter& in, Node& n) {
-  const Binary& s = *static_cast<Binary*>(n.state.get());
-  binary_eval(in, n, [&s](int8_t u, int8_t v) {
-    const int32_t shifted1 = (s.input1_offset + u) * (1 << s.left_shift);
-    const int32_t shifted2 = (s.input2_offset + v) * (1 << s.left_shift);
-    const int32_t scaled1 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted1, s.input1.significand, s.input1.shift);
-    const int32_t scaled2 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted2, s.input2.significand, s.input2.shift);
-    const int32_t out = qmath::multiply_by_quantized_multiplier_smaller_than_one(scaled1 - scaled2, s.output.significand, s.output.shift) + s.output_offset;
-    return qmath::clamp_int8(out, s.act_min, s.act_max);
-  });
-}
+void sub_eval(Interpreter& in, Node& n) { add_or_sub<true>(in, n); }
 
 void mul_prepare(Interpreter& in, Node& n) { n.state = binary_prepare(in, n, false); }
 void mul_eval(Interpreter& in, Node& n) {

@@ -22,11 +22,6 @@ void add_prepare(Interpreter& in, Node& n);
 void add_eval(Interpreter& in, Node& n);
 void mul_prepare(Interpreter& in, Node& n);
 void mul_eval(Interpreter& in, Node& n);
-
-}  // namespace litepipe::tfl::int8
-
-namespace litepipe::tfl::int8 {
-
 void sub_prepare(Interpreter& in, Node& n);
 void sub_eval(Interpreter& in, Node& n);
 void relu_prepare(Interpreter& in, Node& n);
