@@ -182,6 +182,16 @@ TEST_F(TfliteTest, ConvertedModelsMatchOnnxAndTheRealTfliteRuntime) {
   }
 }
 
+// Rewrites the serving model in `src` into `dst`/tflite, full-integer int8, calibrated on `batch`.
+fs::path rewrite_int8(const fs::path& src, const fs::path& dst, const nn::Tensor& batch) {
+  auto rewriter = rewriting::create_rewriter(
+      rewriting::TFLITE_REWRITER, "tflite_int8_rewriter",
+      {.quantization_optimizations = {"DEFAULT"}, .quantization_enable_full_integer = true,
+       .representative_dataset = [batch] { return std::vector<tfl::RepresentativeBatch>{{{"image_floats", batch}}}; }});
+  rewriting::rewrite_saved_model(src, dst, *rewriter, rewriting::ModelType::TFLITE_MODEL);
+  return dst / "tflite";
+}
+
 // Raw integer values of a quantized output: (dequantized - zero point offset) on the 1/256 grid of
 // an int8 softmax, so "identical int8 outputs" is an exact comparison.
 int64_t count_different(const nn::Tensor& a, const nn::Tensor& b) {
@@ -337,12 +347,7 @@ TEST_F(TfliteTest, Int8ArithmeticPoolingAndSamePaddingMatchTheRealRuntime) {
   model.fit(data, labels, {.epochs = 1, .batch_size = 40, .verbose = 0});
   model.save(dir_ / "model");
 
-  auto rewriter = rewriting::create_rewriter(
-      rewriting::TFLITE_REWRITER, "tflite_int8_rewriter",
-      {.quantization_optimizations = {"DEFAULT"}, .quantization_enable_full_integer = true,
-       .representative_dataset = [&] { return std::vector<tfl::RepresentativeBatch>{{{"image_floats", data.slice_rows(0, 200)}}}; }});
-  rewriting::rewrite_saved_model(dir_ / "model", dir_ / "lite_int8", *rewriter, rewriting::ModelType::TFLITE_MODEL);
-  fs::path lite = dir_ / "lite_int8" / "tflite";
+  fs::path lite = rewrite_int8(dir_ / "model", dir_ / "lite_int8", data.slice_rows(0, 200));
   auto interpreter = tfl::Interpreter::from_file(lite);
   std::set<std::string> ops;
   for (const auto& node : interpreter->nodes()) {
@@ -370,6 +375,37 @@ TEST_F(TfliteTest, Int8ArithmeticPoolingAndSamePaddingMatchTheRealRuntime) {
   EXPECT_GE(static_cast<double>(exact) / static_cast<double>(real.size()), 0.99) << nodes;
   EXPECT_LE(worst, 1.0 / 256) << nodes;
   EXPECT_NE(nodes.find("\"AVERAGE_POOL_2D\""), std::string::npos) << nodes;
+}
+
+// int8 MEAN (global average pooling): TFLite's optimized integer Mean.
+TEST_F(TfliteTest, Int8GlobalAveragePoolingMatchesTheRealRuntime) {
+  nn::set_random_seed(8);
+  auto in = nn::Input({784}, "image_floats");
+  auto x = nn::Conv2D(8, {3, 3}, {.activation = "relu"})(nn::Reshape({28, 28, 1})(in));
+  auto out = nn::Dense(10, {.activation = "softmax"})(nn::GlobalAveragePooling2D()(x));
+  nn::Model model({in}, out);
+  model.save(dir_ / "model");
+  std::mt19937 rng(2);
+  std::uniform_int_distribution<int> pixel(0, 255);
+  nn::Tensor data({400, 784});
+  for (int64_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(pixel(rng));
+  fs::path lite = rewrite_int8(dir_ / "model", dir_ / "lite_int8", data.slice_rows(0, 200));
+  auto interpreter = tfl::Interpreter::from_file(lite);
+  bool mean = false;
+  for (const auto& node : interpreter->nodes()) {
+    if (node.op_name != "MEAN") continue;
+    mean = true;
+    EXPECT_EQ(node.version, 2);
+    EXPECT_EQ(interpreter->tensor(node.outputs[0]).type, tfl::DType::Int8);
+  }
+  EXPECT_TRUE(mean);
+  nn::Tensor sample = data.slice_rows(200, 400);
+  nn::Tensor ours = run_interpreter(lite, sample);
+  nn::Tensor full = onnxio::OnnxRunner(dir_ / "model" / onnxio::kModelFileName).run({{"image_floats", sample}}).begin()->second;
+  EXPECT_LE(max_abs_diff(ours, full), 0.05);
+  std::string nodes;
+  nn::Tensor real = run_real_tflite(lite, sample, dir_, &nodes);
+  EXPECT_EQ(count_different(real, ours), 0) << nodes;
 }
 
 // The remaining int8 kernels (LOGISTIC, TANH, standalone RELU, SUB with a per-channel constant,
@@ -439,12 +475,7 @@ TEST_F(TfliteTest, Int8ActivationsConcatenationAndSubMatchTheRealRuntime) {
     }
     fs::path dir = dir_ / v.name;
     write_file_atomic(dir / "model" / onnxio::kModelFileName, proto.SerializeAsString());
-    auto rewriter = rewriting::create_rewriter(
-        rewriting::TFLITE_REWRITER, "tflite_int8_rewriter",
-        {.quantization_optimizations = {"DEFAULT"}, .quantization_enable_full_integer = true,
-         .representative_dataset = [&] { return std::vector<tfl::RepresentativeBatch>{{{"image_floats", data.slice_rows(0, 300)}}}; }});
-    rewriting::rewrite_saved_model(dir / "model", dir / "lite_int8", *rewriter, rewriting::ModelType::TFLITE_MODEL);
-    fs::path lite = dir / "lite_int8" / "tflite";
+    fs::path lite = rewrite_int8(dir / "model", dir / "lite_int8", data.slice_rows(0, 300));
     auto interpreter = tfl::Interpreter::from_file(lite);
     std::map<std::string, int> count;
     for (const auto& node : interpreter->nodes()) {

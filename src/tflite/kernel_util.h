@@ -48,6 +48,56 @@ inline std::vector<int32_t> broadcast_shape(Interpreter& in, Node& n, const std:
   return out;
 }
 
+// The axes a reduction (MEAN) collapses, from its constant int32 axes input, and its output
+// shape (collapsed axes kept as 1 with keep_dims).
+struct Reduction {
+  std::vector<bool> reduce;  // per input axis
+  std::vector<int32_t> output_shape;
+  int64_t count = 1;  // input values per output value
+};
+inline Reduction reduction(Interpreter& in, Node& n, const Tensor& x, const Tensor& axes) {
+  expect_type(in, n, axes, DType::Int32, "axes");
+  Reduction r;
+  r.reduce.assign(x.shape.size(), false);
+  for (int64_t i = 0; i < axes.elements(); ++i) {
+    int32_t a = axes.as<int32_t>()[i];
+    if (a < 0) a += static_cast<int32_t>(x.shape.size());
+    if (a < 0 || a >= static_cast<int32_t>(x.shape.size())) in.fail_node(n, fmt::format("axis {} out of range", axes.as<int32_t>()[i]));
+    r.reduce[static_cast<size_t>(a)] = true;
+  }
+  const bool keep = n.op->builtin_options_as_ReducerOptions() && n.op->builtin_options_as_ReducerOptions()->keep_dims();
+  for (size_t d = 0; d < x.shape.size(); ++d) {
+    if (r.reduce[d]) r.count *= x.shape[d];
+    if (!r.reduce[d]) r.output_shape.push_back(x.shape[d]);
+    else if (keep) r.output_shape.push_back(1);
+  }
+  return r;
+}
+// sums[output index] += x[i] over the collapsed axes.
+template <typename In, typename Sum>
+void reduce_sum(const std::vector<int32_t>& shape, const std::vector<bool>& reduce, const In* x, Sum* sums) {
+  const size_t rank = shape.size();
+  std::vector<int64_t> out_stride(rank, 0);
+  int64_t stride = 1, total = 1;
+  for (size_t d = rank; d-- > 0;) {
+    total *= shape[d];
+    if (!reduce[d]) {
+      out_stride[d] = stride;
+      stride *= shape[d];
+    }
+  }
+  std::vector<int32_t> index(rank, 0);
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t o = 0;
+    for (size_t d = 0; d < rank; ++d) o += index[d] * out_stride[d];
+    sums[o] += x[i];
+    for (size_t d = rank; d-- > 0;) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+}
+
 struct ConvGeometry {
   int32_t batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, dh, dw, ph, pw;
 };

@@ -407,50 +407,16 @@ void pool_eval(Interpreter& in, Node& n) {
 // ---- MEAN over constant axes ---------------------------------------------------------------------
 void mean_prepare(Interpreter& in, Node& n) {
   Tensor& x = input(in, n, 0);
-  Tensor& axes = input(in, n, 1);
   expect_type(in, n, x, DType::Float32, "input");
-  expect_type(in, n, axes, DType::Int32, "axes");
-  std::vector<bool> reduce(x.shape.size(), false);
-  for (int64_t i = 0; i < axes.elements(); ++i) {
-    int32_t a = axes.as<int32_t>()[i];
-    if (a < 0) a += static_cast<int32_t>(x.shape.size());
-    if (a < 0 || a >= static_cast<int32_t>(x.shape.size())) in.fail_node(n, fmt::format("axis {} out of range", axes.as<int32_t>()[i]));
-    reduce[static_cast<size_t>(a)] = true;
-  }
-  bool keep = n.op->builtin_options_as_ReducerOptions() && n.op->builtin_options_as_ReducerOptions()->keep_dims();
-  std::vector<int32_t> shape;
-  n.ints.clear();
-  for (size_t d = 0; d < x.shape.size(); ++d) {
-    n.ints.push_back(reduce[d]);
-    if (!reduce[d]) shape.push_back(x.shape[d]);
-    else if (keep) shape.push_back(1);
-  }
-  output(in, n).shape = shape;
+  Reduction r = reduction(in, n, x, input(in, n, 1));
+  n.ints.assign(r.reduce.begin(), r.reduce.end());
+  output(in, n).shape = r.output_shape;
 }
 void mean_eval(Interpreter& in, Node& n) {
   Tensor& x = input(in, n, 0);
   Tensor& y = output(in, n);
-  size_t r = x.shape.size();
-  std::vector<int64_t> out_stride(r, 0);
-  int64_t stride = 1;
-  for (size_t d = r; d-- > 0;) {
-    if (!n.ints[d]) {
-      out_stride[d] = stride;
-      stride *= x.shape[d];
-    }
-  }
   std::vector<double> sums(static_cast<size_t>(y.elements()), 0.0);
-  std::vector<int32_t> idx(r, 0);
-  const float* xd = x.as<float>();
-  for (int64_t i = 0; i < x.elements(); ++i) {
-    int64_t o = 0;
-    for (size_t d = 0; d < r; ++d) o += idx[d] * out_stride[d];
-    sums[static_cast<size_t>(o)] += xd[i];
-    for (size_t d = r; d-- > 0;) {
-      if (++idx[d] < x.shape[d]) break;
-      idx[d] = 0;
-    }
-  }
+  reduce_sum(x.shape, std::vector<bool>(n.ints.begin(), n.ints.end()), x.as<float>(), sums.data());
   double count = static_cast<double>(x.elements()) / static_cast<double>(std::max<int64_t>(y.elements(), 1));
   for (int64_t i = 0; i < y.elements(); ++i) y.as<float>()[i] = static_cast<float>(sums[static_cast<size_t>(i)] / count);
 }
@@ -682,7 +648,7 @@ constexpr Kernel kKernels[] = {
     {"DEPTHWISE_CONV_2D", 3, prepare_by_type<dwconv_prepare, int8::depthwise_conv_prepare>, eval_by_type<dwconv_eval, int8::depthwise_conv_eval>},
     {"MAX_POOL_2D", 2, prepare_by_type<pool_prepare, int8::pool_prepare>, eval_by_type<pool_eval<true>, int8::max_pool_eval>},
     {"AVERAGE_POOL_2D", 2, prepare_by_type<pool_prepare, int8::pool_prepare>, eval_by_type<pool_eval<false>, int8::average_pool_eval>},
-    {"MEAN", 1, mean_prepare, mean_eval},
+    {"MEAN", 2, prepare_by_type<mean_prepare, int8::mean_prepare>, eval_by_type<mean_eval, int8::mean_eval>},
     {"SOFTMAX", 2, prepare_by_type<same_shape_prepare, int8::softmax_prepare>, eval_by_type<softmax_eval, int8::softmax_eval>},
     {"RELU", 2, prepare_by_type<same_shape_prepare, int8::relu_prepare>, eval_by_type<activation_eval<ActivationFunctionType_RELU>, int8::relu_eval>},
     {"RELU6", 2, prepare_by_type<same_shape_prepare, int8::relu6_prepare>, eval_by_type<activation_eval<ActivationFunctionType_RELU6>, int8::relu_eval>},

@@ -714,4 +714,66 @@ void concat_eval(Interpreter& in, Node& n) {
     for (int64_t i = 0; i < y.elements(); ++i) y.as<int8_t>()[i] = qmath::clamp_int8(y.as<int8_t>()[i], lo, hi);
 }
 
+// ---- MEAN over constant axes. Global average pooling (4-D, axes {1, 2}, keep_dims) is TFLite's
+// optimized integer Mean: the raw int8 sum times input_scale / (count * output_scale), plus a
+// rounded zero-point bias. Any other reduction is its QuantizedMeanOrSum: the zero point removed
+// from the sum, the 1 / count folded into the multiplier -------------------------------------------
+namespace {
+struct Mean {
+  bool spatial = false;  // the 4-D global-average-pooling path
+  Reduction reduction;
+  Multiplier multiplier;
+  int32_t bias = 0, input_zero_point = 0, output_zero_point = 0;
+};
+}  // namespace
+
+void mean_prepare(Interpreter& in, Node& n) {
+  Tensor& x = input(in, n, 0);
+  Tensor& axes = input(in, n, 1);
+  Tensor& y = output(in, n);
+  QuantParams xq = activation_params(in, n, x, "input"), yq = activation_params(in, n, y, "output");
+  auto s = std::make_shared<Mean>();
+  s->reduction = reduction(in, n, x, axes);
+  const auto& reduce = s->reduction.reduce;
+  const bool keep = n.op->builtin_options_as_ReducerOptions() && n.op->builtin_options_as_ReducerOptions()->keep_dims();
+  s->input_zero_point = xq.zero_point;
+  s->output_zero_point = yq.zero_point;
+  s->spatial = keep && x.shape.size() == 4 && axes.elements() == 2 && reduce[1] && reduce[2] && !reduce[0] && !reduce[3];
+  if (s->spatial) {
+    const float count = static_cast<float>(s->reduction.count);
+    const float real_scale = xq.scale / (count * yq.scale);
+    s->multiplier = qmath::quantize_multiplier(static_cast<double>(real_scale));
+    float shift = static_cast<float>(xq.zero_point) * xq.scale / yq.scale;
+    shift = shift > 0 ? shift + 0.5f : shift - 0.5f;
+    s->bias = yq.zero_point - static_cast<int32_t>(shift);
+  } else {
+    Multiplier m = qmath::quantize_multiplier(static_cast<double>(xq.scale) / static_cast<double>(yq.scale));
+    // Fold 1 / count into the multiplier, keeping as many bits as the significand allows.
+    const int64_t count = s->reduction.count;
+    int bits = 63 - __builtin_clzll(static_cast<uint64_t>(count));
+    bits = std::min(bits, 32);
+    bits = std::min(bits, 31 + m.shift);
+    m.significand = static_cast<int32_t>((static_cast<int64_t>(m.significand) << bits) / count);
+    m.shift -= bits;
+    s->multiplier = m;
+  }
+  y.shape = s->reduction.output_shape;
+  n.state = s;
+}
+
+void mean_eval(Interpreter& in, Node& n) {
+  const Mean& s = *static_cast<Mean*>(n.state.get());
+  Tensor& x = input(in, n, 0);
+  Tensor& y = output(in, n);
+  std::vector<int32_t> sums(static_cast<size_t>(y.elements()), 0);
+  reduce_sum(x.shape, s.reduction.reduce, x.as<int8_t>(), sums.data());
+  int8_t* yd = y.as<int8_t>();
+  for (int64_t o = 0; o < y.elements(); ++o) {
+    const int32_t sum = sums[static_cast<size_t>(o)];
+    const int32_t v = s.spatial ? qmath::apply(sum, s.multiplier) + s.bias
+                                : qmath::apply(sum - s.input_zero_point * static_cast<int32_t>(s.reduction.count), s.multiplier) + s.output_zero_point;
+    yd[o] = qmath::clamp_int8(v);
+  }
+}
+
 }  // namespace litepipe::tfl::int8

@@ -34,5 +34,7 @@ void concat_prepare(Interpreter& in, Node& n);
 void concat_eval(Interpreter& in, Node& n);
 void requantize_prepare(Interpreter& in, Node& n);
 void requantize_eval(Interpreter& in, Node& n);
+void mean_prepare(Interpreter& in, Node& n);
+void mean_eval(Interpreter& in, Node& n);
 
 }  // namespace litepipe::tfl::int8

@@ -137,13 +137,14 @@ class FullIntegerQuantizer {
         ::tflite::BuiltinOperator_MAX_POOL_2D, ::tflite::BuiltinOperator_AVERAGE_POOL_2D, ::tflite::BuiltinOperator_RESHAPE,
         ::tflite::BuiltinOperator_SOFTMAX, ::tflite::BuiltinOperator_ADD, ::tflite::BuiltinOperator_MUL,
         ::tflite::BuiltinOperator_SUB, ::tflite::BuiltinOperator_CONCATENATION, ::tflite::BuiltinOperator_RELU,
-        ::tflite::BuiltinOperator_RELU6, ::tflite::BuiltinOperator_LOGISTIC, ::tflite::BuiltinOperator_TANH};
+        ::tflite::BuiltinOperator_RELU6, ::tflite::BuiltinOperator_LOGISTIC, ::tflite::BuiltinOperator_TANH,
+        ::tflite::BuiltinOperator_MEAN};
     for (size_t k = 0; k < graph_->operators.size(); ++k) {
       auto code = builtin(*graph_->operators[k]);
       if (!supported.count(code)) {
         fail("{}: full-integer quantization: operator {} is {}, which has no int8 kernel in litepipe "
              "(int8 ops: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE, SOFTMAX, ADD, SUB, MUL, "
-             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH)",
+             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH, MEAN)",
              origin_, k, ::tflite::EnumNameBuiltinOperator(code));
       }
       if (auto* fc = graph_->operators[k]->builtin_options.AsFullyConnectedOptions(); fc && fc->fused_activation_function == ::tflite::ActivationFunctionType_TANH) {
