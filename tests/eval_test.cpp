@@ -1,5 +1,7 @@
 // The Evaluator (EvalConfig, metrics, slices, thresholds, blessing) and the Pusher.
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <set>
 
 #include "cli/eval_commands.h"
@@ -7,6 +9,8 @@
 #include "data/tfrecord.h"
 #include "eval/eval_model.h"
 #include "eval/evaluate.h"
+#include "nn/layers.h"
+#include "nn/model.h"
 #include "pipeline/runner.h"
 #include "pipeline/yaml_pipeline.h"
 #include "tensorflow/core/example/example.pb.h"
@@ -187,6 +191,40 @@ TEST(EvalMetricsTest, EdgeCases) {
   EXPECT_TRUE(metric_json(single["auc"], nullptr, 2)["value"].is_null());
 }
 
+TEST(EvalMetricsTest, UndefinedPerClassValuesAreNullAndCountsIntegers) {
+  // Labels 0, 0, 1; every prediction is class 0. Class 1 is never predicted (precision 0/0),
+  // class 2 neither occurs nor is predicted (precision, recall and F1 all 0/0).
+  Predictions p;
+  p.num_classes = 3;
+  p.probabilities = {0.8f, 0.1f, 0.1f, 0.6f, 0.3f, 0.1f, 0.5f, 0.4f, 0.1f};
+  p.labels = {0, 0, 1};
+  auto v = compute_metrics(p, {0, 1, 2}, metric_configs({{"ExampleCount", json::object()}, {"Precision", json::object()},
+                                                         {"Recall", json::object()}, {"F1Score", json::object()}}));
+  EXPECT_NEAR(v["precision"].per_class[0], 2.0 / 3, 1e-12);
+  EXPECT_TRUE(std::isnan(v["precision"].per_class[1]));
+  EXPECT_TRUE(std::isnan(v["precision"].per_class[2]));
+  EXPECT_EQ(v["recall"].per_class[1], 0.0);  // occurs, never found
+  EXPECT_TRUE(std::isnan(v["recall"].per_class[2]));
+  EXPECT_EQ(v["f1_score"].per_class[1], 0.0);  // 2 TP / (2 TP + FP + FN) = 0 / 1
+  EXPECT_TRUE(std::isnan(v["f1_score"].per_class[2]));
+  // The macro average is scikit-learn's (zero_division=0): over classes 0 and 1, which occur as
+  // label or prediction, the undefined precision of class 1 counting as 0; class 2 is left out.
+  EXPECT_NEAR(v["precision"].value, (2.0 / 3 + 0) / 2, 1e-12);
+  EXPECT_NEAR(v["recall"].value, (1 + 0) / 2.0, 1e-12);
+  EXPECT_NEAR(v["f1_score"].value, (0.8 + 0) / 2, 1e-12);
+  json precision = metric_json(v["precision"], nullptr, 3);
+  EXPECT_TRUE(precision["per_class"]["1"].is_null());
+  EXPECT_TRUE(precision["per_class"]["2"].is_null());
+  EXPECT_TRUE(metric_json(v["recall"], nullptr, 3)["per_class"]["2"].is_null());
+  EXPECT_EQ(metric_json(v["recall"], nullptr, 3)["per_class"]["1"], 0.0);
+  // A count is written as an integer (3, not 3.0), bootstrap bounds too.
+  json count = metric_json(v["example_count"], nullptr, 3);
+  EXPECT_TRUE(count["value"].is_number_integer()) << count;
+  EXPECT_EQ(count.dump(), R"({"value":3})");
+  Interval interval{3, 3};
+  EXPECT_TRUE(metric_json(v["example_count"], &interval, 3)["lower_bound"].is_number_integer());
+}
+
 TEST(EvalMetricsTest, BootstrapIntervalsAreSeededAndBracketTheValue) {
   Predictions p;
   p.num_classes = 2;
@@ -340,6 +378,119 @@ TEST_F(EvaluateTest, MissingFeatureOrBadLabelIsNamed) {
   c = config();
   c["model_specs"][0]["model_type"] = "tf_lite";
   expect_error([&] { run(c, model); }, {"Format-Serving", "no TFLite model file", "tf_lite"});
+}
+
+// One example of 3 logits, label `y` and slice feature `group`, as evaluate_test's examples.
+tensorflow::Example logits_example(std::vector<float> logits, const std::function<void(tensorflow::Feature&)>& label, const std::string& group) {
+  tensorflow::Example e;
+  auto& f = *e.mutable_features()->mutable_feature();
+  for (float q : logits) f["logits"].mutable_float_list()->add_value(q);
+  label(f["y"]);
+  f["group"].mutable_bytes_list()->add_value(group);
+  return e;
+}
+
+auto int_label(int64_t v) {
+  return [v](tensorflow::Feature& f) { f.mutable_int64_list()->add_value(v); };
+}
+
+fs::path write_example_file(const fs::path& path, const std::vector<tensorflow::Example>& examples) {
+  fs::create_directories(path.parent_path());
+  TFRecordWriter writer(path);
+  for (const auto& e : examples) writer.write(e.SerializeAsString());
+  writer.close();
+  return path;
+}
+
+TEST(EvalSliceTextTest, InvalidUtf8BytesAreHexEscaped) {
+  EXPECT_EQ(utf8_or_escaped("plain"), "plain");
+  EXPECT_EQ(utf8_or_escaped("\xe2\x82\xac \xc3\xa9 \xf0\x9f\x98\x80"), "\xe2\x82\xac \xc3\xa9 \xf0\x9f\x98\x80");  // valid: kept
+  EXPECT_EQ(utf8_or_escaped("caf\xe9"), "caf\\xe9");                          // Latin-1
+  EXPECT_EQ(utf8_or_escaped("\xc0\xaf"), "\\xc0\\xaf");                    // overlong '/'
+  EXPECT_EQ(utf8_or_escaped("\xed\xa0\x80"), "\\xed\\xa0\\x80");        // a surrogate
+  EXPECT_EQ(utf8_or_escaped("\xe2\x82"), "\\xe2\\x82");                    // cut short
+  EXPECT_EQ(utf8_or_escaped(std::string("a\0b", 3)), std::string("a\0b", 3));   // NUL is valid UTF-8 (JSON escapes it)
+  EXPECT_NO_THROW(json(utf8_or_escaped("\xff\xfe\x80")).dump());
+}
+
+TEST_F(EvaluateTest, NonUtf8SliceValuesAreEscapedInTheResults) {
+  fs::path model = softmax_model("identity", 1, false);
+  std::vector<tensorflow::Example> examples = {logits_example({0, -3, -3}, int_label(0), "caf\xe9"),
+                                               logits_example({-3, 0, -3}, int_label(1), "caf\xe9"),
+                                               logits_example({-3, -3, 0}, int_label(1), "ok")};
+  EvaluationRequest r;
+  json c = config();
+  // A fixed value names the escaped text.
+  c["slicing_specs"].push_back({{"feature_values", {{"group", "caf\\xe9"}}}});
+  r.config = parse_eval_config(c);
+  r.example_files = {write_example_file(dir_ / "latin1" / "data.tfrecord", examples)};
+  r.model_uri = model;
+  r.output_dir = dir_ / "out";
+  EvaluationResult result = evaluate(r);
+  json written = read_json_file(dir_ / "out" / kMetricsFile);
+  ASSERT_EQ(written["slices"].size(), 3u);
+  EXPECT_EQ(written["slices"][1]["slice_key"], "group:caf\\xe9");
+  EXPECT_EQ(written["slices"][1]["slice"]["group"], "caf\\xe9");
+  EXPECT_EQ(written["slices"][1]["metrics"]["example_count"]["value"], 2);
+  EXPECT_EQ(read_json_file(dir_ / "out" / kPlotsFile)["slices"][1]["slice_key"], "group:caf\\xe9");
+  // The predictions keep the bytes as read.
+  TFRecordReader reader(dir_ / "out" / kPredictionsFile);
+  std::string record;
+  ASSERT_TRUE(reader.next(record));
+  tensorflow::Example first;
+  ASSERT_TRUE(first.ParseFromString(record));
+  EXPECT_EQ(first.features().feature().at("group").bytes_list().value(0), "caf\xe9");
+}
+
+TEST_F(EvaluateTest, NonFiniteFloatLabelIsNamed) {
+  fs::path model = softmax_model("identity", 1, false);
+  for (float bad : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(), std::nanf(""), 1e30f, 1.5f}) {
+    SCOPED_TRACE(bad);
+    auto float_label = [](float v) { return [v](tensorflow::Feature& f) { f.mutable_float_list()->add_value(v); }; };
+    EvaluationRequest r;
+    r.config = parse_eval_config(config());
+    r.example_files = {write_example_file(dir_ / "labels.tfrecord", {logits_example({0, -1, -2}, float_label(1), "a"),
+                                                                     logits_example({0, -1, -2}, float_label(bad), "a")})};
+    r.model_uri = model;
+    r.output_dir = dir_ / "out";
+    expect_error([&] { evaluate(r); }, {"labels.tfrecord: record 1", "label 'y' is", "expected one finite integer class id"});
+  }
+}
+
+// A model that outputs its input unchanged: whatever the examples hold reaches the metrics.
+fs::path identity_model(const fs::path& dir, const std::string& name) {
+  fs::path uri = dir / name;
+  nn::Model model = nn::Sequential(nn::Input({3}), {nn::Rescaling(1)});
+  model.save(uri / "Format-Serving", {.input_name = "logits"});
+  return uri;
+}
+
+TEST_F(EvaluateTest, NonProbabilityOutputsAreErrorsNamingModelAndOutput) {
+  fs::path model = identity_model(dir_, "raw");
+  fs::path onnx = model / "Format-Serving" / "model.onnx";
+  auto evaluate_rows = [&](const std::vector<std::vector<float>>& rows) {
+    std::vector<tensorflow::Example> examples;
+    for (const auto& row : rows) examples.push_back(logits_example(row, int_label(0), "a"));
+    EvaluationRequest r;
+    r.config = parse_eval_config(config());
+    r.example_files = {write_example_file(dir_ / "rows.tfrecord", examples)};
+    r.model_uri = model;
+    r.output_dir = dir_ / "out";
+    return evaluate(r);
+  };
+  EvaluationResult ok = evaluate_rows({{0.5f, 0.25f, 0.25f}, {0.1f, 0.8f, 0.1f}});
+  EXPECT_DOUBLE_EQ(slice(ok.metrics, "Overall")["metrics"]["sparse_categorical_accuracy"]["value"].get<double>(), 0.5);
+  // Negative, NaN and infinite outputs fail before any metric, naming the model file, its output,
+  // the example and the value; nothing is written.
+  for (float bad : {-0.25f, std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    SCOPED_TRACE(bad);
+    fs::remove_all(dir_ / "out");
+    expect_error([&] { evaluate_rows({{0.5f, 0.25f, 0.25f}, {0.5f, bad, 0.25f}}); },
+                 {onnx.string(), "output '", "for class 1 of example 1", "rows.tfrecord: record 1", "expected probabilities (finite, >= 0)"});
+    EXPECT_FALSE(fs::exists(dir_ / "out" / kMetricsFile));
+  }
+  // Rows that do not sum to 1 are only warned about.
+  EXPECT_NO_THROW(evaluate_rows({{2.0f, 1.0f, 1.0f}, {0.1f, 0.8f, 0.1f}}));
 }
 
 TEST_F(EvaluateTest, TfLiteInputMappingAndSameStructureAsTheFullModel) {

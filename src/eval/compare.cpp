@@ -94,7 +94,8 @@ Evaluation read_evaluation(const fs::path& dir, const std::string& title) {
 
 json delta_entry(const json& a, const json& b) {
   json d = {{"a", a}, {"b", b}, {"delta", nullptr}};
-  if (a.is_number() && b.is_number()) d["delta"] = b.get<double>() - a.get<double>();
+  if (a.is_number_integer() && b.is_number_integer()) d["delta"] = b.get<int64_t>() - a.get<int64_t>();  // counts stay integers
+  else if (a.is_number() && b.is_number()) d["delta"] = b.get<double>() - a.get<double>();
   return d;
 }
 
@@ -276,15 +277,21 @@ json latency_stats(std::vector<double> micros) {
   return {{"p50_us", pct(0.5)}, {"p90_us", pct(0.9)}, {"min_us", micros.front()}, {"max_us", micros.back()}, {"mean_us", mean}};
 }
 
+// What one timed run covers, the same for both models (EvalModel::time_predictions).
+constexpr const char* kLatencyTimed =
+    "one whole batch-1 prediction through the Evaluator's predict path, the same for both models: input mapping, "
+    "feeding the input (TFLite: resize check and int8 quantization), running the model, copying out the probabilities "
+    "(TFLite: int8 dequantization)";
+
 json measure_latency(const Evaluation& a, const Evaluation& b, const ComparisonRequest& r) {
   if (r.latency_runs <= 0) return nullptr;
   auto model_a = load_evaluated_model(a), model_b = load_evaluated_model(b);
   LatencyInput input = latency_input({model_a.get(), model_b.get()}, r.example_files);
-  json stats_a = latency_stats(model_a->time_invocations(input.batch, r.latency_warmup, r.latency_runs));
-  json stats_b = latency_stats(model_b->time_invocations(input.batch, r.latency_warmup, r.latency_runs));
+  json stats_a = latency_stats(model_a->time_predictions(input.batch, r.latency_warmup, r.latency_runs));
+  json stats_b = latency_stats(model_b->time_predictions(input.batch, r.latency_warmup, r.latency_runs));
   double p50_a = stats_a["p50_us"].get<double>();
   return {{"batch_size", 1}, {"runs", r.latency_runs}, {"warmup", r.latency_warmup}, {"input", input.origin},
-          {"threads", omp_get_max_threads()}, {"a", stats_a}, {"b", stats_b},
+          {"threads", omp_get_max_threads()}, {"timed", kLatencyTimed}, {"a", stats_a}, {"b", stats_b},
           {"ratio_b_to_a_p50", p50_a > 0 ? json(stats_b["p50_us"].get<double>() / p50_a) : json(nullptr)}};
 }
 

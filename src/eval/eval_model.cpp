@@ -1,8 +1,7 @@
 #include "eval/eval_model.h"
 
 #include <chrono>
-#include <cstring>
-#include <mutex>
+#include <algorithm>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -58,7 +57,7 @@ class OnnxEvalModel final : public EvalModel {
     std::map<std::string, std::string> outputs;  // signature key -> graph output
     const nlohmann::json signature_outputs = signature.value("outputs", nlohmann::json::object());
     for (const auto& [key, o] : signature_outputs.items()) outputs[key] = o.value("name", key);
-    output_ = outputs.at(pick_output(outputs, spec, path.string()));
+    output_name_ = outputs.at(pick_output(outputs, spec, path.string()));
     const auto& graph = runner_.model().graph();
     for (const auto& name : runner_.input_names()) {
       ModelInput input{feature_name_for_input(name), name, 1};
@@ -83,27 +82,13 @@ class OnnxEvalModel final : public EvalModel {
     std::map<std::string, nn::Tensor> feeds;
     for (const auto& input : inputs_) feeds[input.tensor_name] = batch.at(input.feature);
     auto outputs = runner_.run(feeds);
-    auto it = outputs.find(output_);
-    if (it == outputs.end()) fail("{}: the graph computed no output '{}'", path_.string(), output_);
+    auto it = outputs.find(output_name_);
+    if (it == outputs.end()) fail("{}: the graph computed no output '{}'", path_.string(), output_name_);
     return it->second;
-  }
-
-  std::vector<double> time_invocations(const std::map<std::string, nn::Tensor>& batch, int warmup, int runs) override {
-    std::map<std::string, nn::Tensor> feeds;
-    for (const auto& input : inputs_) feeds[input.tensor_name] = batch.at(input.feature);
-    for (int i = 0; i < warmup; ++i) runner_.run(feeds);
-    std::vector<double> micros;
-    for (int i = 0; i < runs; ++i) {
-      auto start = Clock::now();
-      runner_.run(feeds);
-      micros.push_back(micros_since(start));
-    }
-    return micros;
   }
 
  private:
   onnxio::OnnxRunner runner_;
-  std::string output_;
 };
 
 class TfLiteEvalModel final : public EvalModel {
@@ -118,7 +103,7 @@ class TfLiteEvalModel final : public EvalModel {
     if (signature == interpreter.signatures().end()) {
       fail("{}: no signature '{}' (signatures: {})", path.string(), spec.signature_name, names_of(interpreter.signatures()));
     }
-    output_ = pick_output(signature->second.outputs, spec, path.string());
+    output_name_ = pick_output(signature->second.outputs, spec, path.string());
     for (const auto& [key, index] : signature->second.inputs) {
       const tfl::Tensor& t = interpreter.tensor(index);
       const auto& dims = t.shape_signature.empty() ? t.shape : t.shape_signature;
@@ -144,36 +129,12 @@ class TfLiteEvalModel final : public EvalModel {
     if (runners_.empty()) prepare_workers(1);
     std::map<std::string, nn::Tensor> feeds;
     for (const auto& input : inputs_) feeds[signature_keys_.at(input.feature)] = batch.at(input.feature);
-    return runners_.at(worker)->run(feeds).at(output_);
-  }
-
-  std::vector<double> time_invocations(const std::map<std::string, nn::Tensor>& batch, int warmup, int runs) override {
-    tfl::Interpreter interpreter(bytes_, path_.string());
-    tfl::SignatureRunner runner(interpreter, signature_name_);
-    std::map<std::string, nn::Tensor> feeds;
-    for (const auto& input : inputs_) feeds[signature_keys_.at(input.feature)] = batch.at(input.feature);
-    runner.run(feeds);  // resizes, allocates and sets (quantizes) the inputs once
-    // The arena may reuse an input's memory after its last reader: the inputs are restored before
-    // each run, outside the timed part.
-    std::vector<std::pair<tfl::Tensor*, std::string>> saved;
-    for (const auto& [_, index] : runner.signature().inputs) {
-      tfl::Tensor& t = interpreter.tensor(index);
-      saved.emplace_back(&t, std::string(reinterpret_cast<const char*>(t.data), t.bytes()));
-    }
-    std::vector<double> micros;
-    for (int i = 0; i < warmup + runs; ++i) {
-      for (const auto& [t, bytes] : saved) std::memcpy(t->data, bytes.data(), bytes.size());
-      auto start = Clock::now();
-      interpreter.invoke();
-      if (i >= warmup) micros.push_back(micros_since(start));
-    }
-    return micros;
+    return runners_.at(worker)->run(feeds).at(output_name_);
   }
 
  private:
   std::string bytes_;
   std::string signature_name_;
-  std::string output_;
   std::map<std::string, std::string> signature_keys_;  // feature -> signature input key
   std::vector<std::unique_ptr<tfl::Interpreter>> interpreters_;
   std::vector<std::unique_ptr<tfl::SignatureRunner>> runners_;
@@ -185,6 +146,19 @@ std::string feature_name_for_input(const std::string& tensor_name) {
   static const std::string prefix = "serving_default_";
   std::string name = tensor_name.rfind(prefix, 0) == 0 ? tensor_name.substr(prefix.size()) : tensor_name;
   return name.substr(0, name.find(':'));
+}
+
+std::vector<double> EvalModel::time_predictions(const std::map<std::string, nn::Tensor>& batch, int warmup, int runs) {
+  prepare_workers(1);
+  for (int i = 0; i < warmup; ++i) predict(batch, 0);
+  std::vector<double> micros;
+  micros.reserve(static_cast<size_t>(std::max(runs, 0)));
+  for (int i = 0; i < runs; ++i) {
+    auto start = Clock::now();
+    nn::Tensor probabilities = predict(batch, 0);
+    micros.push_back(micros_since(start));
+  }
+  return micros;
 }
 
 std::unique_ptr<EvalModel> EvalModel::load(const fs::path& model_uri, const ModelSpec& spec) {

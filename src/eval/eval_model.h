@@ -38,15 +38,18 @@ class EvalModel {
   // Largest batch the model takes (0 = any): a TFLite input without a dynamic batch dimension
   // keeps its stored batch.
   int64_t max_batch() const { return max_batch_; }
+  // The output that holds the probabilities (ONNX: the graph output; TFLite: the signature key).
+  const std::string& output_name() const { return output_name_; }
 
   // Sets up `workers` independent runners (TFLite: one interpreter each, as TFMA does).
   virtual void prepare_workers(size_t workers) = 0;
   // Probabilities [rows, classes] for one batch (feature -> [rows, width]), on runner `worker`.
   virtual nn::Tensor predict(const std::map<std::string, nn::Tensor>& batch, size_t worker) = 0;
-  // Latency: runs the model on `batch` `warmup` times, then `runs` times timed, on a runner of its
-  // own; the microseconds of each timed run. TFLite times Interpreter::invoke alone, the inputs set
-  // (quantized) before each run, as TFLite's benchmark_model does; ONNX a whole OnnxRunner::run.
-  virtual std::vector<double> time_invocations(const std::map<std::string, nn::Tensor>& batch, int warmup, int runs) = 0;
+  // Latency: predict(batch) `warmup` times, then `runs` times timed, on runner 0; the microseconds
+  // of each timed run. Both model types are timed the same way, through the Evaluator's own
+  // prediction path: feeding the inputs (TFLite: resizing, quantizing int8 inputs), running the
+  // model and copying (TFLite: dequantizing) the probabilities out.
+  std::vector<double> time_predictions(const std::map<std::string, nn::Tensor>& batch, int warmup, int runs);
 
  protected:
   std::vector<ModelInput> inputs_;
@@ -54,6 +57,7 @@ class EvalModel {
   std::filesystem::path path_;
   uint64_t file_size_ = 0;
   int64_t max_batch_ = 0;
+  std::string output_name_;
 };
 
 }  // namespace litepipe::eval

@@ -41,6 +41,12 @@ struct ExampleTable {
   std::vector<std::vector<std::vector<std::string>>> slice_values;  // [example][slice feature] -> values
   std::vector<tensorflow::Features> slice_protos;                   // the slicing features as read
   std::vector<std::pair<size_t, int64_t>> origin;                   // (file, record) of each example
+  std::vector<fs::path> files;
+
+  std::string where(int64_t i) const {
+    const auto& [file, record] = origin[static_cast<size_t>(i)];
+    return fmt::format("{}: record {}", files[file].string(), record);
+  }
 };
 
 std::vector<std::string> feature_strings(const tensorflow::Feature& f) {
@@ -50,7 +56,8 @@ std::vector<std::string> feature_strings(const tensorflow::Feature& f) {
   } else if (f.has_float_list()) {
     for (float v : f.float_list().value()) values.push_back(fmt::format("{}", v));
   } else if (f.has_bytes_list()) {
-    for (const auto& v : f.bytes_list().value()) values.push_back(v);
+    // Slice values end up in metrics.json and plots.json, which must be UTF-8.
+    for (const auto& v : f.bytes_list().value()) values.push_back(utf8_or_escaped(v));
   }
   return values;
 }
@@ -71,8 +78,20 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
   }
   if (records.empty()) fail("{}: no examples to evaluate", files.front().string());
   table.size = static_cast<int64_t>(records.size());
+  table.files = files;
   table.widths = widths;
-  for (const auto& [feature, width] : widths) table.inputs[feature].resize(records.size() * static_cast<size_t>(width));
+  // The destination of each model input, looked up here: the decode threads only read the map.
+  struct InputColumn {
+    std::string feature;
+    int64_t width;
+    float* data;
+  };
+  std::vector<InputColumn> columns;
+  for (const auto& [feature, width] : widths) {
+    auto& values = table.inputs[feature];
+    values.resize(records.size() * static_cast<size_t>(width));
+    columns.push_back({feature, width, values.data()});
+  }
   table.labels.resize(records.size());
   table.slice_features = slice_features;
   table.slice_values.resize(records.size());
@@ -82,20 +101,26 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
   parallel_for((records.size() + kChunk - 1) / kChunk, [&](size_t chunk) {
     tensorflow::Example example;
     for (size_t i = chunk * kChunk; i < std::min(records.size(), (chunk + 1) * kChunk); ++i) {
-      auto where = [&] { return fmt::format("{}: record {}", files[table.origin[i].first].string(), table.origin[i].second); };
+      auto where = [&] { return table.where(static_cast<int64_t>(i)); };
       if (!example.ParseFromString(records[i])) fail("{} is not a tf.Example", where());
       const auto& features = example.features().feature();
-      for (const auto& [name, width] : widths) {
-        auto it = features.find(name);
-        if (it == features.end()) fail("{}: the model input needs feature '{}', which the example lacks", where(), name);
-        feature_as_floats(it->second, name, width, table.inputs[name].data() + i * static_cast<size_t>(width), where());
+      for (const auto& column : columns) {
+        auto it = features.find(column.feature);
+        if (it == features.end()) fail("{}: the model input needs feature '{}', which the example lacks", where(), column.feature);
+        feature_as_floats(it->second, column.feature, column.width, column.data + i * static_cast<size_t>(column.width), where());
       }
       auto label = features.find(label_key);
       if (label == features.end()) fail("{}: no label feature '{}' (model_specs.label_key)", where(), label_key);
       if (label->second.int64_list().value_size() == 1) {
         table.labels[i] = label->second.int64_list().value(0);
-      } else if (label->second.float_list().value_size() == 1 && std::floor(label->second.float_list().value(0)) == label->second.float_list().value(0)) {
-        table.labels[i] = static_cast<int64_t>(label->second.float_list().value(0));
+      } else if (label->second.float_list().value_size() == 1) {
+        float v = label->second.float_list().value(0);
+        // A float label must be a whole number that fits int64 before it is cast (inf and NaN do not).
+        constexpr float kInt64Limit = 9.2233720368547758e18f;  // 2^63
+        if (!std::isfinite(v) || std::floor(v) != v || v >= kInt64Limit || v < -kInt64Limit) {
+          fail("{}: label '{}' is {}; expected one finite integer class id", where(), label_key, v);
+        }
+        table.labels[i] = static_cast<int64_t>(v);
       } else {
         fail("{}: label '{}' must hold one integer class id", where(), label_key);
       }
@@ -111,6 +136,34 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
     }
   }, threads);
   return table;
+}
+
+// The metrics need probabilities: a non-finite or negative output is an error (it would break
+// the calibration buckets and the AUC's ranking); rows that do not sum to 1 are only warned about
+// (a model may output scores of a sigmoid per class).
+void check_probabilities(const EvalModel& model, const Predictions& p, const ExampleTable& table) {
+  constexpr double kSumTolerance = 1e-3;
+  int64_t off_sum = 0, first_off = -1;
+  double first_sum = 0;
+  for (int64_t i = 0; i < p.size(); ++i) {
+    const float* row = p.row(i);
+    double sum = 0;
+    for (int64_t c = 0; c < p.num_classes; ++c) {
+      if (!std::isfinite(row[c]) || row[c] < 0) {
+        fail("{}: output '{}' gives {} for class {} of example {} ({}); expected probabilities (finite, >= 0)", model.path().string(),
+             model.output_name(), row[c], c, i, table.where(i));
+      }
+      sum += row[c];
+    }
+    if (std::abs(sum - 1) > kSumTolerance) {
+      if (off_sum++ == 0) first_off = i, first_sum = sum;
+    }
+  }
+  if (off_sum > 0) {
+    spdlog::warn("Evaluator: {}: output '{}': the probabilities of {} of {} examples do not sum to 1 (within {}), e.g. {:.6g} for example {} "
+                 "({}); metrics assume class probabilities",
+                 model.path().string(), model.output_name(), off_sum, p.size(), kSumTolerance, first_sum, first_off, table.where(first_off));
+  }
 }
 
 // Probabilities of every example, batch by batch; workers take every `workers`-th batch.
@@ -148,6 +201,7 @@ Predictions predict_all(EvalModel& model, const ExampleTable& table, int64_t bat
     p.probabilities.insert(p.probabilities.end(), y.data(), y.data() + y.size());
   }
   p.labels = table.labels;
+  check_probabilities(model, p, table);
   return p;
 }
 
@@ -333,6 +387,39 @@ void write_predictions(const fs::path& path, const Predictions& p, const Example
 
 }  // namespace
 
+size_t utf8_sequence_length(std::string_view text, size_t at) {
+  auto byte = [&](size_t i) { return i < text.size() ? static_cast<unsigned char>(text[i]) : 0u; };
+  auto continuation = [&](size_t i, unsigned lo = 0x80, unsigned hi = 0xBF) { return byte(i) >= lo && byte(i) <= hi; };
+  unsigned b = byte(at);
+  if (at >= text.size()) return 0;
+  if (b < 0x80) return 1;
+  if (b >= 0xC2 && b <= 0xDF) return continuation(at + 1) ? 2 : 0;
+  if (b >= 0xE0 && b <= 0xEF) {
+    unsigned lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;  // no overlong forms, no surrogates
+    return continuation(at + 1, lo, hi) && continuation(at + 2) ? 3 : 0;
+  }
+  if (b >= 0xF0 && b <= 0xF4) {
+    unsigned lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;  // no overlong forms, nothing above U+10FFFF
+    return continuation(at + 1, lo, hi) && continuation(at + 2) && continuation(at + 3) ? 4 : 0;
+  }
+  return 0;
+}
+
+std::string utf8_or_escaped(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (size_t i = 0; i < bytes.size();) {
+    if (size_t n = utf8_sequence_length(bytes, i)) {
+      out.append(bytes.substr(i, n));
+      i += n;
+    } else {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(bytes[i]));
+      ++i;
+    }
+  }
+  return out;
+}
+
 void feature_as_floats(const tensorflow::Feature& f, const std::string& name, int64_t width, float* out, const std::string& where) {
   int64_t count = f.has_float_list() ? f.float_list().value_size() : f.int64_list().value_size();
   if (count != width) fail("{}: feature '{}' has {} values; the model input takes {}", where, name, count, width);
@@ -395,9 +482,7 @@ EvaluationResult evaluate(const EvaluationRequest& request) {
   for (int64_t i = 0; i < table.size; ++i) {
     int64_t label = predictions.labels[static_cast<size_t>(i)];
     if (label < 0 || label >= predictions.num_classes) {
-      const auto& [file, record] = table.origin[static_cast<size_t>(i)];
-      fail("{}: record {}: label '{}' is {}, outside the model's {} classes", request.example_files[file].string(), record,
-           spec.label_key, label, predictions.num_classes);
+      fail("{}: label '{}' is {}, outside the model's {} classes", table.where(i), spec.label_key, label, predictions.num_classes);
     }
   }
 

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -65,6 +66,13 @@ EvaluationResult evaluate(const EvaluationRequest& request);
 
 // TFMA's slice key text: "Overall", "image_class:3", "a:1_X_b:x" (columns sorted).
 std::string slice_key_string(const std::vector<std::pair<std::string, std::string>>& slice);
+
+// A bytes_list value as slice text (slice keys and values are written to metrics.json and
+// plots.json, which are UTF-8): valid UTF-8 sequences are kept and every other byte is written as
+// `\xNN` (two lowercase hex digits), so "caf\xe9" is the Latin-1 byte 0xE9 after "caf".
+std::string utf8_or_escaped(std::string_view bytes);
+// The length of the valid UTF-8 sequence starting at `at` (1 to 4), or 0 when there is none.
+size_t utf8_sequence_length(std::string_view text, size_t at);
 
 // Copies the `width` values (float or int64) of model input feature `name` to `out`; `where` names
 // the record in the error when the count differs.

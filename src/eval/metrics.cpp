@@ -56,6 +56,19 @@ double mean_of_defined(const std::vector<double>& values, const std::vector<bool
   return n == 0 ? kNaN : sum / static_cast<double>(n);
 }
 
+// scikit-learn's macro average with zero_division=0: the mean over the `present` classes, an
+// undefined (NaN) value counting as 0; NaN when no class is present.
+double macro_average(const std::vector<double>& values, const std::vector<bool>& present) {
+  double sum = 0;
+  int64_t n = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!present[i]) continue;
+    if (!std::isnan(values[i])) sum += values[i];
+    ++n;
+  }
+  return n == 0 ? kNaN : sum / static_cast<double>(n);
+}
+
 // Buckets of equal width over the top-1 confidence: count, confidence sum, correct count.
 struct CalibrationBuckets {
   std::vector<int64_t> count, correct;
@@ -115,15 +128,19 @@ std::map<std::string, MetricValue> compute_metrics(const Predictions& p, const s
     }
     correct += confusion[a * C + a];
   }
-  // sklearn's macro average: over the classes that occur as label or prediction; 0/0 counts as 0.
+  // Per class: undefined (NaN, null in JSON) where the denominator is 0: precision of a class
+  // never predicted, recall of a class never a label, F1 = 2 TP / (2 TP + FP + FN) of a class that
+  // is neither. The macro average is scikit-learn's (zero_division=0): over the classes that occur
+  // as label or prediction, an undefined value counting as 0.
   std::vector<bool> present(C);
   std::vector<double> precision(C), recall(C), f1(C);
   for (size_t c = 0; c < C; ++c) {
     present[c] = actual[c] > 0 || predicted[c] > 0;
     auto tp = static_cast<double>(confusion[c * C + c]);
-    precision[c] = predicted[c] ? tp / static_cast<double>(predicted[c]) : 0.0;
-    recall[c] = actual[c] ? tp / static_cast<double>(actual[c]) : 0.0;
-    f1[c] = precision[c] + recall[c] > 0 ? 2 * precision[c] * recall[c] / (precision[c] + recall[c]) : 0.0;
+    precision[c] = predicted[c] ? tp / static_cast<double>(predicted[c]) : kNaN;
+    recall[c] = actual[c] ? tp / static_cast<double>(actual[c]) : kNaN;
+    auto errors = static_cast<double>(predicted[c] + actual[c]) - 2 * tp;  // FP + FN
+    f1[c] = present[c] ? 2 * tp / (2 * tp + errors) : kNaN;
   }
 
   std::map<std::string, MetricValue> out;
@@ -132,6 +149,7 @@ std::map<std::string, MetricValue> compute_metrics(const Predictions& p, const s
     MetricValue v;
     if (c == "ExampleCount") {
       v.value = n;
+      v.integer = true;
     } else if (c == "SparseCategoricalAccuracy") {
       v.value = static_cast<double>(correct) / n;
     } else if (c == "SparseCategoricalCrossentropy") {
@@ -147,7 +165,7 @@ std::map<std::string, MetricValue> compute_metrics(const Predictions& p, const s
       v.value = static_cast<double>(hits) / n;
     } else if (c == "Precision" || c == "Recall" || c == "F1Score") {
       v.per_class = c == "Precision" ? precision : c == "Recall" ? recall : f1;
-      v.value = mean_of_defined(v.per_class, present);
+      v.value = macro_average(v.per_class, present);
     } else if (c == "AUC") {
       v.per_class.resize(C);
       std::vector<std::pair<float, bool>> scored(rows.size());
@@ -221,6 +239,10 @@ std::map<std::string, Interval> bootstrap_intervals(const Predictions& p, const 
 }
 
 json metric_json(const MetricValue& value, const Interval* interval, int64_t num_classes) {
+  auto number_or_null = [&](double v) {
+    if (std::isnan(v)) return json(nullptr);
+    return value.integer ? json(static_cast<int64_t>(std::llround(v))) : json(v);
+  };
   json j = {{"value", number_or_null(value.value)}};
   if (!value.per_class.empty()) {
     j["per_class"] = json::object();

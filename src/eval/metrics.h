@@ -26,10 +26,13 @@ struct Predictions {
 inline int64_t argmax(const float* row, int64_t classes) { return std::max_element(row, row + classes) - row; }
 
 // One metric's value; NaN = undefined on these rows (e.g. AUC where no class has both positives
-// and negatives). Per-class metrics (precision, recall, f1_score, auc) also give each class's.
+// and negatives). Per-class metrics (precision, recall, f1_score, auc) also give each class's,
+// NaN where the class's denominator is 0 (precision of a class never predicted, recall of a
+// class that never occurs). `integer`: a count (example_count), written as an integer.
 struct MetricValue {
   double value = 0;
   std::vector<double> per_class;
+  bool integer = false;
 };
 
 // Keras's clipping of probabilities before the log in sparse categorical crossentropy.
@@ -52,7 +55,8 @@ struct Interval {
 std::map<std::string, Interval> bootstrap_intervals(const Predictions& p, const std::vector<int64_t>& rows,
                                                     const std::vector<MetricConfig>& metrics, uint64_t seed);
 
-// {"value": v, "per_class": {"0": v, ...}, "lower_bound", "upper_bound"}; NaN -> null.
+// {"value": v, "per_class": {"0": v, ...}, "lower_bound", "upper_bound"}; NaN -> null; a count
+// as an integer.
 nlohmann::json metric_json(const MetricValue& value, const Interval* interval, int64_t num_classes);
 
 }  // namespace litepipe::eval

@@ -34,6 +34,20 @@ svg text { font-family: inherit; }
 
 double number(const json& v) { return v.is_number() ? v.get<double>() : kNaN; }
 
+// `j[key]`, or null when `j` is not an object or lacks it (operator[] on a const json must not be
+// given a missing key).
+const json& member(const json& j, const char* key) {
+  static const json null = nullptr;
+  if (!j.is_object()) return null;
+  auto it = j.find(key);
+  return it == j.end() ? null : *it;
+}
+
+std::string text_of(const json& j, const char* key) {
+  const json& v = member(j, key);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
 std::string fixed(const json& v, int digits = 4) {
   if (v.is_number_integer() || v.is_number_unsigned()) return std::to_string(v.get<int64_t>());
   if (!v.is_number()) return "–";
@@ -245,22 +259,20 @@ std::string per_class_section(const json& c) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> categories;
   Series acc_a{c["a"]["title"].get<std::string>(), kColorA, {}}, acc_b{c["b"]["title"].get<std::string>(), kColorB, {}};
-  double lowest = 1;
+  // The accuracy on the examples of one label is that class's recall: one column each, from the
+  // example-by-example agreement (present whatever metrics were configured).
   for (const auto& k : c["agreement"]["per_class"]) {
     std::string cls = std::to_string(k["class"].get<int64_t>());
     categories.push_back(cls);
     acc_a.values.push_back(number(k["accuracy_a"]));
     acc_b.values.push_back(number(k["accuracy_b"]));
-    lowest = std::min({lowest, number(k["accuracy_a"]), number(k["accuracy_b"])});
     json delta = k["accuracy_a"].is_number() && k["accuracy_b"].is_number() ? json(number(k["accuracy_b"]) - number(k["accuracy_a"])) : json(nullptr);
-    rows.push_back({cls, fixed(k["example_count"]), fixed(k["accuracy_a"]), fixed(k["accuracy_b"]), delta_cell(delta), per_class("recall", cls, "a"),
-                    per_class("recall", cls, "b"), per_class("precision", cls, "a"), per_class("precision", cls, "b"), fixed(k["top1_flips"])});
+    rows.push_back({cls, fixed(k["example_count"]), fixed(k["accuracy_a"]), fixed(k["accuracy_b"]), delta_cell(delta), per_class("precision", cls, "a"),
+                    per_class("precision", cls, "b"), fixed(k["top1_flips"])});
   }
-  // Zoomed to the lowest accuracy, so small differences show; the axis says where it starts.
-  double lo = std::clamp(std::floor(lowest * 10) / 10 - 0.1, 0.0, 0.9);
   return "<h2>Per class (by label)</h2>\n<div class=\"row\"><div>" +
-         html_table({"class", "examples", "accuracy A", "accuracy B", "Δ", "recall A", "recall B", "precision A", "precision B", "top-1 flips"}, rows) +
-         "</div><div>" + bar_chart_svg("Accuracy per class", categories, {acc_a, acc_b}, lo, 1, "accuracy", "class (label)") + "</div></div>\n";
+         html_table({"class", "examples", "accuracy (= recall) A", "accuracy (= recall) B", "Δ", "precision A", "precision B", "top-1 flips"}, rows) +
+         "</div><div>" + bar_chart_svg("Accuracy (= recall) per class", categories, {acc_a, acc_b}, 0, 1, "accuracy", "class (label)") + "</div></div>\n";
 }
 
 std::string confusion_section(const json& c, const Sides& t) {
@@ -276,7 +288,7 @@ std::string calibration_section(const json& c, const Sides& t) {
     Line line{c[side]["title"].get<std::string>(), side == std::string("a") ? kColorA : kColorB, {}};
     const json plot = c["plots"][side].value("calibration_plot", json::object());
     for (const auto& bucket : plot.value("buckets", json::array())) {
-      if (number(bucket["count"]) > 0) line.points.emplace_back(number(bucket["mean_confidence"]), number(bucket["accuracy"]));
+      if (number(member(bucket, "count")) > 0) line.points.emplace_back(number(member(bucket, "mean_confidence")), number(member(bucket, "accuracy")));
     }
     lines.push_back(line);
     const json& ece = overall_deltas(c).value("expected_calibration_error", json::object());
@@ -324,8 +336,10 @@ std::string size_latency_section(const json& c, const Sides& t) {
       rows.push_back({fmt::format("batch-1 latency {} (µs)", std::string(stat).substr(0, std::string(stat).find('_'))), fixed(lat["a"][stat], 1),
                       fixed(lat["b"][stat], 1), a > 0 ? ratio_text(b / a) : "–"});
     }
-    note = fmt::format("<p class=\"sub\">Latency: {} timed runs after {} warmup, batch 1, {} OpenMP threads, on this machine; input: {}.</p>",
-                       fixed(lat["runs"]), fixed(lat["warmup"]), fixed(lat["threads"]), html_escape(lat.value("input", "")));
+    note = fmt::format("<p class=\"sub\">Latency: {} timed runs after {} warmup, batch 1, {} OpenMP threads, on this machine; input: {}. "
+                       "Each run times {}.</p>",
+                       fixed(lat["runs"]), fixed(lat["warmup"]), fixed(lat["threads"]), html_escape(text_of(lat, "input")),
+                       html_escape(text_of(lat, "timed")));
   }
   return "<h2>Size and latency</h2>\n" + html_table({"", t.a, t.b, "ratio B / A"}, rows) + note;
 }
