@@ -148,6 +148,59 @@ TEST_F(CompareTest, DifferentExampleSetsOrBrokenFilesAreNamed) {
   expect_error([&] { compare_evaluations(r); }, {"nowhere", "not an evaluation folder"});
 }
 
+TEST_F(CompareTest, MalformedEvaluationFilesAreNamedByFileAndField) {
+  fs::path a = hand_evaluation("a", 'a', kRows, 0.5, 0.9, false);
+  fs::path b = hand_evaluation("b", 'b', kRows, 0.75, 0.7, false);
+  ComparisonRequest r{.evaluation_a = a, .evaluation_b = b, .latency_runs = 0};
+  json plots = read_json_file(b / kPlotsFile);
+  auto corrupt = [&](const std::string& pointer, const json& value, bool erase = false) {
+    json broken = plots;
+    if (erase) broken[json::json_pointer(pointer).parent_pointer()].erase(json::json_pointer(pointer).back());
+    else broken[json::json_pointer(pointer)] = value;
+    write_json_file_atomic(b / kPlotsFile, broken);
+  };
+  const std::string plots_file = (b / kPlotsFile).string();
+  // A calibration bucket without its count (the report would have read a missing key).
+  corrupt("/slices/0/plots/calibration_plot/buckets/1/count", nullptr, true);
+  expect_error([&] { compare_evaluations(r); }, {plots_file, "slices[0].plots.calibration_plot.buckets[1].count", "expected a number or null"});
+  corrupt("/slices/0/plots/calibration_plot/buckets/0/accuracy", "high");
+  expect_error([&] { compare_evaluations(r); }, {plots_file, "buckets[0].accuracy: expected a number or null, got \"high\""});
+  corrupt("/slices/0/plots/multi_class_confusion_matrix_plot/matrix/2", 7);
+  expect_error([&] { compare_evaluations(r); }, {plots_file, "multi_class_confusion_matrix_plot.matrix[2]", "a row of 3 counts"});
+  corrupt("/slices/0", json::array({1, 2}));
+  expect_error([&] { compare_evaluations(r); }, {plots_file, "slices[0]: expected an object"});
+  corrupt("/slices", json::object());
+  expect_error([&] { compare_evaluations(r); }, {plots_file, "slices: expected a list"});
+  write_json_file_atomic(b / kPlotsFile, plots);
+  EXPECT_NO_THROW(compare_evaluations(r));
+
+  json metrics = read_json_file(a / kMetricsFile);
+  auto corrupt_metrics = [&](const std::string& pointer, const json& value) {
+    json broken = metrics;
+    broken[json::json_pointer(pointer)] = value;
+    write_json_file_atomic(a / kMetricsFile, broken);
+  };
+  const std::string metrics_file = (a / kMetricsFile).string();
+  corrupt_metrics("/slices/1", "group:x");
+  expect_error([&] { compare_evaluations(r); }, {metrics_file, "slices[1]: expected an object"});
+  corrupt_metrics("/slices/0/metrics/recall/per_class/1", "one");
+  expect_error([&] { compare_evaluations(r); }, {metrics_file, "slices[0].metrics.recall.per_class.1: expected a number or null"});
+  corrupt_metrics("/slices/0/metrics/auc", 0.5);
+  expect_error([&] { compare_evaluations(r); }, {metrics_file, "slices[0].metrics.auc: expected an object {value, per_class?}"});
+  corrupt_metrics("/slices/0/slice_key", 3);
+  expect_error([&] { compare_evaluations(r); }, {metrics_file, "slices[0].slice_key: expected a string"});
+  // `litepipe metrics` reads the same checks.
+  std::ostringstream table;
+  expect_error([&] { print_metrics({.evaluations = {a.string()}}, table); }, {metrics_file, "slices[0].slice_key"});
+
+  // A zero-byte model A: the size ratio is stored as null and printed as "-".
+  metrics["model"]["file_size_bytes"] = 0;
+  write_json_file_atomic(a / kMetricsFile, metrics);
+  std::ostringstream text;
+  compare_command({.evaluations = {a.string(), b.string()}, .runs = 0}, text);
+  EXPECT_NE(text.str().find("0 -> 1000 B (-x)"), std::string::npos) << text.str();
+}
+
 std::string report_text(const fs::path& path) { return read_file(path); }
 
 TEST_F(CompareTest, ReportIsSelfContainedEscapedAndHoldsTheKeyNumbers) {

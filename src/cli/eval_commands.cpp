@@ -55,6 +55,19 @@ std::vector<Column> newest_artifacts(const std::string& pipeline_file, const std
   return columns;
 }
 
+// `j[key]`, or null when `j` is not an object or lacks it (a stored file may be malformed).
+const json& member(const json& j, const char* key) {
+  static const json null = nullptr;
+  if (!j.is_object()) return null;
+  auto it = j.find(key);
+  return it == j.end() ? null : *it;
+}
+
+// A number as text with `spec` ("{:.4f}"), or "-" when it is not a number (null: undefined).
+std::string number_text(const json& v, fmt::format_string<double> spec) {
+  return v.is_number() ? fmt::format(spec, v.get<double>()) : std::string("-");
+}
+
 std::string cell(const json& v) {
   if (v.is_null()) return "-";
   if (v.is_number_integer() || v.is_number_unsigned()) return std::to_string(v.get<int64_t>());
@@ -79,16 +92,16 @@ int print_metrics(const MetricsCommand& command, std::ostream& out) {
   std::set<std::string> metric_names;
   std::vector<json> overall(columns.size());
   for (size_t c = 0; c < columns.size(); ++c) {
-    json metrics = read_json_file(columns[c].dir / eval::kMetricsFile);
+    json metrics = eval::read_metrics_file(columns[c].dir);
     json validations = read_json_file(columns[c].dir / eval::kValidationsFile);
-    for (const auto& slice : metrics.at("slices"))
-      if (slice.at("slice_key") == eval::kOverallSliceKey) overall[c] = slice.at("metrics");
+    overall[c] = json::object();
+    for (const auto& slice : metrics["slices"])
+      if (slice["slice_key"] == eval::kOverallSliceKey) overall[c] = slice["metrics"];
     for (const auto& [name, _] : overall[c].items()) metric_names.insert(name);
-    rows["model_type"].push_back(cell(metrics.at("model").at("model_type")));
-    rows["model file bytes"].push_back(cell(metrics.at("model").at("file_size_bytes")));
-    rows["validation"].push_back(!validations.value("thresholds_configured", false) ? "no thresholds"
-                                 : validations.value("validation_ok", false)        ? "BLESSED"
-                                                                                    : "NOT_BLESSED");
+    rows["model_type"].push_back(cell(member(member(metrics, "model"), "model_type")));
+    rows["model file bytes"].push_back(cell(member(member(metrics, "model"), "file_size_bytes")));
+    bool thresholds = member(validations, "thresholds_configured") == true, ok = member(validations, "validation_ok") == true;
+    rows["validation"].push_back(!thresholds ? "no thresholds" : ok ? "BLESSED" : "NOT_BLESSED");
   }
   for (const auto& name : metric_names) {
     row_names.push_back(name);
@@ -116,28 +129,34 @@ namespace {
 
 // "0.9640 -> 0.9652 (+0.0012)" for one Overall metric of a comparison.
 std::string change_text(const json& delta) {
-  auto value = [](const json& v) { return v.is_number() ? fmt::format("{:.4f}", v.get<double>()) : std::string("-"); };
-  std::string d = delta["delta"].is_number() ? fmt::format(" ({:+.4f})", delta["delta"].get<double>()) : "";
-  return fmt::format("{} -> {}{}", value(delta["a"]), value(delta["b"]), d);
+  const json& d = member(delta, "delta");
+  return fmt::format("{} -> {}{}", number_text(member(delta, "a"), "{:.4f}"), number_text(member(delta, "b"), "{:.4f}"),
+                     d.is_number() ? fmt::format(" ({:+.4f})", d.get<double>()) : "");
 }
 
+// Prints a comparison.json; every field may be missing or null (a ratio with a zero
+// denominator is stored as null) and is then printed as "-".
 void print_comparison(const json& c, const std::string& report, std::ostream& out) {
-  out << fmt::format("{} ({}) vs {} ({}), {} examples\n", c["a"]["title"].get<std::string>(), c["a"]["model"].value("model_type", ""),
-                     c["b"]["title"].get<std::string>(), c["b"]["model"].value("model_type", ""), cell(c["agreement"]["example_count"]));
-  for (const auto& slice : c["metric_deltas"]) {
-    if (slice["slice_key"] != eval::kOverallSliceKey) continue;
-    for (const char* name : {"sparse_categorical_accuracy", "sparse_categorical_crossentropy", "auc", "expected_calibration_error"})
-      if (slice["metrics"].contains(name)) out << fmt::format("  {:<34} {}\n", name, change_text(slice["metrics"][name]));
+  const json &a = member(c, "a"), &b = member(c, "b"), &ag = member(c, "agreement"), &size = member(c, "size");
+  out << fmt::format("{} ({}) vs {} ({}), {} examples\n", cell(member(a, "title")), cell(member(member(a, "model"), "model_type")),
+                     cell(member(b, "title")), cell(member(member(b, "model"), "model_type")), cell(member(ag, "example_count")));
+  const json& deltas = member(c, "metric_deltas");
+  for (const auto& slice : deltas.is_array() ? deltas : json::array()) {
+    if (member(slice, "slice_key") != eval::kOverallSliceKey) continue;
+    for (const char* name : {"sparse_categorical_accuracy", "sparse_categorical_crossentropy", "auc", "expected_calibration_error"}) {
+      const json& delta = member(member(slice, "metrics"), name);
+      if (!delta.is_null()) out << fmt::format("  {:<34} {}\n", name, change_text(delta));
+    }
   }
-  const json& ag = c["agreement"];
-  out << fmt::format("  {:<34} {} (top-1 flips {}; max |dp| {:.6f}, mean |dp| {:.2e})\n", "agreement", cell(ag["agreement_rate"]),
-                     cell(ag["top1_flips"]), ag["max_abs_probability_delta"].get<double>(), ag["mean_abs_probability_delta"].get<double>());
-  out << fmt::format("  {:<34} {} -> {} B ({:.3f}x)\n", "model file size", cell(c["size"]["a_bytes"]), cell(c["size"]["b_bytes"]),
-                     c["size"].value("ratio_b_to_a", 0.0));
-  if (c["latency"].is_object()) {
-    const json& l = c["latency"];
-    out << fmt::format("  {:<34} {:.1f} -> {:.1f} us ({:.3f}x)\n", "batch-1 latency p50", l["a"]["p50_us"].get<double>(), l["b"]["p50_us"].get<double>(),
-                       l.value("ratio_b_to_a_p50", 0.0));
+  out << fmt::format("  {:<34} {} (top-1 flips {}; max |dp| {}, mean |dp| {})\n", "agreement", cell(member(ag, "agreement_rate")),
+                     cell(member(ag, "top1_flips")), number_text(member(ag, "max_abs_probability_delta"), "{:.6f}"),
+                     number_text(member(ag, "mean_abs_probability_delta"), "{:.2e}"));
+  out << fmt::format("  {:<34} {} -> {} B ({}x)\n", "model file size", cell(member(size, "a_bytes")), cell(member(size, "b_bytes")),
+                     number_text(member(size, "ratio_b_to_a"), "{:.3f}"));
+  const json& l = member(c, "latency");
+  if (l.is_object()) {
+    out << fmt::format("  {:<34} {} -> {} us ({}x)\n", "batch-1 latency p50", number_text(member(member(l, "a"), "p50_us"), "{:.1f}"),
+                       number_text(member(member(l, "b"), "p50_us"), "{:.1f}"), number_text(member(l, "ratio_b_to_a_p50"), "{:.3f}"));
   }
   if (!report.empty()) out << "report: " << report << "\n";
 }

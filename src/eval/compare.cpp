@@ -78,7 +78,7 @@ Evaluation read_evaluation(const fs::path& dir, const std::string& title) {
   Evaluation e;
   e.dir = dir;
   e.title = title.empty() ? evaluation_title(dir) : title;
-  e.metrics = read_json_file(dir / kMetricsFile);
+  e.metrics = read_metrics_file(dir);
   fs::path metrics_file = dir / kMetricsFile;
   const json& model = field(e.metrics, "model", metrics_file, "metrics.json");
   for (const char* key : {"path", "model_type"})
@@ -86,10 +86,100 @@ Evaluation read_evaluation(const fs::path& dir, const std::string& title) {
   if (!field(model, "file_size_bytes", metrics_file, "model").is_number_unsigned()) {
     fail("{}: model.file_size_bytes: expected a byte count, got {}", metrics_file.string(), model["file_size_bytes"].dump());
   }
-  if (!field(e.metrics, "slices", metrics_file, "metrics.json").is_array()) fail("{}: slices: expected a list", metrics_file.string());
-  e.plots = fs::exists(dir / kPlotsFile) ? read_json_file(dir / kPlotsFile) : json::object();
+  e.plots = read_plots_file(dir);
   read_predictions(e);
   return e;
+}
+
+// ---------------------------------------------------------------- shape of metrics.json and plots.json
+
+[[noreturn]] void bad_field(const fs::path& file, const std::string& at, const std::string& expected, const json& got) {
+  fail("{}: {}: expected {}, got {}", file.string(), at, expected, got.dump());
+}
+
+void expect_number_or_null(const json& v, const fs::path& file, const std::string& at) {
+  if (!v.is_number() && !v.is_null()) bad_field(file, at, "a number or null", v);
+}
+
+void expect_count(const json& v, const fs::path& file, const std::string& at) {
+  if (!v.is_number() || v.get<double>() < 0) bad_field(file, at, "a count (a number >= 0)", v);
+}
+
+// The keys every slice entry of both files has: slice_key (text) and, optionally, slice (an object).
+void check_slice_entry(const json& s, const fs::path& file, const std::string& at) {
+  if (!s.is_object()) bad_field(file, at, "an object {slice_key, slice, ...}", s);
+  if (!s.contains("slice_key") || !s["slice_key"].is_string()) bad_field(file, at + ".slice_key", "a string", s.value("slice_key", json(nullptr)));
+  if (s.contains("slice") && !s["slice"].is_object()) bad_field(file, at + ".slice", "an object {feature: value}", s["slice"]);
+}
+
+void check_metrics_json(const json& metrics, const fs::path& file) {
+  if (!metrics.is_object()) bad_field(file, "metrics.json", "an object {model, example_count, slices}", metrics);
+  if (!metrics.contains("slices") || !metrics["slices"].is_array()) bad_field(file, "slices", "a list", metrics.value("slices", json(nullptr)));
+  if (metrics.contains("example_count")) expect_count(metrics["example_count"], file, "example_count");
+  for (size_t i = 0; i < metrics["slices"].size(); ++i) {
+    const json& s = metrics["slices"][i];
+    std::string at = fmt::format("slices[{}]", i);
+    check_slice_entry(s, file, at);
+    for (const char* group : {"metrics", "baseline_metrics"}) {
+      if (!s.contains(group)) {
+        if (group == std::string("metrics")) bad_field(file, at + ".metrics", "an object {metric name: {value, ...}}", nullptr);
+        continue;
+      }
+      const json& m = s[group];
+      if (!m.is_object()) bad_field(file, fmt::format("{}.{}", at, group), "an object {metric name: {value, ...}}", m);
+      for (const auto& [name, v] : m.items()) {
+        std::string mat = fmt::format("{}.{}.{}", at, group, name);
+        if (!v.is_object() || !v.contains("value")) bad_field(file, mat, "an object {value, per_class?}", v);
+        expect_number_or_null(v["value"], file, mat + ".value");
+        if (v.contains("per_class")) {
+          if (!v["per_class"].is_object()) bad_field(file, mat + ".per_class", "an object {class: value}", v["per_class"]);
+          for (const auto& [c, pv] : v["per_class"].items()) expect_number_or_null(pv, file, fmt::format("{}.per_class.{}", mat, c));
+        }
+      }
+    }
+  }
+}
+
+void check_plots_json(const json& plots, const fs::path& file) {
+  if (!plots.is_object()) bad_field(file, "plots.json", "an object {slices}", plots);
+  if (!plots.contains("slices") || !plots["slices"].is_array()) bad_field(file, "slices", "a list", plots.value("slices", json(nullptr)));
+  for (size_t i = 0; i < plots["slices"].size(); ++i) {
+    const json& s = plots["slices"][i];
+    std::string at = fmt::format("slices[{}]", i);
+    check_slice_entry(s, file, at);
+    if (!s.contains("plots") || !s["plots"].is_object()) bad_field(file, at + ".plots", "an object {plot name: plot}", s.value("plots", json(nullptr)));
+    const json& p = s["plots"];
+    if (p.contains("multi_class_confusion_matrix_plot")) {
+      std::string cat = at + ".plots.multi_class_confusion_matrix_plot";
+      const json& cm = p["multi_class_confusion_matrix_plot"];
+      if (!cm.is_object() || !cm.contains("matrix") || !cm["matrix"].is_array()) bad_field(file, cat + ".matrix", "a list of rows", cm.is_object() ? cm.value("matrix", json(nullptr)) : cm);
+      const json& matrix = cm["matrix"];
+      for (size_t r = 0; r < matrix.size(); ++r) {
+        if (!matrix[r].is_array() || matrix[r].size() != matrix.size()) {
+          bad_field(file, fmt::format("{}.matrix[{}]", cat, r), fmt::format("a row of {} counts (the matrix is square)", matrix.size()), matrix[r]);
+        }
+        for (size_t c = 0; c < matrix[r].size(); ++c) expect_count(matrix[r][c], file, fmt::format("{}.matrix[{}][{}]", cat, r, c));
+      }
+      if (cm.contains("class_ids") && (!cm["class_ids"].is_array() || cm["class_ids"].size() != matrix.size())) {
+        bad_field(file, cat + ".class_ids", fmt::format("a list of {} class ids", matrix.size()), cm["class_ids"]);
+      }
+    }
+    if (p.contains("calibration_plot")) {
+      std::string cat = at + ".plots.calibration_plot";
+      const json& cal = p["calibration_plot"];
+      if (!cal.is_object() || !cal.contains("buckets") || !cal["buckets"].is_array()) bad_field(file, cat + ".buckets", "a list of buckets", cal.is_object() ? cal.value("buckets", json(nullptr)) : cal);
+      for (size_t b = 0; b < cal["buckets"].size(); ++b) {
+        const json& bucket = cal["buckets"][b];
+        std::string bat = fmt::format("{}.buckets[{}]", cat, b);
+        if (!bucket.is_object()) bad_field(file, bat, "an object {lower_threshold, upper_threshold, count, mean_confidence, accuracy}", bucket);
+        for (const char* key : {"count", "mean_confidence", "accuracy"})
+          if (!bucket.contains(key)) bad_field(file, fmt::format("{}.{}", bat, key), "a number or null", nullptr);
+        expect_count(bucket["count"], file, bat + ".count");
+        expect_number_or_null(bucket["mean_confidence"], file, bat + ".mean_confidence");
+        expect_number_or_null(bucket["accuracy"], file, bat + ".accuracy");
+      }
+    }
+  }
 }
 
 json delta_entry(const json& a, const json& b) {
@@ -301,6 +391,22 @@ json side(const Evaluation& e) {
 }
 
 }  // namespace
+
+json read_metrics_file(const fs::path& dir) {
+  fs::path file = dir / kMetricsFile;
+  if (!fs::exists(file)) fail("{}: no such file; expected the Evaluator's metrics", file.string());
+  json metrics = read_json_file(file);
+  check_metrics_json(metrics, file);
+  return metrics;
+}
+
+json read_plots_file(const fs::path& dir) {
+  fs::path file = dir / kPlotsFile;
+  if (!fs::exists(file)) return {{"slices", json::array()}};
+  json plots = read_json_file(file);
+  check_plots_json(plots, file);
+  return plots;
+}
 
 std::string evaluation_title(const fs::path& dir) {
   fs::path path = dir.lexically_normal();

@@ -36,6 +36,14 @@ struct ComparisonRequest {
 // the two predictions files are an error naming both files.
 nlohmann::json compare_evaluations(const ComparisonRequest& request);
 
+// metrics.json / plots.json of an evaluation folder, checked: every slice an object with a text
+// slice_key, every metric value and per-class value a number or null, every confusion matrix
+// square with counts, every calibration bucket with a count and numbers (or null). Errors name
+// the file, the field (`slices[2].metrics.auc.value`) and what was expected. No plots.json:
+// {"slices": []}.
+nlohmann::json read_metrics_file(const std::filesystem::path& dir);
+nlohmann::json read_plots_file(const std::filesystem::path& dir);
+
 // A title for an evaluation folder: `<component id>/evaluation/<execution>` (an artifact) gives the
 // component id, any other folder its name.
 std::string evaluation_title(const std::filesystem::path& dir);

@@ -1,7 +1,7 @@
 #include "eval/eval_model.h"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
