@@ -569,6 +569,19 @@ TEST_F(EvaluateTest, ValueThresholdsAreInclusiveAndFailuresNamed) {
   EXPECT_TRUE(scoped.validations["metric_validations_per_slice"].empty());
   EXPECT_EQ(scoped.validations["missing_slices"], json::array({{{"feature_values", {{"group", "zzz"}}}}}));
   EXPECT_FALSE(scoped.validation_ok);
+  // The MNIST example's gate: slicing_specs [{}] is the Overall slice only; group:b (0.5) is
+  // reported but not gated, so the model is blessed at 0.6 (Overall 4/6).
+  json overall_only = config(json::array({{{"class_name", "SparseCategoricalAccuracy"},
+                                           {"per_slice_thresholds", {{{"slicing_specs", {json::object()}},
+                                                                      {"threshold", {{"value_threshold", {{"lower_bound", 0.6}}}}}}}}}}));
+  EvaluationResult gated = run(overall_only, model);
+  EXPECT_TRUE(gated.thresholds_configured);
+  EXPECT_TRUE(gated.validation_ok) << gated.validations.dump();
+  EXPECT_EQ(gated.metrics["slices"].size(), 3u);
+  overall_only["metrics_specs"][0]["metrics"][0]["per_slice_thresholds"][0]["threshold"]["value_threshold"]["lower_bound"] = 0.7;
+  EvaluationResult failed = run(overall_only, model);
+  ASSERT_EQ(failed.validations["metric_validations_per_slice"].size(), 1u);
+  EXPECT_EQ(failed.validations["metric_validations_per_slice"][0]["slice_key"], "Overall");
 }
 
 TEST_F(EvaluateTest, ChangeThresholdsAgainstTheBaselineInBothDirections) {
@@ -713,10 +726,11 @@ TEST(MnistPipelineTest, YamlAndCppApiBuildTheSamePipeline) {
   auto mnist_lite_int8 = Trainer({.module_file = path("../../build/examples/mnist/libmnist_module.so"), .run_fn = "run_fn_lite_int8",
                                   .examples = gen->outputs("examples"), .transform_graph = transform->outputs("transform_graph"),
                                   .schema = schema->outputs("schema"), .train_steps = 5000, .eval_steps = 100})->with_id("mnist_lite_int8");
+  // Per-digit slices are reported; only Overall is gated (TFMA's per_slice_thresholds).
+  json overall_only = json::array({{{"slicing_specs", json::array({json::object()})}, {"threshold", {{"value_threshold", {{"lower_bound", 0.8}}}}}}});
   json eval_config = {{"model_specs", {{{"label_key", "image_class"}}}},
                       {"slicing_specs", {json::object(), {{"feature_keys", {"image_class"}}}}},
-                      {"metrics_specs", {{{"metrics", {{{"class_name", "SparseCategoricalAccuracy"},
-                                                        {"threshold", {{"value_threshold", {{"lower_bound", 0.8}}}}}}}}}}}};
+                      {"metrics_specs", {{{"metrics", {{{"class_name", "SparseCategoricalAccuracy"}, {"per_slice_thresholds", overall_only}}}}}}}};
   json lite_config = eval_config;
   lite_config["model_specs"][0]["model_type"] = "tf_lite";
   auto evaluator = Evaluator({.examples = gen->outputs("examples"), .model = mnist->outputs("model"), .eval_config = eval_config})->with_id("mnist");
