@@ -109,6 +109,19 @@ TEST(EvalConfigTest, ErrorsNameTheField) {
   expect_error([&] { parse_eval_config(with("/slicing_specs/0/feature_keys", "image_class")); }, {"eval_config.slicing_specs[0].feature_keys: expected a list"});
   expect_error([&] { parse_eval_config(with("/options/min_slice_size", 0)); }, {"eval_config.options.min_slice_size: expected an integer >= 1"});
   expect_error([&] { parse_eval_config(with("/extra", 1)); }, {"eval_config: unknown field 'extra'"});
+  // A change threshold needs a bound: a direction alone is an error naming the fields.
+  expect_error([&] { parse_eval_config(with("/metrics_specs/0/metrics/0/threshold", {{"change_threshold", {{"direction", "HIGHER_IS_BETTER"}}}})); },
+               {"eval_config.metrics_specs[0].metrics[0].threshold.change_threshold: expected 'absolute' or 'relative'"});
+  EXPECT_NO_THROW(parse_eval_config(with("/metrics_specs/0/metrics/0/threshold", {{"change_threshold", {{"direction", "HIGHER_IS_BETTER"}, {"relative", 0}}}})));
+  // TFMA's fields that litepipe does not implement say so.
+  for (const auto& [pointer, field] : std::vector<std::pair<std::string, std::string>>{
+           {"/model_specs/0/label_keys", "label_keys"},          {"/model_specs/0/example_weight_key", "example_weight_key"},
+           {"/metrics_specs/0/metrics/0/module", "module"},      {"/metrics_specs/0/model_names", "model_names"},
+           {"/metrics_specs/0/output_names", "output_names"},    {"/metrics_specs/0/binarize", "binarize"}}) {
+    SCOPED_TRACE(field);
+    expect_error([&] { parse_eval_config(with(pointer, json::array({"x"}))); },
+                 {json::json_pointer(pointer).parent_pointer().back(), "." + field + ": TFMA field '" + field + "' is not supported by litepipe"});
+  }
   // A bad config fails when the component is built, before anything runs.
   expect_error([&] { Evaluator({.eval_config = bad_metric}); }, {"Evaluator", "parameter 'eval_config'", "unknown metric 'Foo'"});
 }

@@ -17,10 +17,12 @@ const std::set<std::string> kFullModelTypes = {"tf_keras", "tf_generic", "onnx"}
 
 std::string keys_of(const std::set<std::string>& keys) { return fmt::format("{}", fmt::join(keys, ", ")); }
 
-// `j` must be an object whose keys are all in `allowed`.
-void check_object(const json& j, const std::string& path, const std::set<std::string>& allowed) {
+// `j` must be an object whose keys are all in `allowed`; `tfma_only` are TFMA's fields at this
+// place that litepipe does not implement.
+void check_object(const json& j, const std::string& path, const std::set<std::string>& allowed, const std::set<std::string>& tfma_only = {}) {
   if (!j.is_object()) fail("{}: expected an object, got {}", path, j.dump());
   for (const auto& [key, _] : j.items()) {
+    if (tfma_only.count(key)) fail("{}.{}: TFMA field '{}' is not supported by litepipe; supported here: {}", path, key, key, keys_of(allowed));
     if (!allowed.count(key)) fail("{}: unknown field '{}'; expected one of: {}", path, key, keys_of(allowed));
   }
 }
@@ -109,6 +111,10 @@ MetricThreshold parse_threshold(const json& j, const std::string& path) {
     if (direction == "HIGHER_IS_BETTER") change.direction = Direction::HigherIsBetter;
     else if (direction == "LOWER_IS_BETTER") change.direction = Direction::LowerIsBetter;
     else fail("{}.direction: expected HIGHER_IS_BETTER or LOWER_IS_BETTER, got '{}'", p, direction);
+    if (!change.absolute && !change.relative) {
+      fail("{}: expected 'absolute' or 'relative' (or both): the change the candidate must make against the baseline; a direction alone "
+           "bounds nothing", p);
+    }
     t.change_threshold = change;
   }
   return t;
@@ -133,7 +139,7 @@ const std::map<std::string, std::set<std::string>>& metric_config_keys() {
 }
 
 MetricConfig parse_metric(const json& j, const std::string& path) {
-  check_object(j, path, {"class_name", "config", "threshold", "per_slice_thresholds"});
+  check_object(j, path, {"class_name", "config", "threshold", "per_slice_thresholds"}, {"module"});
   MetricConfig m;
   m.class_name = string_field(j, "class_name", path);
   const auto& classes = known_metric_classes();
@@ -188,7 +194,7 @@ MetricConfig parse_metric(const json& j, const std::string& path) {
 }
 
 ModelSpec parse_model_spec(const json& j, const std::string& path) {
-  check_object(j, path, {"name", "model_type", "signature_name", "label_key", "prediction_key", "is_baseline"});
+  check_object(j, path, {"name", "model_type", "signature_name", "label_key", "prediction_key", "is_baseline"}, {"label_keys", "example_weight_key"});
   ModelSpec m;
   m.name = string_field(j, "name", path);
   m.model_type = string_field(j, "model_type", path);
@@ -314,7 +320,7 @@ EvalConfig parse_eval_config(const json& j, const std::string& where) {
   std::set<std::string> names;
   for (size_t i = 0; i < specs.size(); ++i) {
     std::string p = fmt::format("{}.metrics_specs[{}]", where, i);
-    check_object(specs[i], p, {"metrics", "thresholds"});
+    check_object(specs[i], p, {"metrics", "thresholds"}, {"model_names", "output_names", "binarize"});
     MetricsSpec spec;
     const json& metrics = array_field(specs[i], "metrics", p);
     for (size_t m = 0; m < metrics.size(); ++m) {
