@@ -1,4 +1,8 @@
 // The Evaluator (EvalConfig, metrics, slices, thresholds, blessing) and the Pusher.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -709,6 +713,37 @@ TEST_F(EvaluatorPusherTest, NotBlessedOrUnvalidatedModelIsNotPushed) {
   EXPECT_FALSE(fs::exists(base) && !fs::is_empty(base));
 
   expect_error([&] { Pusher({.base_directory = ""}); }, {"Pusher", "push_destination", "base_directory"});
+}
+
+TEST_F(EvaluatorPusherTest, PusherRemovesStagingFoldersOfPushesThatDied) {
+  fs::path model = softmax_model("m", 1, false);
+  fs::path base = dir_ / "serving";
+  fs::create_directories(base);
+  // A pid that is certainly gone: a child that has exited and been reaped.
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto staging = [&](int64_t version, int64_t pid) {
+    fs::path p = base / fmt::format(".push-{}-{}", version, pid);
+    fs::create_directories(p);
+    write_file_atomic(p / "model.onnx", "half a model");
+    return p;
+  };
+  fs::path dead = staging(now - 10, child);                      // its process crashed mid-copy
+  fs::path ancient = staging(now - 3 * 24 * 3600, ::getppid());  // a live pid, but days old: reused
+  fs::path live = staging(now, ::getppid());                     // another pusher copying right now
+  fs::create_directories(base / ".push-notes");                 // not a staging folder's name
+  fs::create_directories(base / "17");                           // a pushed version
+  Artifact pushed = run_pusher(model, nullptr, base)["pushed_model"][0];
+  EXPECT_EQ(pushed.properties["pushed"], 1);
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_FALSE(fs::exists(ancient));
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_TRUE(fs::exists(base / ".push-notes"));
+  EXPECT_TRUE(fs::exists(base / "17"));
+  EXPECT_TRUE(fs::exists(fs::path(pushed.properties["pushed_destination"].get<std::string>()) / "model.onnx"));
 }
 
 // ---------------------------------------------------------------- the MNIST pipeline

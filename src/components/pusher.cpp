@@ -1,12 +1,15 @@
 #include "components/pusher.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -43,6 +46,37 @@ bool rename_no_replace(const fs::path& from, const fs::path& to) {
   fail("cannot move {} to {}: {}", from.string(), to.string(), std::strerror(errno));
 }
 
+constexpr const char* kStagingPrefix = ".push-";  // staging folders: .push-<unix time>-<pid>
+constexpr int64_t kStaleStagingSeconds = 24 * 60 * 60;
+
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Removes the staging folders of pushes that died mid-copy: their process is gone, or they are
+// over a day old (their pid may have been reused since). A live pusher's folder is left alone.
+void remove_stale_staging(const fs::path& base) {
+  int64_t now = unix_seconds();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(base, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind(kStagingPrefix, 0) != 0) continue;
+    std::string_view rest = std::string_view(name).substr(std::string_view(kStagingPrefix).size());
+    int64_t version = 0, pid = 0;
+    auto dash = rest.find('-');
+    if (dash == std::string_view::npos) continue;
+    auto v = std::from_chars(rest.data(), rest.data() + dash, version);
+    auto p = std::from_chars(rest.data() + dash + 1, rest.data() + rest.size(), pid);
+    if (v.ec != std::errc() || v.ptr != rest.data() + dash || p.ec != std::errc() || p.ptr != rest.data() + rest.size() || pid <= 0) continue;
+    bool alive = ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+    if (alive && now - version <= kStaleStagingSeconds) continue;
+    std::error_code removed;
+    fs::remove_all(entry.path(), removed);
+    if (removed) spdlog::warn("Pusher: cannot remove the stale staging folder {}: {}", entry.path().string(), removed.message());
+    else spdlog::info("Pusher: removed {}, left by a push that did not finish ({})", entry.path().string(), alive ? "over a day old" : "its process is gone");
+  }
+}
+
 class PusherExecutor final : public Executor {
  public:
   void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
@@ -61,10 +95,11 @@ class PusherExecutor final : public Executor {
     if (!fs::is_directory(serving)) fail("Pusher: model {} has no {} folder", model.uri, kServingModelDir);
     fs::path base = base_directory_of(props.at("push_destination"));
     fs::create_directories(base);
+    remove_stale_staging(base);
 
     // TFX's version: the unix time in seconds; a later number if that one exists.
-    int64_t version = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    fs::path staging = base / fmt::format(".push-{}-{}", version, ::getpid());
+    int64_t version = unix_seconds();
+    fs::path staging = base / fmt::format("{}{}-{}", kStagingPrefix, version, ::getpid());
     fs::remove_all(staging);
     try {
       fs::copy(serving, staging, fs::copy_options::recursive);
