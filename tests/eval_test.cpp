@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <random>
 #include <set>
 
 #include "cli/eval_commands.h"
@@ -15,6 +16,8 @@
 #include "eval/evaluate.h"
 #include "nn/layers.h"
 #include "nn/model.h"
+#include "tflite/interpreter.h"
+#include "tflite/rewriter.h"
 #include "pipeline/runner.h"
 #include "pipeline/yaml_pipeline.h"
 #include "tensorflow/core/example/example.pb.h"
@@ -508,6 +511,88 @@ TEST_F(EvaluateTest, NonProbabilityOutputsAreErrorsNamingModelAndOutput) {
   }
   // Rows that do not sum to 1 are only warned about.
   EXPECT_NO_THROW(evaluate_rows({{2.0f, 1.0f, 1.0f}, {0.1f, 0.8f, 0.1f}}));
+}
+
+// An int8-input/output TFLite model end to end: the Evaluator quantizes the inputs with the
+// input tensor's scale and zero point and dequantizes the output (TFMA cannot evaluate these).
+TEST_F(EvaluateTest, Int8InputOutputTfLiteModelMatchesTheFloatModel) {
+  // 400 examples: log-probabilities with a clear top class (0 against -5..-1.5), the label that
+  // class for 4 in 5 examples and another one otherwise; slices by group.
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> other(-5.0f, -1.5f);
+  std::vector<tensorflow::Example> examples;
+  nn::Tensor representative({200, 3});
+  for (int i = 0; i < 400; ++i) {
+    std::vector<float> logits = {other(rng), other(rng), other(rng)};
+    auto top = static_cast<int64_t>(rng() % 3);
+    logits[static_cast<size_t>(top)] = 0;
+    int64_t label = rng() % 5 == 0 ? (top + 1 + static_cast<int64_t>(rng() % 2)) % 3 : top;
+    if (i < 200) std::copy(logits.begin(), logits.end(), representative.data() + i * 3);
+    examples.push_back(logits_example(logits, int_label(label), i % 2 ? "a" : "b"));
+  }
+  fs::path examples_file = write_example_file(dir_ / "int8" / "data.tfrecord.gz", examples);
+
+  // The float model (ONNX) and its full-integer rewrite with int8 input and output.
+  nn::Model model = nn::Sequential(nn::Input({3}), {nn::Rescaling(1), nn::ActivationLayer("softmax")});
+  model.save(dir_ / "softmax-onnx", {.input_name = "logits"});
+  fs::create_directories(dir_ / "float");
+  fs::copy(dir_ / "softmax-onnx", dir_ / "float" / "Format-Serving", fs::copy_options::recursive);
+  auto rewriter = rewriting::create_rewriter(
+      rewriting::TFLITE_REWRITER, "tflite_int8_io_rewriter",
+      {.quantization_optimizations = {"DEFAULT"}, .quantization_enable_full_integer = true,
+       .representative_dataset = [representative] { return std::vector<tfl::RepresentativeBatch>{{{"logits", representative}}}; },
+       .quantization_int8_input_output = true});
+  fs::create_directories(dir_ / "int8_io");
+  rewriting::rewrite_saved_model(dir_ / "softmax-onnx", dir_ / "int8_io" / "Format-Serving", *rewriter, rewriting::ModelType::TFLITE_MODEL);
+  auto interpreter = tfl::Interpreter::from_file(dir_ / "int8_io" / "Format-Serving" / "tflite");
+  ASSERT_EQ(interpreter->tensor(interpreter->inputs()[0]).type, tfl::DType::Int8);
+  ASSERT_EQ(interpreter->tensor(interpreter->outputs()[0]).type, tfl::DType::Int8);
+
+  auto evaluate_model = [&](const fs::path& uri, bool tflite, const std::string& out) {
+    json c = config(json::array(), {{"sparse_categorical_accuracy", {{"value_threshold", {{"lower_bound", 0.5}}}}}}, tflite);
+    EvaluationRequest r;
+    r.config = parse_eval_config(c);
+    r.example_files = {examples_file};
+    r.model_uri = uri;
+    r.output_dir = dir_ / out;
+    r.batch_size = 64;  // several batches, the last one smaller
+    return evaluate(r);
+  };
+  EvaluationResult full = evaluate_model(dir_ / "float", false, "full");
+  EvaluationResult int8 = evaluate_model(dir_ / "int8_io", true, "int8");
+  EXPECT_EQ(int8.model.model_type, "tf_lite");
+  for (const char* f : {kMetricsFile, kPlotsFile, kValidationsFile, kEvalConfigFile}) {
+    SCOPED_TRACE(f);
+    testing::expect_same_keys(read_json_file(dir_ / "full" / f), read_json_file(dir_ / "int8" / f), f);
+  }
+  for (const char* key : {"Overall", "group:a", "group:b"}) {
+    SCOPED_TRACE(key);
+    const json &m_full = slice(full.metrics, key)["metrics"], &m_int8 = slice(int8.metrics, key)["metrics"];
+    double accuracy = m_full["sparse_categorical_accuracy"]["value"].get<double>();
+    EXPECT_GT(accuracy, 0.7);
+    EXPECT_NEAR(m_int8["sparse_categorical_accuracy"]["value"].get<double>(), accuracy, 0.01);
+    EXPECT_EQ(m_int8["example_count"], m_full["example_count"]);
+    EXPECT_NEAR(m_int8["sparse_categorical_crossentropy"]["value"].get<double>(), m_full["sparse_categorical_crossentropy"]["value"].get<double>(), 0.05);
+    EXPECT_NEAR(m_int8["auc"]["value"].get<double>(), m_full["auc"]["value"].get<double>(), 0.02);
+  }
+  EXPECT_TRUE(int8.validation_ok);
+  // The probabilities came back dequantized: on the output's 1/256 grid, each row summing to
+  // about 1.
+  TFRecordReader reader(dir_ / "int8" / kPredictionsFile);
+  std::string record;
+  int64_t rows = 0;
+  while (reader.next(record)) {
+    tensorflow::Example e;
+    ASSERT_TRUE(e.ParseFromString(record));
+    double sum = 0;
+    for (float q : e.features().feature().at("probabilities").float_list().value()) {
+      sum += q;
+      EXPECT_NEAR(q * 256, std::round(q * 256), 1e-3) << q;
+    }
+    EXPECT_NEAR(sum, 1.0, 3.0 / 256);
+    ++rows;
+  }
+  EXPECT_EQ(rows, 400);
 }
 
 TEST_F(EvaluateTest, TfLiteInputMappingAndSameStructureAsTheFullModel) {

@@ -91,6 +91,19 @@ class OnnxEvalModel final : public EvalModel {
   onnxio::OnnxRunner runner_;
 };
 
+// The step of tensor `index`'s values: its int8 scale, or that of the int8 tensor a DEQUANTIZE
+// op turns into it; 0 for float values.
+double quantization_step(const tfl::Interpreter& interpreter, int index) {
+  const tfl::Tensor& t = interpreter.tensor(index);
+  if (t.type == tfl::DType::Int8 && !t.scale.empty()) return t.scale[0];
+  for (const auto& node : interpreter.nodes()) {
+    if (node.op_name != "DEQUANTIZE" || node.outputs.empty() || node.outputs[0] != index || node.inputs.empty()) continue;
+    const tfl::Tensor& source = interpreter.tensor(node.inputs[0]);
+    if (!source.scale.empty()) return source.scale[0];
+  }
+  return 0;
+}
+
 class TfLiteEvalModel final : public EvalModel {
  public:
   TfLiteEvalModel(const fs::path& path, const ModelSpec& spec) : bytes_(read_file(path)), signature_name_(spec.signature_name) {
@@ -104,6 +117,7 @@ class TfLiteEvalModel final : public EvalModel {
       fail("{}: no signature '{}' (signatures: {})", path.string(), spec.signature_name, names_of(interpreter.signatures()));
     }
     output_name_ = pick_output(signature->second.outputs, spec, path.string());
+    output_step_ = quantization_step(interpreter, signature->second.outputs.at(output_name_));
     for (const auto& [key, index] : signature->second.inputs) {
       const tfl::Tensor& t = interpreter.tensor(index);
       const auto& dims = t.shape_signature.empty() ? t.shape : t.shape_signature;

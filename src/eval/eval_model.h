@@ -40,6 +40,9 @@ class EvalModel {
   int64_t max_batch() const { return max_batch_; }
   // The output that holds the probabilities (ONNX: the graph output; TFLite: the signature key).
   const std::string& output_name() const { return output_name_; }
+  // The quantization step of that output (an int8 output, or a float one dequantized from int8 by
+  // the model's last op); 0 for a float model. Quantized probabilities sum to 1 only within it.
+  double output_step() const { return output_step_; }
 
   // Sets up `workers` independent runners (TFLite: one interpreter each, as TFMA does).
   virtual void prepare_workers(size_t workers) = 0;
@@ -58,6 +61,7 @@ class EvalModel {
   uint64_t file_size_ = 0;
   int64_t max_batch_ = 0;
   std::string output_name_;
+  double output_step_ = 0;
 };
 
 }  // namespace litepipe::eval

@@ -139,10 +139,10 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
 }
 
 // The metrics need probabilities: a non-finite or negative output is an error (it would break
-// the calibration buckets and the AUC's ranking); rows that do not sum to 1 are only warned about
-// (a model may output scores of a sigmoid per class).
+// the calibration buckets and the AUC's ranking); rows that do not sum to 1 (within 1e-3, plus
+// the rounding of a quantized output: half a step per class) are only warned about.
 void check_probabilities(const EvalModel& model, const Predictions& p, const ExampleTable& table) {
-  constexpr double kSumTolerance = 1e-3;
+  const double kSumTolerance = 1e-3 + static_cast<double>(p.num_classes) * model.output_step() / 2;
   int64_t off_sum = 0, first_off = -1;
   double first_sum = 0;
   for (int64_t i = 0; i < p.size(); ++i) {
