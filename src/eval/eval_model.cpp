@@ -119,8 +119,6 @@ class TfLiteEvalModel final : public EvalModel {
     }
     output_name_ = pick_output(signature->second.outputs, spec, path.string());
     output_step_ = quantization_step(interpreter, signature->second.outputs.at(output_name_));
-    signature_inputs_ = signature->second.inputs;
-    signature_outputs_ = signature->second.outputs;
     for (const auto& [key, index] : signature->second.inputs) {
       const tfl::Tensor& t = interpreter.tensor(index);
       const auto& dims = t.shape_signature.empty() ? t.shape : t.shape_signature;
@@ -141,70 +139,23 @@ class TfLiteEvalModel final : public EvalModel {
     workers_.resize(interpreters_.size());
   }
 
-  // As TFLite's SignatureRunner, but the interpreter is only resized and re-allocated when the
-  // batch shape changes (SignatureRunner::run prepares every kernel on every call, which for int8
-  // kernels costs far more than the run itself).
+  // Through TFLite's SignatureRunner (one per worker): inputs resized to the batch (kernels are
+  // prepared again only when the batch shape changes), int8 inputs quantized, outputs dequantized.
   nn::Tensor predict(const std::map<std::string, nn::Tensor>& batch, size_t worker) override {
     if (workers_.empty()) prepare_workers(1);
-    tfl::Interpreter& interpreter = *interpreters_.at(worker);
-    Worker& w = workers_.at(worker);
-    std::vector<std::vector<int64_t>> shapes;
-    for (const auto& input : inputs_) shapes.push_back(batch.at(input.feature).shape());
-    if (!w.runner || shapes != w.shapes) {
-      w.runner = std::make_unique<tfl::SignatureRunner>(interpreter, signature_name_);
-      w.shapes = shapes;
-      return run_signature(w, batch);  // resizes, allocates and runs
-    }
-    for (const auto& input : inputs_) set_input(interpreter, input, batch.at(input.feature));
-    interpreter.invoke();
-    return output(interpreter);
+    std::unique_ptr<tfl::SignatureRunner>& runner = workers_.at(worker);
+    if (!runner) runner = std::make_unique<tfl::SignatureRunner>(*interpreters_.at(worker), signature_name_);
+    std::map<std::string, nn::Tensor> feeds;
+    for (const auto& input : inputs_) feeds[signature_keys_.at(input.feature)] = batch.at(input.feature);
+    return runner->run(feeds).at(output_name_);
   }
 
  private:
-  struct Worker {
-    std::unique_ptr<tfl::SignatureRunner> runner;
-    std::vector<std::vector<int64_t>> shapes;  // of the batch the interpreter is allocated for
-  };
-
-  nn::Tensor run_signature(Worker& w, const std::map<std::string, nn::Tensor>& batch) {
-    std::map<std::string, nn::Tensor> feeds;
-    for (const auto& input : inputs_) feeds[signature_keys_.at(input.feature)] = batch.at(input.feature);
-    return w.runner->run(feeds).at(output_name_);
-  }
-
-  // The input as SignatureRunner::run sets it: float copied, int8 quantized (round, zero point, clamp).
-  void set_input(tfl::Interpreter& interpreter, const ModelInput& input, const nn::Tensor& x) {
-    tfl::Tensor& t = interpreter.tensor(signature_inputs_.at(signature_keys_.at(input.feature)));
-    if (t.type == tfl::DType::Float32) {
-      std::copy(x.data(), x.data() + t.elements(), t.as<float>());
-      return;
-    }
-    auto zp = static_cast<int32_t>(t.zero_point.empty() ? 0 : t.zero_point[0]);
-    for (int64_t i = 0; i < t.elements(); ++i) {
-      int32_t q = static_cast<int32_t>(std::round(x[i] / t.scale[0])) + zp;
-      t.as<int8_t>()[i] = static_cast<int8_t>(std::clamp(q, -128, 127));
-    }
-  }
-
-  // The probabilities as SignatureRunner::run returns them: float copied, int8 dequantized.
-  nn::Tensor output(const tfl::Interpreter& interpreter) const {
-    const tfl::Tensor& t = interpreter.tensor(signature_outputs_.at(output_name_));
-    nn::Tensor y(std::vector<int64_t>(t.shape.begin(), t.shape.end()));
-    if (t.type == tfl::DType::Float32) {
-      std::copy(t.as<float>(), t.as<float>() + t.elements(), y.data());
-    } else {
-      int64_t zp = t.zero_point.empty() ? 0 : t.zero_point[0];
-      for (int64_t i = 0; i < t.elements(); ++i) y[i] = static_cast<float>(t.as<int8_t>()[i] - zp) * t.scale[0];
-    }
-    return y;
-  }
-
   std::string bytes_;
   std::string signature_name_;
   std::map<std::string, std::string> signature_keys_;  // feature -> signature input key
-  std::map<std::string, int> signature_inputs_, signature_outputs_;  // signature key -> tensor
   std::vector<std::unique_ptr<tfl::Interpreter>> interpreters_;
-  std::vector<Worker> workers_;
+  std::vector<std::unique_ptr<tfl::SignatureRunner>> workers_;
 };
 
 }  // namespace

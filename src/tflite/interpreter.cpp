@@ -234,7 +234,7 @@ std::map<std::string, nn::Tensor> SignatureRunner::run(const std::map<std::strin
     if (it == inputs.end()) fail("{}: signature '{}' needs input '{}'", interpreter_.origin(), key_, name);
     interpreter_.resize_input(position(tensor), std::vector<int32_t>(it->second.shape().begin(), it->second.shape().end()));
   }
-  interpreter_.allocate_tensors();
+  interpreter_.ensure_allocated();
   for (const auto& [name, index] : signature_.inputs) {
     const nn::Tensor& x = inputs.at(name);
     Tensor& t = interpreter_.tensor(index);

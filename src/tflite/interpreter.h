@@ -85,6 +85,10 @@ class Interpreter {
   // Prepares every node for the current input shapes and plans the arena; called by invoke()
   // when shapes changed.
   void allocate_tensors();
+  // allocate_tensors() only when an input shape changed since the last one (or never ran).
+  void ensure_allocated() {
+    if (!prepared_) allocate_tensors();
+  }
   void invoke();
   // invoke() that calls `after_node` once each operator has run (calibration reads every
   // intermediate tensor there, before the arena reuses its memory).
@@ -116,7 +120,7 @@ class Interpreter {
 };
 
 // TFLite's SignatureRunner: inputs and outputs by their SignatureDef names. Each input is resized
-// to the batch it is fed; int8 inputs are quantized with the tensor's scale and zero point and
+// to the batch it is fed (kernels are prepared again only when a shape changes); int8 inputs are quantized with the tensor's scale and zero point and
 // int8 outputs dequantized, so callers always see float32.
 class SignatureRunner {
  public:
