@@ -422,6 +422,13 @@ fs::path write_example_file(const fs::path& path, const std::vector<tensorflow::
   return path;
 }
 
+// TFMA's stringify_slice_key: columns, then values, each joined by "_X_".
+TEST(EvalSliceTextTest, SliceKeysAreTfmasText) {
+  EXPECT_EQ(eval::slice_key_string({}), "Overall");
+  EXPECT_EQ(eval::slice_key_string({{"image_class", "3"}}), "image_class:3");
+  EXPECT_EQ(eval::slice_key_string({{"a", "1"}, {"b", "x"}}), "a_X_b:1_X_x");
+}
+
 TEST(EvalSliceTextTest, InvalidUtf8BytesAreHexEscaped) {
   EXPECT_EQ(utf8_or_escaped("plain"), "plain");
   EXPECT_EQ(utf8_or_escaped("\xe2\x82\xac \xc3\xa9 \xf0\x9f\x98\x80"), "\xe2\x82\xac \xc3\xa9 \xf0\x9f\x98\x80");  // valid: kept

@@ -429,9 +429,13 @@ void feature_as_floats(const tensorflow::Feature& f, const std::string& name, in
 
 std::string slice_key_string(const SliceColumns& slice) {
   if (slice.empty()) return kOverallSliceKey;
-  std::string key;
-  for (const auto& [column, value] : slice) key += (key.empty() ? "" : "_X_") + column + ":" + value;
-  return key;
+  // TFMA's stringify_slice_key: the columns joined by "_X_", a colon, then the values likewise.
+  std::string columns, values;
+  for (const auto& [column, value] : slice) {
+    columns += (columns.empty() ? "" : "_X_") + column;
+    values += (values.empty() ? "" : "_X_") + value;
+  }
+  return columns + ":" + values;
 }
 
 EvaluationResult evaluate(const EvaluationRequest& request) {

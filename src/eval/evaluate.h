@@ -64,7 +64,7 @@ struct EvaluationResult {
 
 EvaluationResult evaluate(const EvaluationRequest& request);
 
-// TFMA's slice key text: "Overall", "image_class:3", "a:1_X_b:x" (columns sorted).
+// TFMA's slice key text: "Overall", "image_class:3", "a_X_b:1_X_x" (columns sorted).
 std::string slice_key_string(const std::vector<std::pair<std::string, std::string>>& slice);
 
 // A bytes_list value as slice text (slice keys and values are written to metrics.json and
