@@ -1,24 +1,20 @@
 """Batch-1 latency of a .tflite model in ArmNN (Debian's python3-pyarmnn, CpuRef backend):
    python3 bench/armnn_latency.py MODEL [RUNS]  ->  one JSON line {"p50_us": ..., "mean_us": ...}"""
 import json
+import os
 import sys
 import time
 
 import numpy as np
 import pyarmnn as ann
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tflite_node"))
+from run_armnn import load  # noqa: E402  (the tests' ArmNN loader)
+
 
 def main():
     model, runs = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 200
-    parser = ann.ITfLiteParser()
-    network = parser.CreateNetworkFromBinaryFile(model)
-    input_name = parser.GetSubgraphInputTensorNames(0)[0]
-    output_name = parser.GetSubgraphOutputTensorNames(0)[0]
-    input_info = parser.GetNetworkInputBindingInfo(0, input_name)
-    output_info = parser.GetNetworkOutputBindingInfo(0, output_name)
-    runtime = ann.IRuntime(ann.CreationOptions())
-    optimized, _ = ann.Optimize(network, [ann.BackendId("CpuRef")], runtime.GetDeviceSpec(), ann.OptimizerOptions())
-    net_id, _ = runtime.LoadNetwork(optimized)
+    runtime, net_id, input_info, output_info = load(model)
     shape = [d for d in input_info[1].GetShape()]
     x = (np.arange(int(np.prod(shape))) % 255).astype(np.float32).reshape(shape)
     inputs = ann.make_input_tensors([input_info], [x])

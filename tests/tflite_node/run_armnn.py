@@ -6,8 +6,8 @@ import numpy as np
 import pyarmnn as ann
 
 
-def main():
-    model, input_path, count, output_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def load(model):
+    """The model loaded on the CpuRef backend: (runtime, network id, input binding, output binding)."""
     parser = ann.ITfLiteParser()
     network = parser.CreateNetworkFromBinaryFile(model)
     input_name = parser.GetSubgraphInputTensorNames(0)[0]
@@ -17,6 +17,12 @@ def main():
     runtime = ann.IRuntime(ann.CreationOptions())
     optimized, _ = ann.Optimize(network, [ann.BackendId("CpuRef")], runtime.GetDeviceSpec(), ann.OptimizerOptions())
     net_id, _ = runtime.LoadNetwork(optimized)
+    return runtime, net_id, input_info, output_info
+
+
+def main():
+    model, input_path, count, output_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    runtime, net_id, input_info, output_info = load(model)
     x = np.fromfile(input_path, dtype=np.float32).reshape(count, -1)
     outputs = []
     for i in range(count):
