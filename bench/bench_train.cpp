@@ -26,7 +26,7 @@ static Dataset load(const std::string& dir, const std::string& prefix) {
   // The TFX example's Transform: scale_by_min_max to [-0.5, 0.5].
   for (int64_t i = 0; i < n * 784; ++i) x[i] = static_cast<float>(images.pixels[static_cast<size_t>(i)]) / 255.0f - 0.5f;
   for (int64_t i = 0; i < n; ++i) y[i] = labels[static_cast<size_t>(i)];
-  return {x, y};
+  return {x, y, {{"image_floats", x}}};
 }
 
 int main(int argc, char** argv) {

@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libflatbuffers-dev flatbuffers-compiler
   python3-pyarmnn libarmnn-cpuref-backend22
   dataset-fashion-mnist
+  r-cran-palmerpenguins   # TFX's penguin data as CSV (examples/penguin)
   nodejs
   chromium   # headless: the test that renders the comparison report
 )

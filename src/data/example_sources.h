@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,30 @@ std::vector<uint8_t> read_idx_labels(const fs::path& path);
 // (MNIST / Fashion-MNIST naming); "train" keeps split "train", "t10k"/"test" become "eval".
 void read_idx_dir(const fs::path& dir, const ExampleSink& sink);
 
-// CSV with a header row; column types are inferred (int64, float, bytes); empty cell = missing.
-void read_csv_file(const fs::path& path, const std::string& split, const ExampleSink& sink);
+// CSV options, as ExampleGen's parameters give them.
+enum class CsvColumnType { Int, Float, Bytes };
+const char* csv_column_type_name(CsvColumnType type);  // "INT", "FLOAT", "BYTES" (tf.Example list kinds)
+struct CsvOptions {
+  // Cells that mean "missing" (compared after trimming spaces); a missing cell becomes an empty
+  // value list of the column's type, as TFX's CSV decoder writes it.
+  std::vector<std::string> null_values = {"", "NA", "NaN", "null"};
+  std::map<std::string, CsvColumnType> column_types = {};  // forced types, by column name
+};
+// What a CSV file's columns turned out to be: type and missing cells per column.
+struct CsvColumn {
+  std::string name;
+  CsvColumnType type = CsvColumnType::Int;
+  uint64_t missing = 0;
+  bool forced = false;
+  // A BYTES column whose cells are mostly numbers: the first cell that is not (warned about).
+  std::string first_non_number = {};
+  uint64_t numbers = 0;
+};
+
+// CSV with a header row; column types are inferred (int64, then float, then bytes) from the
+// non-missing cells, or forced. Duplicate or empty header names are errors. Returns the columns.
+std::vector<CsvColumn> read_csv_file(const fs::path& path, const std::string& split, const ExampleSink& sink,
+                                     const CsvOptions& options = {});
 
 // TFRecord files of tf.Example (each record is checked to parse).
 void read_tfrecord_file(const fs::path& path, const std::string& split, const ExampleSink& sink);

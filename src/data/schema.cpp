@@ -6,6 +6,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.h"
 
@@ -19,6 +20,8 @@ struct Merged {
   uint64_t present = 0, examples = 0, min_values = UINT64_MAX, max_values = 0;
   double min = std::numeric_limits<double>::infinity(), max = -std::numeric_limits<double>::infinity();
   bool numeric = false;
+  std::set<std::string> strings;  // every value seen, while all are known
+  bool strings_complete = true;
 };
 
 json anomaly(const std::string& type, const std::string& short_description, const std::string& description) {
@@ -47,6 +50,11 @@ json infer_schema(const std::vector<json>& split_stats, const SchemaOptions& opt
         m.min_values = std::min(m.min_values, c.at("min_num_values").get<uint64_t>());
         m.max_values = std::max(m.max_values, c.at("max_num_values").get<uint64_t>());
       }
+      if (type == "BYTES") {
+        const json& ss = f.contains("string_stats") ? f["string_stats"] : json::object();
+        if (!ss.contains("rank_histogram")) m.strings_complete = false;
+        else for (const auto& v : ss["rank_histogram"]) m.strings.insert(v.at("label").get<std::string>());
+      }
       if (f.contains("num_stats") && c.at("num_non_missing").get<uint64_t>() > 0) {
         m.numeric = true;
         m.min = std::min(m.min, f["num_stats"].at("min").get<double>());
@@ -64,7 +72,10 @@ json infer_schema(const std::vector<json>& split_stats, const SchemaOptions& opt
     } else {
       feature["value_count"] = {{"min", m.min_values == UINT64_MAX ? 0 : m.min_values}, {"max", m.max_values}};
     }
-    if (m.numeric) {
+    if (m.type == "BYTES" && m.strings_complete && !m.strings.empty() && m.strings.size() <= options.max_string_domain_size) {
+      feature["string_domain"] = {{"name", name}, {"value", json(m.strings)}};
+    }
+    if (m.numeric && options.infer_feature_ranges) {
       if (m.type == "INT") feature["int_domain"] = {{"min", static_cast<int64_t>(m.min)}, {"max", static_cast<int64_t>(m.max)}};
       else feature["float_domain"] = {{"min", m.min}, {"max", m.max}};
     }
@@ -161,6 +172,18 @@ json validate_statistics(const json& stats, const json& schema, const json* base
                                          fmt::format("Some examples have fewer values than expected: {} < {}", lo, vmin)));
         if (hi > vmax) add(name, anomaly("FEATURE_TYPE_HIGH_NUMBER_VALUES", "Superfluous values",
                                          fmt::format("Some examples have more values than expected: {} > {}", hi, vmax)));
+      }
+      if (sf.contains("string_domain") && f.contains("string_stats") && f["string_stats"].contains("rank_histogram")) {
+        std::set<std::string> domain;
+        for (const auto& v : sf["string_domain"].at("value")) domain.insert(v.get<std::string>());
+        std::vector<std::string> unexpected;
+        for (const auto& v : f["string_stats"]["rank_histogram"]) {
+          if (!domain.count(v.at("label").get<std::string>())) unexpected.push_back(v.at("label").get<std::string>());
+        }
+        if (!unexpected.empty()) {
+          add(name, anomaly("ENUM_TYPE_UNEXPECTED_STRING_VALUES", "Unexpected string values",
+                            fmt::format("Examples contain values missing from the schema: {}.", fmt::join(unexpected, ", "))));
+        }
       }
       for (const char* domain_key : {"int_domain", "float_domain"}) {
         if (!sf.contains(domain_key) || !f.contains("num_stats")) continue;

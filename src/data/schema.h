@@ -13,6 +13,12 @@ namespace litepipe {
 
 struct SchemaOptions {
   bool infer_feature_shape = true;  // fixed shape [n] when every example has n values
+  // Numeric ranges (int_domain / float_domain) only on request, as TFDV: a range learned from the
+  // training split makes every slightly larger eval value an "anomaly".
+  bool infer_feature_ranges = false;
+  // A string feature with at most this many distinct values gets a string domain (TFDV's
+  // max_string_domain_size).
+  size_t max_string_domain_size = 100;
 };
 
 // Infers a schema from the statistics of one or more splits (merged: a feature's range covers all).

@@ -37,6 +37,7 @@ struct FeatureAccumulator {
   uint64_t max_values = 0;
   uint64_t total_values = 0;
   double sum = 0, sum_sq = 0;
+  uint64_t nans = 0, infinities = 0;  // not part of the moments or ranges (TFDV counts them apart)
   double min = std::numeric_limits<double>::infinity();
   double max = -std::numeric_limits<double>::infinity();
   uint64_t zeros = 0;
@@ -52,6 +53,10 @@ struct FeatureAccumulator {
     uint64_t z = 0;
     for (int i = 0; i < n; ++i) {
       double v = static_cast<double>(values[i]);
+      if (!std::isfinite(v)) {
+        ++(std::isnan(v) ? nans : infinities);
+        continue;
+      }
       s += v;
       sq += v * v;
       lo = std::min(lo, v);
@@ -78,6 +83,8 @@ struct FeatureAccumulator {
     min = std::min(min, o.min);
     max = std::max(max, o.max);
     zeros += o.zeros;
+    nans += o.nans;
+    infinities += o.infinities;
     counts_overflow = counts_overflow || o.counts_overflow;
     for (const auto& [k, v] : o.int_counts) int_counts[k] += v;
     for (const auto& [k, v] : o.bytes_counts) bytes_counts[k] += v;
@@ -156,6 +163,7 @@ void add_to_histogram(const T* values, int n, const Range& r, std::vector<uint64
   double width = (r.hi - r.lo) / kHistogramBuckets;
   for (int i = 0; i < n; ++i) {
     double v = static_cast<double>(values[i]);
+    if (!std::isfinite(v)) continue;
     int b = width > 0 ? static_cast<int>((v - r.lo) / width) : 0;
     hist[static_cast<size_t>(std::clamp(b, 0, kHistogramBuckets - 1))] += 1;
   }
@@ -222,6 +230,7 @@ nlohmann::json feature_json(const FeatureAccumulator& f, uint64_t examples, cons
   j["common_stats"] = {
       {"num_non_missing", f.present},
       {"num_missing", examples - f.present},
+      {"missing_fraction", examples ? static_cast<double>(examples - f.present) / static_cast<double>(examples) : 0.0},
       {"min_num_values", f.present ? f.min_values : 0},
       {"max_num_values", f.max_values},
       {"avg_num_values", f.present ? static_cast<double>(f.total_values) / static_cast<double>(f.present) : 0.0},
@@ -229,11 +238,13 @@ nlohmann::json feature_json(const FeatureAccumulator& f, uint64_t examples, cons
   };
   if (f.type_conflicts) j["type_conflicts"] = f.type_conflicts;
   if (f.kind == Feature::kFloatList || f.kind == Feature::kInt64List) {
-    double n = static_cast<double>(f.total_values);
+    // NaN and infinities are counted, not averaged (JSON has no number for them).
+    double n = static_cast<double>(f.total_values - f.nans - f.infinities);
     double mean = n > 0 ? f.sum / n : 0.0;
     double var = n > 0 ? std::max(0.0, f.sum_sq / n - mean * mean) : 0.0;
     nlohmann::json num = {{"mean", mean}, {"std_dev", std::sqrt(var)}, {"num_zeros", f.zeros},
-                          {"min", n > 0 ? f.min : 0.0}, {"max", n > 0 ? f.max : 0.0}};
+                          {"min", n > 0 ? f.min : 0.0}, {"max", n > 0 ? f.max : 0.0},
+                          {"num_nan", f.nans}, {"num_inf", f.infinities}};
     if (range && !f.histogram.empty()) num["histogram"] = histogram_json(*range, f.histogram);
     j["num_stats"] = num;
   }
@@ -254,6 +265,12 @@ nlohmann::json feature_json(const FeatureAccumulator& f, uint64_t examples, cons
       nlohmann::json tv = nlohmann::json::array();
       for (auto& [v, c] : top) tv.push_back({{"value", v}, {"count", c}});
       s["top_values"] = tv;
+      // Every value with its count (TFDV's rank_histogram): what a string domain is learned from.
+      std::vector<std::pair<std::string, uint64_t>> all(f.bytes_counts.begin(), f.bytes_counts.end());
+      std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+      nlohmann::json rank = nlohmann::json::array();
+      for (auto& [v, c] : all) rank.push_back({{"label", v}, {"sample_count", c}});
+      s["rank_histogram"] = rank;
     } else {
       s["unique_over"] = kMaxTrackedValues;
     }
@@ -271,7 +288,7 @@ std::map<std::string, nlohmann::json> compute_statistics(const std::vector<Split
   std::map<std::string, Range> ranges;
   for (const auto& split : first) {
     for (const auto& [name, f] : split.features) {
-      if ((f.kind != Feature::kFloatList && f.kind != Feature::kInt64List) || f.present == 0) continue;
+      if ((f.kind != Feature::kFloatList && f.kind != Feature::kInt64List) || f.present == 0 || !(f.min <= f.max)) continue;
       auto [it, inserted] = ranges.try_emplace(name, Range{f.min, f.max});
       if (!inserted) it->second = {std::min(it->second.lo, f.min), std::max(it->second.hi, f.max)};
     }

@@ -194,7 +194,8 @@ MetricConfig parse_metric(const json& j, const std::string& path) {
 }
 
 ModelSpec parse_model_spec(const json& j, const std::string& path) {
-  check_object(j, path, {"name", "model_type", "signature_name", "label_key", "prediction_key", "is_baseline"}, {"label_keys", "example_weight_key"});
+  check_object(j, path, {"name", "model_type", "signature_name", "label_key", "prediction_key", "is_baseline", "preprocessing_function_names"},
+               {"label_keys", "example_weight_key"});
   ModelSpec m;
   m.name = string_field(j, "name", path);
   m.model_type = string_field(j, "model_type", path);
@@ -207,6 +208,16 @@ ModelSpec parse_model_spec(const json& j, const std::string& path) {
   m.label_key = string_field(j, "label_key", path);
   m.prediction_key = string_field(j, "prediction_key", path);
   m.is_baseline = bool_field(j, "is_baseline", path, false);
+  if (j.contains("preprocessing_function_names")) {
+    const json& names = array_field(j, "preprocessing_function_names", path);
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (!names[i].is_string() || names[i].get<std::string>() != kTransformFeaturesFunction) {
+        fail("{}.preprocessing_function_names[{}]: {} is not a preprocessing function of litepipe's models; expected '{}'", path, i,
+             names[i].dump(), kTransformFeaturesFunction);
+      }
+      m.preprocessing_function_names.push_back(names[i].get<std::string>());
+    }
+  }
   return m;
 }
 

@@ -20,6 +20,7 @@ namespace litepipe::eval {
 
 inline constexpr const char* kDefaultSignature = "serving_default";
 inline constexpr const char* kTfLiteModelType = "tf_lite";
+inline constexpr const char* kTransformFeaturesFunction = "transform_features";
 
 struct ModelSpec {
   std::string name;          // "" -> "candidate" / "baseline", as TFX's Evaluator names them
@@ -28,6 +29,9 @@ struct ModelSpec {
   std::string label_key;
   std::string prediction_key;  // which signature output holds the probabilities; "" = the only one
   bool is_baseline = false;
+  // TFMA's preprocessing_function_names: ["transform_features"] applies the model's Transform
+  // graph to the raw examples before the label and slicing features are read.
+  std::vector<std::string> preprocessing_function_names;
 
   bool is_tflite() const { return model_type == kTfLiteModelType; }
 };

@@ -18,6 +18,7 @@
 #include "core/parallel.h"
 #include "data/tfrecord.h"
 #include "eval/eval_model.h"
+#include "transform/transform_graph.h"
 #include "tensorflow/core/example/example.pb.h"
 
 namespace litepipe::eval {
@@ -62,8 +63,11 @@ std::vector<std::string> feature_strings(const tensorflow::Feature& f) {
   return values;
 }
 
+// With `transform` (TFMA's preprocessing_function_names), the label and slicing features are
+// looked up in the transformed example first; model inputs always take the raw features.
 ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<std::string, int64_t>& widths,
-                           const std::string& label_key, const std::vector<std::string>& slice_features, size_t threads) {
+                           const std::string& label_key, const std::vector<std::string>& slice_features, size_t threads,
+                           const transform::TransformGraph* transform) {
   if (files.empty()) fail("evaluation: no example files");
   // Records are read (and inflated) in order, then decoded side by side.
   std::vector<std::string> records;
@@ -104,34 +108,56 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
       auto where = [&] { return table.where(static_cast<int64_t>(i)); };
       if (!example.ParseFromString(records[i])) fail("{} is not a tf.Example", where());
       const auto& features = example.features().feature();
+      tensorflow::Example transformed;
+      if (transform) {
+        try {
+          transformed = transform->apply(example);
+        } catch (const Error& e) {
+          fail("{}: preprocessing (the model's transform graph): {}", where(), e.what());
+        }
+      }
+      // A feature as the metrics see it: transformed if the graph produces it, else raw.
+      auto lookup = [&](const std::string& name) -> const tensorflow::Feature* {
+        if (transform) {
+          auto t = transformed.features().feature().find(name);
+          if (t != transformed.features().feature().end()) return &t->second;
+        }
+        auto r = features.find(name);
+        return r == features.end() ? nullptr : &r->second;
+      };
       for (const auto& column : columns) {
         auto it = features.find(column.feature);
         if (it == features.end()) fail("{}: the model input needs feature '{}', which the example lacks", where(), column.feature);
         feature_as_floats(it->second, column.feature, column.width, column.data + i * static_cast<size_t>(column.width), where());
       }
-      auto label = features.find(label_key);
-      if (label == features.end()) fail("{}: no label feature '{}' (model_specs.label_key)", where(), label_key);
-      if (label->second.int64_list().value_size() == 1) {
-        table.labels[i] = label->second.int64_list().value(0);
-      } else if (label->second.float_list().value_size() == 1) {
-        float v = label->second.float_list().value(0);
+      const tensorflow::Feature* label = lookup(label_key);
+      if (!label) fail("{}: no label feature '{}' (model_specs.label_key)", where(), label_key);
+      if (label->int64_list().value_size() == 1) {
+        table.labels[i] = label->int64_list().value(0);
+      } else if (label->float_list().value_size() == 1) {
+        float v = label->float_list().value(0);
         // A float label must be a whole number that fits int64 before it is cast (inf and NaN do not).
         constexpr float kInt64Limit = 9.2233720368547758e18f;  // 2^63
         if (!std::isfinite(v) || std::floor(v) != v || v >= kInt64Limit || v < -kInt64Limit) {
           fail("{}: label '{}' is {}; expected one finite integer class id", where(), label_key, v);
         }
         table.labels[i] = static_cast<int64_t>(v);
+      } else if (label->has_bytes_list()) {
+        fail("{}: label '{}' is a string; map it to class ids in the Transform (compute_and_apply_vocabulary) and set "
+             "model_specs.preprocessing_function_names: [transform_features] with label_key the transformed label",
+             where(), label_key);
       } else {
-        fail("{}: label '{}' must hold one integer class id", where(), label_key);
+        fail("{}: label '{}' must hold one integer class id (got {} values)", where(), label_key,
+             label->int64_list().value_size() + label->float_list().value_size());
       }
       for (const auto& name : slice_features) {
-        auto it = features.find(name);
-        if (it == features.end()) {
+        const tensorflow::Feature* f = lookup(name);
+        if (!f) {
           table.slice_values[i].emplace_back();
           continue;
         }
-        table.slice_values[i].push_back(feature_strings(it->second));
-        (*table.slice_protos[i].mutable_feature())[name] = it->second;
+        table.slice_values[i].push_back(feature_strings(*f));
+        (*table.slice_protos[i].mutable_feature())[name] = *f;
       }
     }
   }, threads);
@@ -203,6 +229,16 @@ Predictions predict_all(EvalModel& model, const ExampleTable& table, int64_t bat
   p.labels = table.labels;
   check_probabilities(model, p, table);
   return p;
+}
+
+transform::TransformGraph load_model_transform(const fs::path& model_uri) {
+  fs::path dir = model_uri / kServingModelDirName / kModelTransformDirName;
+  if (!fs::exists(dir / transform::kTransformGraphFile)) {
+    fail("{}: model_specs.preprocessing_function_names needs the model's transform graph ({}), which a Trainer with a "
+         "transform_graph input saves beside the serving model",
+         model_uri.string(), (dir / transform::kTransformGraphFile).string());
+  }
+  return transform::TransformGraph::load(dir);
 }
 
 bool is_integer(const std::string& s) {
@@ -421,7 +457,13 @@ std::string utf8_or_escaped(std::string_view bytes) {
 }
 
 void feature_as_floats(const tensorflow::Feature& f, const std::string& name, int64_t width, float* out, const std::string& where) {
+  if (f.has_bytes_list()) fail("{}: feature '{}' holds strings; the model input takes {} number(s)", where, name, width);
   int64_t count = f.has_float_list() ? f.float_list().value_size() : f.int64_list().value_size();
+  if (count == 0) {
+    // A missing value (empty list, e.g. an NA cell) is NaN for the model, whose preprocessing fills it.
+    std::fill(out, out + width, std::numeric_limits<float>::quiet_NaN());
+    return;
+  }
   if (count != width) fail("{}: feature '{}' has {} values; the model input takes {}", where, name, count, width);
   if (f.has_float_list()) std::copy(f.float_list().value().begin(), f.float_list().value().end(), out);
   else std::transform(f.int64_list().value().begin(), f.int64_list().value().end(), out, [](int64_t v) { return static_cast<float>(v); });
@@ -473,7 +515,11 @@ EvaluationResult evaluate(const EvaluationRequest& request) {
   }
   std::vector<std::string> slice_features(slice_feature_set.begin(), slice_feature_set.end());
 
-  ExampleTable table = read_examples(request.example_files, widths, spec.label_key, slice_features, request.threads);
+  // TFMA's preprocessing_function_names: the Transform graph saved with the model runs first.
+  std::optional<transform::TransformGraph> transform;
+  if (!spec.preprocessing_function_names.empty()) transform = load_model_transform(request.model_uri);
+  ExampleTable table = read_examples(request.example_files, widths, spec.label_key, slice_features, request.threads,
+                                     transform ? &*transform : nullptr);
   Predictions predictions = predict_all(*model, table, request.batch_size, request.threads);
   std::optional<Predictions> baseline_predictions;
   if (baseline) {
@@ -554,6 +600,15 @@ EvaluationResult evaluate(const EvaluationRequest& request) {
   result.validation_ok = failures_per_slice.empty() && missing.empty();
   result.metrics = {{"model", model_info_json(result.model)}, {"example_count", table.size}, {"slices", metric_slices}};
   if (result.baseline_model) result.metrics["baseline_model"] = model_info_json(*result.baseline_model);
+  // The label's vocabulary names the classes: class id i is class_names[i].
+  if (transform) {
+    auto names = transform->vocabulary(spec.label_key);
+    if (!names.empty()) {
+      json escaped = json::array();
+      for (const auto& n : names) escaped.push_back(utf8_or_escaped(n));
+      result.metrics["class_names"] = escaped;
+    }
+  }
   result.plots = {{"slices", plot_slices}};
   result.validations = {{"validation_ok", result.validation_ok},
                         {"thresholds_configured", result.thresholds_configured},

@@ -36,6 +36,10 @@ inline constexpr const char* kEvalConfigFile = "eval_config.json";
 inline constexpr const char* kPredictionsFile = "predictions.tfrecord.gz";
 inline constexpr const char* kOverallSliceKey = "Overall";
 inline constexpr int64_t kDefaultBatchSize = 256;
+// The Trainer's serving model folder, and the folder in it that holds the model's Transform graph
+// (what TFMA's preprocessing_function_names runs).
+inline constexpr const char* kServingModelDirName = "Format-Serving";
+inline constexpr const char* kModelTransformDirName = "transform_fn";
 
 struct EvaluationRequest {
   EvalConfig config;

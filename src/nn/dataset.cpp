@@ -7,42 +7,72 @@
 
 namespace litepipe::nn {
 
-Dataset load_examples(const std::vector<std::string>& files, const std::string& feature, const std::string& label, Shape shape,
+Dataset load_examples(const std::vector<std::string>& files, const std::vector<std::string>& features, const std::string& label,
                       const ExampleMap& map) {
   if (files.empty()) fail("load_examples: no files");
-  std::vector<float> xs, ys;
-  int64_t width = -1, n = 0;
+  if (features.empty()) fail("load_examples: no features to read");
+  std::vector<std::vector<float>> xs(features.size());
+  std::vector<int64_t> widths(features.size(), -1);
+  std::vector<float> ys;
+  int64_t n = 0;
   std::string record;
   tensorflow::Example e;
   for (const auto& file : files) {
     TFRecordReader reader(file);
     while (reader.next(record)) {
-      if (!e.ParseFromString(record)) fail("{}: record {} is not a tf.Example", file, reader.records_read() - 1);
+      auto where = [&] { return fmt::format("{}: record {}", file, reader.records_read() - 1); };
+      if (!e.ParseFromString(record)) fail("{} is not a tf.Example", where());
       if (map) e = map(e);
       const auto& f = e.features().feature();
-      auto fx = f.find(feature), fy = f.find(label);
-      if (fx == f.end()) fail("{}: record {} has no feature '{}'", file, reader.records_read() - 1, feature);
-      if (!label.empty() && (fy == f.end() || fy->second.int64_list().value_size() != 1)) {
-        fail("{}: record {} needs one int64 label '{}'", file, reader.records_read() - 1, label);
+      for (size_t k = 0; k < features.size(); ++k) {
+        auto fx = f.find(features[k]);
+        if (fx == f.end()) fail("{} has no feature '{}'", where(), features[k]);
+        if (fx->second.has_bytes_list()) {
+          fail("{}: feature '{}' holds strings; map it to numbers in the Transform (compute_and_apply_vocabulary, one_hot)", where(), features[k]);
+        }
+        int64_t count = fx->second.has_float_list() ? fx->second.float_list().value_size() : fx->second.int64_list().value_size();
+        if (count == 0) fail("{}: feature '{}' is missing; fill it in the Transform (fill_missing)", where(), features[k]);
+        if (widths[k] < 0) widths[k] = count;
+        if (count != widths[k]) fail("{}: feature '{}' has {} values, earlier records {}", where(), features[k], count, widths[k]);
+        if (fx->second.has_float_list()) {
+          xs[k].insert(xs[k].end(), fx->second.float_list().value().begin(), fx->second.float_list().value().end());
+        } else {
+          for (int64_t v : fx->second.int64_list().value()) xs[k].push_back(static_cast<float>(v));
+        }
       }
-      int64_t count = fx->second.has_float_list() ? fx->second.float_list().value_size() : fx->second.int64_list().value_size();
-      if (width < 0) width = count;
-      if (count != width) fail("{}: record {}: feature '{}' has {} values, earlier records {}", file, reader.records_read() - 1, feature, count, width);
-      if (fx->second.has_float_list()) {
-        xs.insert(xs.end(), fx->second.float_list().value().begin(), fx->second.float_list().value().end());
+      if (label.empty()) {
+        ys.push_back(0.0f);
       } else {
-        for (int64_t v : fx->second.int64_list().value()) xs.push_back(static_cast<float>(v));
+        auto fy = f.find(label);
+        if (fy == f.end()) fail("{} has no label '{}'", where(), label);
+        if (fy->second.int64_list().value_size() == 1) ys.push_back(static_cast<float>(fy->second.int64_list().value(0)));
+        else if (fy->second.float_list().value_size() == 1) ys.push_back(fy->second.float_list().value(0));
+        else if (fy->second.has_bytes_list()) fail("{}: label '{}' is a string; map it to class ids in the Transform (compute_and_apply_vocabulary)", where(), label);
+        else fail("{}: label '{}' must hold one number (a class id or a target), got {} values", where(), label,
+                  fy->second.int64_list().value_size() + fy->second.float_list().value_size());
       }
-      ys.push_back(label.empty() ? 0.0f : static_cast<float>(fy->second.int64_list().value(0)));
       ++n;
     }
   }
   if (n == 0) fail("load_examples: {} holds no examples", files.front());
+  Dataset d;
+  for (size_t k = 0; k < features.size(); ++k) d.features[features[k]] = Tensor::from({n, widths[k]}, xs[k]);
+  d.x = d.features.at(features[0]);
+  d.y = Tensor::from({n}, ys);
+  return d;
+}
+
+Dataset load_examples(const std::vector<std::string>& files, const std::string& feature, const std::string& label, Shape shape,
+                      const ExampleMap& map) {
+  Dataset d = load_examples(files, std::vector<std::string>{feature}, label, map);
+  int64_t n = d.x.dim(0), width = d.x.dim(1);
   if (shape.empty()) shape = {width};
   if (shape_size(shape) != width) fail("load_examples: feature '{}' has {} values, which do not fit shape {}", feature, width, shape_string(shape));
   Shape full = {n};
   full.insert(full.end(), shape.begin(), shape.end());
-  return {Tensor::from(full, xs), Tensor::from({n}, ys)};
+  d.x = d.x.reshaped(full);
+  d.features[feature] = d.x;
+  return d;
 }
 
 }  // namespace litepipe::nn

@@ -46,6 +46,10 @@ LayerRef Dropout(float rate, std::string name = {});
 LayerRef ActivationLayer(const std::string& activation, std::string name = {});
 LayerRef Rescaling(float scale, float offset = 0.0f, std::string name = {});
 LayerRef Add(std::string name = {});
+// Keras's Concatenate (axis -1): `Concatenate()({a, b, c})`.
+LayerRef Concatenate(std::string name = {});
+// Keras's Normalization with known statistics (one value, or one per feature of the last axis).
+LayerRef Normalization(std::vector<float> mean, std::vector<float> variance, std::string name = {});
 
 struct BatchNormOptions {
   float momentum = 0.99f;

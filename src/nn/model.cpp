@@ -1,6 +1,8 @@
 #include "nn/model.h"
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -8,6 +10,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
@@ -45,9 +48,11 @@ Model::Model(std::vector<NodeRef> inputs, NodeRef output, std::string name)
 
 void Model::compile(std::shared_ptr<Optimizer> optimizer, std::shared_ptr<Loss> loss, std::vector<std::string> metrics) {
   if (!optimizer || !loss) fail("model {}: compile needs an optimizer and a loss", name_);
-  for (const auto& m : metrics) {
-    if (m != "sparse_categorical_accuracy" && m != "accuracy") {
-      fail("model {}: unknown metric '{}' (expected sparse_categorical_accuracy)", name_, m);
+  for (auto& m : metrics) {
+    if (m == "accuracy") m = "sparse_categorical_accuracy";
+    if (m == "mae") m = "mean_absolute_error";
+    if (m != "sparse_categorical_accuracy" && m != "mean_absolute_error") {
+      fail("model {}: unknown metric '{}' (expected sparse_categorical_accuracy or mean_absolute_error)", name_, m);
     }
   }
   optimizer_ = std::move(optimizer);
@@ -121,15 +126,33 @@ std::vector<Parameter*> Model::trainable_parameters() {
   return params;
 }
 
-double Model::train_step(const Tensor& x, const Tensor& y) {
+double Model::train_step(const Tensor& x, const Tensor& y) { return train_step(std::vector<Tensor>{x}, y); }
+
+double Model::train_step(const std::vector<Tensor>& x, const Tensor& y) {
   if (!optimizer_) fail("model {}: call compile() before training", name_);
-  Tensor pred = forward({x}, true);
+  Tensor pred = forward(x, true);
   Tensor grad;
   double loss = fused_softmax_loss_ ? loss_->compute_from_softmax(pred, y, &grad) : loss_->compute(pred, y, &grad);
   backward(grad);
   optimizer_->apply(trainable_parameters());
   last_prediction_ = pred;
   return loss;
+}
+
+static double mean_absolute_error(const Tensor& prediction, const Tensor& labels) {
+  int64_t n = prediction.dim(0), c = prediction.size() / n;
+  bool per_value = labels.size() == prediction.size();  // else one label per row
+  double sum = 0;
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t k = 0; k < c; ++k) sum += std::abs(static_cast<double>(prediction[r * c + k]) - static_cast<double>(labels[per_value ? r * c + k : r]));
+  return sum / static_cast<double>(n * c);
+}
+
+// The compiled metrics of one batch, by name.
+static void add_metrics(const std::vector<std::string>& metrics, const Tensor& prediction, const Tensor& labels, double weight, Logs& sums) {
+  for (const auto& m : metrics) {
+    sums[m] += weight * (m == "mean_absolute_error" ? mean_absolute_error(prediction, labels) : sparse_categorical_accuracy(prediction, labels));
+  }
 }
 
 double sparse_categorical_accuracy(const Tensor& prediction, const Tensor& labels) {
@@ -227,12 +250,50 @@ class ProgressBarCallback final : public Callback {
 
 std::shared_ptr<Callback> ProgressBar() { return std::make_shared<ProgressBarCallback>(); }
 
-History Model::fit(const Tensor& x, const Tensor& y, const FitOptions& o) {
+std::vector<Tensor> Model::ordered(const NamedTensors& x, const char* caller) const {
+  std::vector<Tensor> out;
+  for (const auto& input : inputs_) {
+    auto it = x.find(input->name);
+    if (it == x.end()) {
+      std::vector<std::string> given;
+      for (const auto& [k, _] : x) given.push_back(k);
+      fail("model {}: {}() needs input '{}' (given: {})", name_, caller, input->name, fmt::join(given, ", "));
+    }
+    out.push_back(it->second);
+  }
+  if (x.size() != inputs_.size()) {
+    for (const auto& [k, _] : x) {
+      bool known = std::any_of(inputs_.begin(), inputs_.end(), [&](const NodeRef& i) { return i->name == k; });
+      if (!known) fail("model {}: {}() got '{}', which is not an Input of the model", name_, caller, k);
+    }
+  }
+  int64_t n = out[0].rank() ? out[0].dim(0) : 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].rank() == 0 || out[i].dim(0) != n) fail("model {}: {}(): input '{}' has {} rows, '{}' has {}", name_, caller, inputs_[i]->name, out[i].rank() ? out[i].dim(0) : 0, inputs_[0]->name, n);
+  }
+  return out;
+}
+
+namespace {
+NamedTensors single(const std::vector<NodeRef>& inputs, const Tensor& x, const std::string& model) {
+  if (inputs.size() != 1) fail("model {}: has {} inputs; pass them by name (a map of Input name to tensor)", model, inputs.size());
+  return {{inputs[0]->name, x}};
+}
+}  // namespace
+
+History Model::fit(const Tensor& x, const Tensor& y, const FitOptions& o) { return fit(single(inputs_, x, name_), y, o); }
+Logs Model::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int64_t steps) {
+  return evaluate(single(inputs_, x, name_), y, batch_size, steps);
+}
+Tensor Model::predict(const Tensor& x, int64_t batch_size) { return predict(single(inputs_, x, name_), batch_size); }
+
+History Model::fit(const NamedTensors& named, const Tensor& y, const FitOptions& o) {
   if (!optimizer_) fail("model {}: call compile() before fit()", name_);
-  if (x.rank() == 0 || x.dim(0) == 0) fail("model {}: fit() on an empty dataset", name_);
-  if (y.dim(0) != x.dim(0)) fail("model {}: fit() got {} examples but {} labels", name_, x.dim(0), y.dim(0));
+  std::vector<Tensor> x = ordered(named, "fit");
+  if (x[0].dim(0) == 0) fail("model {}: fit() on an empty dataset", name_);
+  if (y.rank() == 0 || y.dim(0) != x[0].dim(0)) fail("model {}: fit() got {} examples but {} labels", name_, x[0].dim(0), y.rank() ? y.dim(0) : 0);
   if (o.batch_size <= 0 || o.epochs <= 0) fail("model {}: batch_size and epochs must be positive", name_);
-  int64_t n = x.dim(0);
+  int64_t n = x[0].dim(0);
   bool repeat = o.steps_per_epoch > 0;
   int64_t steps = repeat ? o.steps_per_epoch : (n + o.batch_size - 1) / o.batch_size;
   std::vector<std::shared_ptr<Callback>> callbacks = o.callbacks;
@@ -240,29 +301,31 @@ History Model::fit(const Tensor& x, const Tensor& y, const FitOptions& o) {
   TrainInfo info{o.epochs, steps, o.batch_size};
   for (auto& c : callbacks) c->on_train_begin(info);
   BatchIterator batches(n, o.batch_size, o.shuffle, repeat, global_rng()());
-  bool accuracy = !metrics_.empty();
   History history;
   Logs logs;
+  std::vector<Tensor> xb(x.size());
   for (int epoch = 0; epoch < o.epochs; ++epoch) {
     for (auto& c : callbacks) c->on_epoch_begin(epoch);
-    double loss_sum = 0, acc_sum = 0;
+    double loss_sum = 0;
+    Logs metric_sums;
     int64_t seen = 0;
     for (int64_t step = 0; step < steps; ++step) {
       auto idx = batches.next();
-      Tensor xb = gather_rows(x, idx), yb = gather_rows(y, idx);
+      for (size_t i = 0; i < x.size(); ++i) xb[i] = gather_rows(x[i], idx);
+      Tensor yb = gather_rows(y, idx);
       double loss = train_step(xb, yb);
       auto b = static_cast<double>(idx.size());
       loss_sum += loss * b;
-      if (accuracy) acc_sum += sparse_categorical_accuracy(last_prediction_, yb) * b;
+      add_metrics(metrics_, last_prediction_, yb, b, metric_sums);
       seen += static_cast<int64_t>(idx.size());
       logs = {{"loss", loss_sum / static_cast<double>(seen)}};
-      if (accuracy) logs["sparse_categorical_accuracy"] = acc_sum / static_cast<double>(seen);
+      for (const auto& [k, v] : metric_sums) logs[k] = v / static_cast<double>(seen);
       for (auto& c : callbacks) c->on_batch_end(step, logs);
     }
-    if (o.validation_data) {
-      Logs val = evaluate(o.validation_data->first, o.validation_data->second, o.batch_size, o.validation_steps);
-      for (const auto& [k, v] : val) logs["val_" + k] = v;
-    }
+    std::optional<Logs> val;
+    if (o.validation_inputs) val = evaluate(o.validation_inputs->first, o.validation_inputs->second, o.batch_size, o.validation_steps);
+    else if (o.validation_data) val = evaluate(o.validation_data->first, o.validation_data->second, o.batch_size, o.validation_steps);
+    if (val) for (const auto& [k, v] : *val) logs["val_" + k] = v;
     for (const auto& [k, v] : logs) history.history[k].push_back(v);
     for (auto& c : callbacks) c->on_epoch_end(epoch, logs);
   }
@@ -271,34 +334,42 @@ History Model::fit(const Tensor& x, const Tensor& y, const FitOptions& o) {
   return history;
 }
 
-Logs Model::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int64_t steps) {
+Logs Model::evaluate(const NamedTensors& named, const Tensor& y, int64_t batch_size, int64_t steps) {
   if (!loss_) fail("model {}: call compile() before evaluate()", name_);
-  int64_t n = x.dim(0);
-  if (y.dim(0) != n) fail("model {}: evaluate() got {} examples but {} labels", name_, n, y.dim(0));
+  std::vector<Tensor> x = ordered(named, "evaluate");
+  int64_t n = x[0].dim(0);
+  if (y.rank() == 0 || y.dim(0) != n) fail("model {}: evaluate() got {} examples but {} labels", name_, n, y.rank() ? y.dim(0) : 0);
+  if (n == 0) fail("model {}: evaluate() on an empty dataset", name_);
   int64_t max_steps = (n + batch_size - 1) / batch_size;
   if (steps <= 0 || steps > max_steps) steps = max_steps;
-  double loss_sum = 0, acc_sum = 0;
+  double loss_sum = 0;
+  Logs metric_sums;
   int64_t seen = 0;
+  std::vector<Tensor> xb(x.size());
   for (int64_t s = 0; s < steps; ++s) {
     int64_t begin = s * batch_size, end = std::min(n, begin + batch_size);
-    Tensor xb = x.slice_rows(begin, end), yb = y.slice_rows(begin, end);
-    Tensor pred = forward({xb}, false);
+    for (size_t i = 0; i < x.size(); ++i) xb[i] = x[i].slice_rows(begin, end);
+    Tensor yb = y.slice_rows(begin, end);
+    Tensor pred = forward(xb, false);
     auto b = static_cast<double>(end - begin);
     loss_sum += loss_->compute(pred, yb, nullptr) * b;
-    acc_sum += sparse_categorical_accuracy(pred, yb) * b;
+    add_metrics(metrics_, pred, yb, b, metric_sums);
     seen += end - begin;
   }
   Logs logs = {{"loss", loss_sum / static_cast<double>(seen)}};
-  if (!metrics_.empty()) logs["sparse_categorical_accuracy"] = acc_sum / static_cast<double>(seen);
+  for (const auto& [k, v] : metric_sums) logs[k] = v / static_cast<double>(seen);
   return logs;
 }
 
-Tensor Model::predict(const Tensor& x, int64_t batch_size) {
-  int64_t n = x.dim(0);
+Tensor Model::predict(const NamedTensors& named, int64_t batch_size) {
+  std::vector<Tensor> x = ordered(named, "predict");
+  int64_t n = x[0].dim(0);
   Tensor out;
+  std::vector<Tensor> xb(x.size());
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     int64_t end = std::min(n, begin + batch_size);
-    Tensor pred = forward({x.slice_rows(begin, end)}, false);
+    for (size_t i = 0; i < x.size(); ++i) xb[i] = x[i].slice_rows(begin, end);
+    Tensor pred = forward(xb, false);
     if (out.empty()) {
       Shape s = pred.shape();
       s[0] = n;

@@ -38,12 +38,16 @@ class Callback {
 // logs (not a TTY) one line per epoch.
 std::shared_ptr<Callback> ProgressBar();
 
+// A batch or dataset of several inputs, by the name of each Input (Keras's dict of inputs).
+using NamedTensors = std::map<std::string, Tensor>;
+
 struct FitOptions {
   int epochs = 1;
   int64_t batch_size = 32;
   int64_t steps_per_epoch = 0;  // 0: one pass over the data per epoch; else the data repeats
   bool shuffle = true;
   std::optional<std::pair<Tensor, Tensor>> validation_data = {};
+  std::optional<std::pair<NamedTensors, Tensor>> validation_inputs = {};  // multi-input models
   int64_t validation_steps = 0;  // 0: the whole validation set
   std::vector<std::shared_ptr<Callback>> callbacks = {};
   int verbose = 1;  // 1: add a ProgressBar
@@ -53,14 +57,22 @@ struct History {
   std::map<std::string, std::vector<double>> history;
 };
 
-// A serving signature: what the exported model's input is called, and ONNX nodes that turn the
-// raw input into the model's input (the Transform graph), if any.
+// A serving signature: what the exported model's inputs are called, and ONNX nodes that turn
+// each raw input into the model's input (the Transform graph), if any.
+//   single input:  {.input_name = "image_floats", .preprocessing = transform.serving_preprocessing("image_floats_xf")}
+//   several:       {.inputs = transform.serving_inputs({"bill_length_mm_xf", ...})}  (keyed by model Input name)
+// Without either, every Input is a serving input under its own name.
 struct SavedSignature {
   std::string name = "serving_default";
-  std::string input_name = "image_floats";
+  std::string input_name = {};
   std::function<std::string(onnxio::GraphBuilder&, const std::string& raw_input)> preprocessing = {};
+  std::map<std::string, onnxio::ServingInput> inputs = {};
   std::string output_name = "output_0";
+  // Names of the output's classes (the label vocabulary), kept in the model's metadata.
+  std::vector<std::string> class_names = {};
 };
+
+inline constexpr const char* kClassNamesMetadataKey = "litepipe.class_names";
 
 class Model {
  public:
@@ -71,12 +83,17 @@ class Model {
   History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
   Logs evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32, int64_t steps = 0);
   Tensor predict(const Tensor& x, int64_t batch_size = 32);
+  // Several inputs, by Input name (every Input must be given).
+  History fit(const NamedTensors& x, const Tensor& y, const FitOptions& options = {});
+  Logs evaluate(const NamedTensors& x, const Tensor& y, int64_t batch_size = 32, int64_t steps = 0);
+  Tensor predict(const NamedTensors& x, int64_t batch_size = 32);
 
   // One batch through the graph (several inputs for multi-input graphs).
   Tensor forward(const std::vector<Tensor>& inputs, bool training);
   void backward(const Tensor& grad_output);
   // One optimizer step on a batch; returns the loss.
   double train_step(const Tensor& x, const Tensor& y);
+  double train_step(const std::vector<Tensor>& x, const Tensor& y);
 
   std::vector<Parameter*> trainable_parameters();
   std::vector<Parameter*> all_parameters();
@@ -100,6 +117,7 @@ class Model {
   std::shared_ptr<Optimizer> optimizer_;
   std::shared_ptr<Loss> loss_;
   std::vector<std::string> metrics_;
+  std::vector<Tensor> ordered(const NamedTensors& x, const char* caller) const;  // in Input order, checked
   std::map<const Node*, Tensor> values_;
   Tensor last_prediction_;
   bool fused_softmax_loss_ = false;  // loss gradient taken w.r.t. the output softmax's logits  // of the last train_step, for the running accuracy

@@ -4,6 +4,8 @@
 #include <onnx/checker.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/files.h"
 #include "nn/model.h"
@@ -25,7 +27,22 @@ void set_float_type(onnx::ValueInfoProto* v, const std::string& name, const Shap
 }  // namespace
 
 std::filesystem::path Model::save(const std::filesystem::path& dir, const SavedSignature& signature) const {
-  if (inputs_.size() != 1) fail("model {}: save() exports single-input models; this one has {}", name_, inputs_.size());
+  // Each model Input's serving input: the raw feature it takes and its preprocessing.
+  std::map<std::string, onnxio::ServingInput> serving = signature.inputs;
+  if (!signature.input_name.empty() || signature.preprocessing) {
+    if (inputs_.size() != 1) fail("model {}: has {} inputs; give each its serving input in SavedSignature::inputs", name_, inputs_.size());
+    if (!serving.empty()) fail("model {}: SavedSignature sets both input_name and inputs", name_);
+    serving[inputs_[0]->name] = {signature.input_name.empty() ? inputs_[0]->name : signature.input_name, signature.preprocessing};
+  }
+  for (const auto& [name, _] : serving) {
+    if (std::none_of(inputs_.begin(), inputs_.end(), [&](const NodeRef& i) { return i->name == name; })) {
+      fail("model {}: SavedSignature::inputs names '{}', which is not an Input of the model", name_, name);
+    }
+  }
+  for (const auto& input : inputs_) {
+    if (!serving.count(input->name)) serving[input->name] = {input->name, {}};
+  }
+
   onnx::ModelProto model;
   model.set_ir_version(onnx::IR_VERSION);
   model.set_producer_name("litepipe");
@@ -38,14 +55,27 @@ std::filesystem::path Model::save(const std::filesystem::path& dir, const SavedS
   graph->set_name(name_);
   onnxio::GraphBuilder g(graph);
 
-  // The raw input: with preprocessing it may differ from the model's own Input.
-  std::string raw = g.unique(signature.input_name);
-  Shape raw_shape = inputs_[0]->shape;
-  set_float_type(graph->add_input(), raw, raw_shape);
-  std::string x = signature.preprocessing ? signature.preprocessing(g, raw) : raw;
-  if (inputs_[0]->shape.size() == 3) g.set_layout(x, onnxio::Layout::NHWC);
-
-  std::map<const Node*, std::string> names = {{inputs_[0].get(), x}};
+  // The raw inputs, one graph input per raw feature (several model Inputs may share one), in the
+  // model's Input order; then each Input's preprocessing.
+  std::map<std::string, std::string> raw_tensors;  // raw feature -> graph input
+  nlohmann::json signature_inputs = nlohmann::json::object();
+  std::map<const Node*, std::string> names;
+  for (const auto& input : inputs_) {
+    const onnxio::ServingInput& s = serving.at(input->name);
+    if (s.raw_feature.empty()) fail("model {}: the serving input of '{}' has no raw feature name", name_, input->name);
+    auto [it, inserted] = raw_tensors.emplace(s.raw_feature, "");
+    if (inserted) {
+      it->second = g.unique(s.raw_feature);
+      // With preprocessing the raw feature is assumed to be as wide as the model's input.
+      set_float_type(graph->add_input(), it->second, input->shape);
+      nlohmann::json shape = nlohmann::json::array({-1});
+      for (int64_t d : input->shape) shape.push_back(d);
+      signature_inputs[s.raw_feature] = {{"name", it->second}, {"dtype", "float32"}, {"shape", shape}};
+    }
+    std::string x = s.preprocessing ? s.preprocessing(g, it->second) : it->second;
+    if (input->shape.size() == 3) g.set_layout(x, onnxio::Layout::NHWC);
+    names[input.get()] = x;
+  }
   for (const auto& n : order_) {
     std::vector<std::string> in;
     for (const auto& i : n->inputs) in.push_back(names.at(i.get()));
@@ -60,10 +90,8 @@ std::filesystem::path Model::save(const std::filesystem::path& dir, const SavedS
 
   nlohmann::json signature_def = {
       {signature.name,
-       {{"inputs", {{signature.input_name, {{"name", raw}, {"dtype", "float32"}, {"shape", nlohmann::json::array()}}}}},
+       {{"inputs", signature_inputs},
         {"outputs", {{signature.output_name, {{"name", output}, {"dtype", "float32"}}}}}}}};
-  signature_def[signature.name]["inputs"][signature.input_name]["shape"].push_back(-1);
-  for (int64_t d : raw_shape) signature_def[signature.name]["inputs"][signature.input_name]["shape"].push_back(d);
   auto* meta = model.add_metadata_props();
   meta->set_key(onnxio::kSignatureMetadataKey);
   meta->set_value(signature_def.dump());
@@ -72,6 +100,14 @@ std::filesystem::path Model::save(const std::filesystem::path& dir, const SavedS
   auto* keras = model.add_metadata_props();
   keras->set_key("litepipe.layers");
   keras->set_value(layers.dump());
+  if (!signature.class_names.empty()) {
+    if (output_->shape.size() != 1 || output_->shape[0] != static_cast<int64_t>(signature.class_names.size())) {
+      fail("model {}: {} class names for an output of shape {}", name_, signature.class_names.size(), shape_string(output_->shape));
+    }
+    auto* classes = model.add_metadata_props();
+    classes->set_key(kClassNamesMetadataKey);
+    classes->set_value(nlohmann::json(signature.class_names).dump());
+  }
 
   onnxio::check_model(model, name_);
   std::filesystem::path path = dir / "model.onnx";

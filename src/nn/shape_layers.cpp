@@ -1,5 +1,6 @@
 // Layers that move or scale values without a oneDNN primitive: Flatten, Reshape, Dropout,
 // Rescaling, Add.
+#include <cmath>
 #include <algorithm>
 #include <random>
 
@@ -177,7 +178,129 @@ class AddLayer final : public Layer {
   size_t count_ = 0;
 };
 
+// Keras's Concatenate: joins its inputs along the last axis (all other dimensions equal).
+class ConcatenateLayer final : public Layer {
+ public:
+  explicit ConcatenateLayer(std::string name) : Layer(std::move(name)) {}
+  std::string type() const override { return "Concatenate"; }
+  nlohmann::json config() const override { return {{"axis", -1}}; }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override {
+    if (inputs.size() < 2) fail("layer {}: Concatenate needs at least two inputs, got {}", name(), inputs.size());
+    Shape out = inputs[0];
+    if (out.empty()) fail("layer {}: Concatenate inputs need at least one dimension besides the batch", name());
+    widths_.clear();
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const Shape& s = inputs[k];
+      if (s.size() != out.size() || !std::equal(s.begin(), s.end() - 1, inputs[0].begin())) {
+        fail("layer {}: Concatenate inputs must match in all but the last axis, got {} and {}", name(), shape_string(inputs[0]), shape_string(s));
+      }
+      widths_.push_back(s.back());
+      if (k > 0) out.back() += s.back();
+    }
+    return out;
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool) override {
+    Shape shape = inputs[0].shape();
+    int64_t total = 0;
+    for (int64_t w : widths_) total += w;
+    shape.back() = total;
+    Tensor y(shape);
+    int64_t rows = y.size() / total, offset = 0;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      int64_t w = widths_[k];
+      for (int64_t r = 0; r < rows; ++r) std::copy_n(inputs[k].data() + r * w, w, y.data() + r * total + offset);
+      offset += w;
+    }
+    return y;
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    int64_t total = dy.shape().back(), rows = dy.size() / total, offset = 0;
+    std::vector<Tensor> dx;
+    for (int64_t w : widths_) {
+      Shape s = dy.shape();
+      s.back() = w;
+      Tensor g(s);
+      for (int64_t r = 0; r < rows; ++r) std::copy_n(dy.data() + r * total + offset, w, g.data() + r * w);
+      dx.push_back(g);
+      offset += w;
+    }
+    return dx;
+  }
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    std::vector<std::string> nhwc;
+    for (const auto& i : in) nhwc.push_back(g.in_layout(i, Layout::NHWC));
+    auto& node = g.add_node("Concat", nhwc, {out});
+    GraphBuilder::set_attr(node, "axis", int64_t{-1});
+    g.set_layout(out, g.layout(nhwc[0]));
+  }
+
+ private:
+  std::vector<int64_t> widths_;
+};
+
+// Keras's Normalization with given statistics: (x - mean) / sqrt(variance), per feature of the
+// last axis (or one value for all).
+class NormalizationLayer final : public Layer {
+ public:
+  NormalizationLayer(std::vector<float> mean, std::vector<float> variance, std::string name)
+      : Layer(std::move(name)), mean_(std::move(mean)), variance_(std::move(variance)) {}
+  std::string type() const override { return "Normalization"; }
+  nlohmann::json config() const override { return {{"mean", mean_}, {"variance", variance_}}; }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override {
+    if (inputs.size() != 1 || inputs[0].empty()) fail("layer {}: Normalization takes one input with a feature axis", name());
+    int64_t features = inputs[0].back();
+    auto expand = [&](std::vector<float>& v, const char* what) {
+      if (v.size() == 1) v.assign(static_cast<size_t>(features), v[0]);
+      if (static_cast<int64_t>(v.size()) != features) fail("layer {}: {} has {} values for {} features", name(), what, v.size(), features);
+    };
+    expand(mean_, "mean");
+    expand(variance_, "variance");
+    scale_.clear();
+    offset_.clear();
+    for (size_t i = 0; i < mean_.size(); ++i) {
+      if (!(variance_[i] >= 0)) fail("layer {}: variance[{}] is {}, expected >= 0", name(), i, variance_[i]);
+      // Keras divides by max(sqrt(variance), epsilon).
+      float scale = 1.0f / std::max(std::sqrt(variance_[i]), 1e-7f);
+      scale_.push_back(scale);
+      offset_.push_back(-mean_[i] * scale);
+    }
+    return inputs[0];
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool) override {
+    const Tensor& x = inputs[0];
+    Tensor y(x.shape());
+    auto n = static_cast<int64_t>(scale_.size());
+    for (int64_t i = 0; i < x.size(); ++i) y[i] = x[i] * scale_[static_cast<size_t>(i % n)] + offset_[static_cast<size_t>(i % n)];
+    return y;
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    Tensor dx(dy.shape());
+    auto n = static_cast<int64_t>(scale_.size());
+    for (int64_t i = 0; i < dy.size(); ++i) dx[i] = dy[i] * scale_[static_cast<size_t>(i % n)];
+    return {dx};
+  }
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    std::string x = g.in_layout(in[0], Layout::NHWC);
+    auto n = static_cast<int64_t>(scale_.size());
+    std::string scaled = g.unique(name() + "_scaled");
+    g.add_node("Mul", {x, g.add_initializer(name() + "_scale", scale_.data(), {n})}, {scaled});
+    g.add_node("Add", {scaled, g.add_initializer(name() + "_offset", offset_.data(), {n})}, {out});
+    g.set_layout(scaled, g.layout(x));
+    g.set_layout(out, g.layout(x));
+  }
+
+ private:
+  std::vector<float> mean_, variance_, scale_, offset_;
+};
+
 }  // namespace
+
+LayerRef Concatenate(std::string name) {
+  return LayerRef(std::make_shared<ConcatenateLayer>(name.empty() ? default_layer_name("concatenate") : name));
+}
+LayerRef Normalization(std::vector<float> mean, std::vector<float> variance, std::string name) {
+  return LayerRef(std::make_shared<NormalizationLayer>(std::move(mean), std::move(variance), name.empty() ? default_layer_name("normalization") : name));
+}
 
 LayerRef Flatten(std::string name) {
   return LayerRef(std::make_shared<ReshapeLayer>(name.empty() ? default_layer_name("flatten") : name, std::nullopt, "Flatten"));

@@ -4,6 +4,7 @@
 // NCHW. The builder remembers each tensor's layout and inserts a Transpose only where an op needs
 // the other one, so a conv/pool stack stays NCHW without back-and-forth transposes.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -16,6 +17,15 @@
 namespace litepipe::onnxio {
 
 enum class Layout { Any, NHWC, NCHW };
+
+class GraphBuilder;
+
+// One input of a serving signature: the raw feature it takes (float32 [batch, n], NaN where a
+// value is missing) and the nodes that turn it into the model's input (empty: none).
+struct ServingInput {
+  std::string raw_feature;
+  std::function<std::string(GraphBuilder&, const std::string& raw_tensor)> preprocessing = {};
+};
 
 class GraphBuilder {
  public:

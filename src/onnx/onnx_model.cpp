@@ -45,7 +45,7 @@ namespace {
 const std::set<std::string> kSupportedOps = {
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid", "Tanh", "Softmax", "Reshape",
     "Flatten", "Transpose", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization",
-    "Identity", "Dropout", "Concat"};
+    "Identity", "Dropout", "Concat", "IsNaN", "Where"};
 
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
   for (const auto& a : n.attribute())
@@ -118,6 +118,30 @@ Tensor binary(const Tensor& a, const Tensor& b, const std::function<float(float,
   Shape shape = broadcast_shape(a.shape(), b.shape(), where);
   Tensor out(shape);
   nn::for_each_broadcast(shape, a.shape(), b.shape(), [&](int64_t o, int64_t ia, int64_t ib) { out[o] = f(a[ia], b[ib]); });
+  return out;
+}
+
+// Where(cond, x, y) with NumPy broadcasting of all three; cond is a 1 / 0 float tensor (the
+// runner's form of ONNX's bool).
+Tensor where_select(const Tensor& cond, const Tensor& x, const Tensor& y, const std::string& where) {
+  Shape shape = broadcast_shape(broadcast_shape(cond.shape(), x.shape(), where), y.shape(), where);
+  Tensor out(shape);
+  const size_t r = shape.size();
+  auto sc = nn::broadcast_strides(cond.shape(), r), sx = nn::broadcast_strides(x.shape(), r), sy = nn::broadcast_strides(y.shape(), r);
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t i = 0; i < out.size(); ++i) {
+    int64_t ic = 0, ix = 0, iy = 0;
+    for (size_t k = 0; k < r; ++k) {
+      ic += idx[k] * sc[k];
+      ix += idx[k] * sx[k];
+      iy += idx[k] * sy[k];
+    }
+    out[i] = cond[ic] != 0.0f ? x[ix] : y[iy];
+    for (size_t k = r; k-- > 0;) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
   return out;
 }
 
@@ -230,6 +254,12 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
                                              : op == "Mul" ? [](float a, float b) { return a * b; }
                                                            : [](float a, float b) { return a / b; };
       out = binary(in(0), in(1), f, where);
+    } else if (op == "IsNaN") {
+      // ONNX's output is bool; the runner's tensors are float, so true / false are 1 / 0.
+      out = Tensor(in(0).shape());
+      for (int64_t i = 0; i < out.size(); ++i) out[i] = std::isnan(in(0)[i]) ? 1.0f : 0.0f;
+    } else if (op == "Where") {
+      out = where_select(in(0), in(1), in(2), where);
     } else if (op == "Softmax") {
       const Tensor& x = in(0);
       int64_t axis = attr_int(n, "axis", -1);

@@ -26,8 +26,9 @@ onnx::ModelProto load_model(const std::filesystem::path& path);
 
 // Runs an ONNX graph made of the ops litepipe exports (and common others): Gemm, MatMul, Add,
 // Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Softmax, Reshape, Flatten, Transpose, Conv, MaxPool,
-// AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat. Unsupported ops
-// are reported when the model is loaded, naming the node.
+// AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat, IsNaN, Where.
+// Values are float tensors (a bool tensor is held as 1 / 0). Unsupported ops are reported when
+// the model is loaded, naming the node.
 class OnnxRunner {
  public:
   explicit OnnxRunner(const std::filesystem::path& path);

@@ -1,5 +1,7 @@
 #include "pipeline/component.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/files.h"
 
@@ -64,6 +66,13 @@ Component::Component(ComponentSpec spec, ExecutorFactory executor, std::map<std:
   for (const auto& [key, _] : inputs_) {
     if (!spec_.inputs.count(key)) fail("{}: unknown input '{}'", id_, key);
   }
+  if (spec_.check_parameters) {
+    try {
+      spec_.check_parameters(exec_properties_);
+    } catch (const Error& e) {
+      fail("{}: {}", id_, e.what());
+    }
+  }
 }
 
 std::shared_ptr<Component> Component::with_id(const std::string& instance_name) {
@@ -86,7 +95,8 @@ void Component::set_input(const std::string& key, Channel channel) {
 void resolve_path_parameters(const ComponentSpec& spec, nlohmann::json& parameters, const fs::path& base) {
   if (!parameters.is_object()) return;
   for (const auto& [name, p] : spec.parameters) {
-    if (p.is_path && parameters.contains(name) && parameters[name].is_string()) {
+    if (p.is_path && parameters.contains(name) && parameters[name].is_string() &&
+        std::find(p.keywords.begin(), p.keywords.end(), parameters[name].get<std::string>()) == p.keywords.end()) {
       parameters[name] = resolve_path(base, parameters[name].get<std::string>()).string();
     }
     for (const auto& pointer : p.nested_paths) {

@@ -27,6 +27,8 @@ struct ParamSpec {
   // file's content (not only its name) takes part in the cache key (user modules).
   bool is_path = false;
   bool hash_content = false;
+  // Values of a path parameter that are names, not paths (e.g. module_file: builtin).
+  std::vector<std::string> keywords = {};
   // Paths inside an object parameter (JSON pointers such as "/filesystem/base_directory"),
   // resolved like path parameters.
   std::vector<std::string> nested_paths = {};
@@ -68,6 +70,9 @@ struct ComponentSpec {
   std::map<std::string, InputSpec> inputs;
   std::map<std::string, std::string> outputs;  // key -> artifact type
   std::map<std::string, ParamSpec> parameters;
+  // Parses all parameters (defaults filled in) into the executor's typed config and throws an
+  // Error naming the field: the same function the executor uses, run when the pipeline is built.
+  std::function<void(const nlohmann::json& exec_properties)> check_parameters = {};
 };
 
 class Component;

@@ -33,6 +33,7 @@ struct Value {
   bool nchw = false;             // ONNX sees this 4-D tensor as NCHW; TFLite stores it NHWC
   Shape shape;                   // TFLite shape, -1 batch
   std::optional<Constant> constant;
+  bool boolean = false;          // a BOOL tensor (IsNaN's output)
 };
 
 class Converter {
@@ -435,11 +436,12 @@ class Converter {
     return v.tensor;
   }
 
-  int new_output(const onnx::NodeProto& n, const Shape& shape, bool nchw = false) {
+  int new_output(const onnx::NodeProto& n, const Shape& shape, bool nchw = false, ::tflite::TensorType type = ::tflite::TensorType_FLOAT32) {
     Value v;
     v.shape = shape;
     v.nchw = nchw;
-    v.tensor = add_tensor(n.output(0), shape, ::tflite::TensorType_FLOAT32);
+    v.boolean = type == ::tflite::TensorType_BOOL;
+    v.tensor = add_tensor(n.output(0), shape, type);
     values_[n.output(0)] = v;
     return v.tensor;
   }
@@ -499,6 +501,15 @@ class Converter {
     const std::string& op = n.op_type();
     if (!n.domain().empty() && n.domain() != "ai.onnx") fail_node(n, fmt::format("domain '{}' is not supported", n.domain()));
     if (op == "Identity" || op == "Dropout") return alias(n, value(n.input(0), "input"));
+    // The other ops' lowerings expect float32 operands: a boolean may only be Where's condition.
+    for (int i = 0; i < n.input_size(); ++i) {
+      auto it = values_.find(n.input(i));
+      if (it != values_.end() && it->second.boolean && !(op == "Where" && i == 0)) {
+        fail_node(n, fmt::format("input '{}' is boolean; litepipe converts boolean tensors only as Where's condition", n.input(i)));
+      }
+    }
+    if (op == "IsNaN") return is_nan(n);
+    if (op == "Where") return where(n);
     if (op == "Transpose") return transpose(n);
     if (op == "Gemm" || op == "MatMul") return fully_connected(n);
     if (op == "Relu" || op == "Clip" || op == "Tanh") return activation(n);
@@ -809,6 +820,49 @@ class Converter {
     else if (code == ::tflite::BuiltinOperator_MUL) u = options(::tflite::MulOptionsT{});
     else u = options(::tflite::DivOptionsT{});
     add_op(code, 1, {ta, tb}, {out}, std::move(u));
+  }
+
+  // IsNaN(x) -> NOT_EQUAL(x, x): NaN is the only value unequal to itself.
+  void is_nan(const onnx::NodeProto& n) {
+    Value v = value(n.input(0), "input");
+    if (v.constant) fail_node(n, "applied to a constant");
+    int out = new_output(n, v.shape, v.nchw, ::tflite::TensorType_BOOL);
+    add_op(::tflite::BuiltinOperator_NOT_EQUAL, 1, {v.tensor, v.tensor}, {out}, options(::tflite::NotEqualOptionsT{}));
+  }
+
+  // Where(c, a, b) -> SELECT_V2(c, a, b), which broadcasts all three as ONNX does (SELECT needs
+  // equal shapes); constant operands become float32 tensors.
+  void where(const onnx::NodeProto& n) {
+    if (n.input_size() != 3) fail_node(n, fmt::format("expects 3 inputs, got {}", n.input_size()));
+    Value& c = value(n.input(0), "condition");
+    Value& a = value(n.input(1), "input");
+    Value& b = value(n.input(2), "input");
+    if (!c.boolean) fail_node(n, "the condition must be a computed boolean tensor (e.g. IsNaN's output)");
+    for (const Value* v : {&a, &b}) {
+      if (!v->constant && v->nchw != c.nchw) fail_node(n, "operands have different layouts");
+    }
+    int ta = a.constant ? constant_operand(n, a, c) : a.tensor;
+    int tb = b.constant ? constant_operand(n, b, c) : b.tensor;
+    auto shape_of = [&](const Value& v, int t) {
+      return v.constant ? Shape(graph_->tensors[static_cast<size_t>(t)]->shape.begin(), graph_->tensors[static_cast<size_t>(t)]->shape.end()) : v.shape;
+    };
+    Shape shape = broadcast(n, broadcast(n, c.shape, shape_of(a, ta)), shape_of(b, tb));
+    int out = new_output(n, shape, c.nchw);
+    add_op(::tflite::BuiltinOperator_SELECT_V2, 1, {c.tensor, ta, tb}, {out}, options(::tflite::SelectV2OptionsT{}));
+  }
+
+  // NumPy broadcasting of TFLite shapes; -1 (the dynamic batch) stays dynamic.
+  Shape broadcast(const onnx::NodeProto& n, const Shape& x, const Shape& y) {
+    size_t r = std::max(x.size(), y.size());
+    Shape out(r);
+    for (size_t i = 0; i < r; ++i) {
+      int64_t dx = i < r - x.size() ? 1 : x[i - (r - x.size())], dy = i < r - y.size() ? 1 : y[i - (r - y.size())];
+      if (dx == dy || dy == 1) out[i] = dx;
+      else if (dx == 1) out[i] = dy;
+      else if (dx == -1 || dy == -1) out[i] = -1;
+      else fail_node(n, fmt::format("shapes [{}] and [{}] do not broadcast", fmt::join(x, ", "), fmt::join(y, ", ")));
+    }
+    return out;
   }
 
   void concat(const onnx::NodeProto& n) {

@@ -260,8 +260,11 @@ std::map<std::string, nn::Tensor> SignatureRunner::run(const std::map<std::strin
     } else if (t.type == DType::Int8 && !t.scale.empty()) {
       int64_t zp = t.zero_point.empty() ? 0 : t.zero_point[0];
       for (int64_t i = 0; i < t.elements(); ++i) y[i] = static_cast<float>(t.as<int8_t>()[i] - zp) * t.scale[0];
+    } else if (t.type == DType::Bool) {
+      // 1 / 0, as the ONNX runner holds a bool tensor.
+      for (int64_t i = 0; i < t.elements(); ++i) y[i] = t.as<uint8_t>()[i] ? 1.0f : 0.0f;
     } else {
-      fail("{}: output '{}' is {}; the signature runner returns float32 or quantized int8", interpreter_.origin(), name, dtype_name(t.type));
+      fail("{}: output '{}' is {}; the signature runner returns float32, bool or quantized int8", interpreter_.origin(), name, dtype_name(t.type));
     }
     outputs[name] = y;
   }

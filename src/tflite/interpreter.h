@@ -121,7 +121,7 @@ class Interpreter {
 
 // TFLite's SignatureRunner: inputs and outputs by their SignatureDef names. Each input is resized
 // to the batch it is fed (kernels are prepared again only when a shape changes); int8 inputs are quantized with the tensor's scale and zero point and
-// int8 outputs dequantized, so callers always see float32.
+// int8 outputs dequantized, so callers always see float32 (bool outputs as 1 / 0).
 class SignatureRunner {
  public:
   SignatureRunner(Interpreter& interpreter, const std::string& signature_key);

@@ -528,6 +528,74 @@ void binary_eval(Interpreter& in, Node& n) {
   apply_activation(yd, y.elements(), binary_activation<kOp>(n));
 }
 
+// ---- NOT_EQUAL (float32 -> bool) and SELECT_V2 (bool condition, float32 values), broadcasting ----------
+void not_equal_prepare(Interpreter& in, Node& n) {
+  Tensor& a = input(in, n, 0);
+  Tensor& b = input(in, n, 1);
+  Tensor& y = output(in, n);
+  expect_type(in, n, a, DType::Float32, "input");
+  expect_type(in, n, b, DType::Float32, "input");
+  expect_type(in, n, y, DType::Bool, "output");
+  y.shape = broadcast_shape(in, n, a.shape, b.shape);
+}
+void not_equal_eval(Interpreter& in, Node& n) {
+  Tensor& a = input(in, n, 0);
+  Tensor& b = input(in, n, 1);
+  Tensor& y = output(in, n);
+  const float* ad = a.as<float>();
+  const float* bd = b.as<float>();
+  uint8_t* yd = y.as<uint8_t>();  // TFLite's bool: one byte, 1 / 0
+  const int64_t count = y.elements();
+  if (a.elements() == count && b.elements() == count) {
+    for (int64_t i = 0; i < count; ++i) yd[i] = ad[i] != bd[i];  // true for NaN, as in TFLite
+    return;
+  }
+  nn::for_each_broadcast(y.shape, a.shape, b.shape, [&](int64_t o, int64_t ia, int64_t ib) { yd[o] = ad[ia] != bd[ib]; });
+}
+
+void select_v2_prepare(Interpreter& in, Node& n) {
+  Tensor& c = input(in, n, 0);
+  Tensor& x = input(in, n, 1);
+  Tensor& y = input(in, n, 2);
+  Tensor& out = output(in, n);
+  expect_type(in, n, c, DType::Bool, "condition");
+  expect_type(in, n, x, DType::Float32, "input");
+  expect_type(in, n, y, DType::Float32, "input");
+  expect_type(in, n, out, DType::Float32, "output");
+  out.shape = broadcast_shape(in, n, broadcast_shape(in, n, c.shape, x.shape), y.shape);
+}
+void select_v2_eval(Interpreter& in, Node& n) {
+  Tensor& c = input(in, n, 0);
+  Tensor& x = input(in, n, 1);
+  Tensor& y = input(in, n, 2);
+  Tensor& out = output(in, n);
+  const uint8_t* cd = c.as<uint8_t>();  // any nonzero byte is true
+  const float* xd = x.as<float>();
+  const float* yd = y.as<float>();
+  float* od = out.as<float>();
+  const int64_t count = out.elements();
+  if (c.elements() == count && x.elements() == count && y.elements() == count) {
+    for (int64_t i = 0; i < count; ++i) od[i] = cd[i] ? xd[i] : yd[i];
+    return;
+  }
+  const size_t r = out.shape.size();
+  auto sc = nn::broadcast_strides(c.shape, r), sx = nn::broadcast_strides(x.shape, r), sy = nn::broadcast_strides(y.shape, r);
+  std::vector<int32_t> idx(r, 0);
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t ic = 0, ix = 0, iy = 0;
+    for (size_t k = 0; k < r; ++k) {
+      ic += idx[k] * sc[k];
+      ix += idx[k] * sx[k];
+      iy += idx[k] * sy[k];
+    }
+    od[i] = cd[ic] ? xd[ix] : yd[iy];
+    for (size_t k = r; k-- > 0;) {
+      if (++idx[k] < out.shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
 // ---- CONCATENATION --------------------------------------------------------------------------------------
 void concat_prepare(Interpreter& in, Node& n) {
   Tensor& first = input(in, n, 0);
@@ -659,6 +727,8 @@ constexpr Kernel kKernels[] = {
     {"SUB", 2, prepare_by_type<binary_prepare, int8::sub_prepare>, eval_by_type<binary_eval<1>, int8::sub_eval>},
     {"MUL", 2, prepare_by_type<binary_prepare, int8::mul_prepare>, eval_by_type<binary_eval<2>, int8::mul_eval>},
     {"DIV", 1, binary_prepare, binary_eval<3>},
+    {"NOT_EQUAL", 1, not_equal_prepare, not_equal_eval},
+    {"SELECT_V2", 1, select_v2_prepare, select_v2_eval},
     {"CONCATENATION", 2, prepare_by_type<concat_prepare, int8::concat_prepare>, eval_by_type<concat_eval, int8::concat_eval>},
     {"QUANTIZE", 2, prepare_by_type<quantize_prepare, int8::requantize_prepare>, eval_by_type<quantize_eval, int8::requantize_eval>},
     {"DEQUANTIZE", 3, dequantize_prepare, dequantize_eval},
@@ -689,6 +759,8 @@ const Kernel* find_kernel(int builtin) {
     add(::tflite::BuiltinOperator_SUB, "SUB");
     add(::tflite::BuiltinOperator_MUL, "MUL");
     add(::tflite::BuiltinOperator_DIV, "DIV");
+    add(::tflite::BuiltinOperator_NOT_EQUAL, "NOT_EQUAL");
+    add(::tflite::BuiltinOperator_SELECT_V2, "SELECT_V2");
     add(::tflite::BuiltinOperator_CONCATENATION, "CONCATENATION");
     add(::tflite::BuiltinOperator_QUANTIZE, "QUANTIZE");
     add(::tflite::BuiltinOperator_DEQUANTIZE, "DEQUANTIZE");

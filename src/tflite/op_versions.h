@@ -14,6 +14,8 @@ inline const char* runtime_version(::tflite::BuiltinOperator op, int version) {
     case BuiltinOperator_MEAN: return version >= 2 ? "1.14.0" : "1.6.0";
     case BuiltinOperator_SUB: return version >= 2 ? "1.14.0" : "1.6.0";
     case BuiltinOperator_DIV: return "1.6.0";
+    case BuiltinOperator_NOT_EQUAL: return version >= 3 ? "2.3.0" : "1.14.0";
+    case BuiltinOperator_SELECT_V2: return "2.2.0";  // version 1, the only one litepipe writes or runs
     case BuiltinOperator_TANH: return "1.14.0";
     case BuiltinOperator_RELU: return version >= 2 ? "2.1.0" : "1.5.0";
     case BuiltinOperator_RELU6: case BuiltinOperator_LOGISTIC: case BuiltinOperator_CONCATENATION:

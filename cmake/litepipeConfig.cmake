@@ -1,0 +1,17 @@
+# litepipe's CMake package: find_package(litepipe REQUIRED), then link litepipe::litepipe.
+include(CMakeFindDependencyMacro)
+find_dependency(Threads)
+find_dependency(Protobuf)
+find_dependency(SQLite3)
+find_dependency(nlohmann_json)
+find_dependency(yaml-cpp)
+find_dependency(fmt)
+find_dependency(spdlog)
+find_dependency(dnnl)
+find_dependency(ONNX)
+find_dependency(FlatBuffers)
+find_dependency(PkgConfig)
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+include("${CMAKE_CURRENT_LIST_DIR}/litepipeTargets.cmake")
+# What litepipe's own code compiles with; a module may use it too.
+set(LITEPIPE_WARNINGS -Wall -Wextra)
