@@ -1,6 +1,7 @@
 // A user's own tabular data: CSV with missing values and string labels, chained Transform ops,
 // multi-input models saved with their preprocessing, the Evaluator on raw examples with the
 // model's Transform graph, no-code trainers and the penguin example end to end.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "components/builtin.h"
+#include "pipeline/runner.h"
 #include "data/example_sources.h"
 #include "data/tfrecord.h"
 #include "nn/dataset.h"
@@ -273,6 +275,23 @@ TEST_F(OwnDataTest, PenguinPipelineRunsEndToEnd) {
     EXPECT_TRUE(island_slices);
   }
 
+  // Run 2: the Resolver finds run 1's blessed models, and each Evaluator compares with its own
+  // baseline (TFX's LatestBlessedModelStrategy); the change threshold is now checked.
+  ASSERT_EQ(run("run " + copy.string()), 0) << log();
+  EXPECT_NE(log().find("[Resolver.latest_blessed_model] resolved: model="), std::string::npos) << log();
+  {
+    std::vector<fs::path> evaluations;
+    for (const auto& e : fs::directory_iterator(dir_ / "root" / "Evaluator.penguin" / "evaluation")) evaluations.push_back(e.path());
+    std::sort(evaluations.begin(), evaluations.end(), [](const fs::path& a, const fs::path& b) { return std::stoll(a.filename()) < std::stoll(b.filename()); });
+    ASSERT_EQ(evaluations.size(), 2u);
+    json second = read_json_file(evaluations.back() / "metrics.json");
+    ASSERT_TRUE(second.contains("baseline_model")) << second.dump();
+    EXPECT_NE(second["baseline_model"]["path"].get<std::string>().find("Trainer.penguin/model/"), std::string::npos);
+    json validations = read_json_file(evaluations.back() / "validations.json");
+    EXPECT_EQ(validations["change_thresholds_skipped"], 0);
+    EXPECT_EQ(read_json_file(evaluations.front() / "validations.json")["change_thresholds_skipped"], 1);
+  }
+
   fs::path model_dir = dir_ / "root" / "Trainer.penguin_lite" / "model";
   fs::path lite = fs::directory_iterator(model_dir)->path() / "Format-Serving" / "tflite";
   auto interpreter = tfl::Interpreter::from_file(lite);
@@ -300,6 +319,14 @@ TEST_F(OwnDataTest, PenguinPipelineRunsEndToEnd) {
     EXPECT_TRUE(std::isfinite(ours[i]));
     EXPECT_NEAR(real[i], ours[i], 1e-5) << i << " " << nodes;
   }
+}
+
+TEST_F(OwnDataTest, ResolverParametersAreCheckedWhenThePipelineIsBuilt) {
+  testing::expect_error([&] { Resolver({.strategy = "latest_blessed"}); }, {"Resolver", "strategy is 'latest_blessed'"});
+  testing::expect_error([&] { Resolver({.strategy = "latest_blessed_model"}); }, {"Resolver", "needs model_blessing"});
+  auto resolver = Resolver({.model_blessing = "Evaluator.nope"});
+  testing::expect_error([&] { LocalDagRunner().run(Pipeline{"p", dir_ / "root", {resolver}}); }, {"Resolver", "'Evaluator.nope'", "not in pipeline p"});
+  EXPECT_FALSE(fs::exists(dir_ / "root" / "metadata.sqlite"));
 }
 
 // A pipeline made only of YAML, on a CSV litepipe has never seen: trains, converts, evaluates

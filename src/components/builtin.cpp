@@ -14,6 +14,7 @@ const ComponentRegistry& builtin_components() {
     r.add(evaluator_registration());
     r.add(pusher_registration());
     r.add(model_comparator_registration());
+    r.add(resolver_registration());
     return r;
   }();
   return registry;

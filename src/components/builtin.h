@@ -5,6 +5,7 @@
 #include "components/example_validator.h"
 #include "components/model_comparator.h"
 #include "components/pusher.h"
+#include "components/resolver.h"
 #include "components/schema_gen.h"
 #include "components/statistics_gen.h"
 #include "components/trainer.h"

@@ -65,6 +65,12 @@ struct InputSpec {
   bool optional;
 };
 
+class MetadataStore;
+
+// A resolver node (TFX's Resolver): instead of an executor, the runner calls it to pick existing
+// artifacts from the metadata store (e.g. the latest blessed model); it may pick none.
+using ResolveFn = std::function<ArtifactMap(MetadataStore& store, const nlohmann::json& exec_properties)>;
+
 struct ComponentSpec {
   std::string type_name;  // e.g. "StatisticsGen"
   std::map<std::string, InputSpec> inputs;
@@ -73,6 +79,9 @@ struct ComponentSpec {
   // Parses all parameters (defaults filled in) into the executor's typed config and throws an
   // Error naming the field: the same function the executor uses, run when the pipeline is built.
   std::function<void(const nlohmann::json& exec_properties)> check_parameters = {};
+  ResolveFn resolve = {};
+  // Ids of other components the parameters name (checked to be in the pipeline when it is built).
+  std::function<std::vector<std::string>(const nlohmann::json& exec_properties)> referenced_components = {};
 };
 
 class Component;

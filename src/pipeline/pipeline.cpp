@@ -20,6 +20,12 @@ std::vector<const Component*> build_pipeline(const Pipeline& pipeline) {
     }
     members.insert(c.get());
   }
+  for (const auto& c : pipeline.components) {
+    if (!c->spec().referenced_components) continue;
+    for (const auto& id : c->spec().referenced_components(c->exec_properties())) {
+      if (!by_id.count(id)) fail("{}: names component '{}', which is not in pipeline {}", c->id(), id, pipeline.name);
+    }
+  }
   std::map<const Component*, std::vector<const Component*>> upstream;
   for (const auto& c : pipeline.components) {
     for (const auto& [key, input] : c->spec().inputs) {

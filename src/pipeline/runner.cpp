@@ -154,6 +154,25 @@ RunResult LocalDagRunner::run(const Pipeline& pipeline, const RunOptions& option
 
     ComponentRun run;
     run.component_id = c->id();
+    if (c->spec().resolve) {
+      // Resolved afresh every run (what it finds changes with the store), never cached.
+      store->start_execution(exec, contexts, inputs);
+      ArtifactMap resolved;
+      try {
+        resolved = c->spec().resolve(*store, c->exec_properties());
+      } catch (const std::exception& e) {
+        store->fail_execution(exec.id, execution_state::kFailed, e.what());
+        throw Error(fmt::format("{} failed: {}", c->id(), e.what()));
+      }
+      store->publish_execution(exec.id, resolved, contexts, execution_state::kComplete);
+      run.execution_id = exec.id;
+      run.outputs = resolved;
+      run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      spdlog::info("[{}] resolved: {}", c->id(), resolved.empty() || describe_outputs(resolved).empty() ? "nothing (yet)" : describe_outputs(resolved));
+      produced[c] = run.outputs;
+      result.components.push_back(std::move(run));
+      continue;
+    }
     if (use_cache) {
       if (auto cached = store->cached_outputs(c->id(), exec.cache_key); cached && outputs_exist(*cached)) {
         store->start_execution(exec, contexts, inputs);
