@@ -245,6 +245,50 @@ TEST_F(OwnDataTest, MultiInputModelTrainsSavesAndConverts) {
   for (int64_t i = 0; i < lite_out.size(); ++i) ASSERT_NEAR(lite_out[i], expected[i], 1e-5);
 }
 
+// An integer id one-hot encoded in the model: the same in training, ONNX and TFLite (float and int8).
+TEST_F(OwnDataTest, CategoryEncodingMatchesAcrossRuntimes) {
+  nn::set_random_seed(4);
+  auto id = nn::Input({1}, "island_id"), x = nn::Input({1}, "mass");
+  auto h = nn::Dense(6, {.activation = "relu"})(nn::Concatenate()({nn::CategoryEncoding(3)(id), x}));
+  nn::Model model({id, x}, nn::Dense(2, {.activation = "softmax"})(h));
+  model.compile(nn::Adam({.learning_rate = 0.05f}), nn::SparseCategoricalCrossentropy());
+  int64_t n = 120;
+  nn::Tensor ids({n, 1}), mass({n, 1}), y({n});
+  for (int64_t i = 0; i < n; ++i) {
+    ids[i] = static_cast<float>(i % 3);
+    mass[i] = static_cast<float>(i % 7) / 7.0f;
+    y[i] = (i % 3 == 1) != (i % 7 > 3) ? 1.0f : 0.0f;
+  }
+  nn::NamedTensors batch = {{"island_id", ids}, {"mass", mass}};
+  model.fit(batch, y, {.epochs = 30, .batch_size = 20, .verbose = 0});
+  nn::Tensor expected = model.predict(batch);
+  model.save(dir_ / "saved");
+  onnxio::OnnxRunner onnx(dir_ / "saved" / "model.onnx");
+  nn::Tensor got = onnx.run({{"island_id", ids}, {"mass", mass}}).begin()->second;
+  for (int64_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], expected[i], 1e-5);
+  auto lite = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "lite");
+  rewriting::rewrite_saved_model(dir_ / "saved", dir_ / "lite", *lite, rewriting::ModelType::TFLITE_MODEL);
+  auto interpreter = tfl::Interpreter::from_file(dir_ / "lite" / "tflite");
+  tfl::SignatureRunner runner(*interpreter, "serving_default");
+  nn::Tensor ours = runner.run({{"island_id", ids}, {"mass", mass}}).at("output_0");
+  for (int64_t i = 0; i < ours.size(); ++i) ASSERT_NEAR(ours[i], expected[i], 1e-5);
+  std::string nodes;
+  nn::Tensor real = testing::run_real_tflite(dir_ / "lite" / "tflite", {{"serving_default_island_id:0", ids}, {"serving_default_mass:0", mass}}, dir_, &nodes);
+  for (int64_t i = 0; i < ours.size(); ++i) ASSERT_NEAR(real[i], ours[i], 1e-5) << nodes;
+  // Full-integer int8 with a representative dataset of both features.
+  auto int8 = rewriting::create_rewriter(
+      rewriting::TFLITE_REWRITER, "int8",
+      {.quantization_optimizations = {"DEFAULT"}, .quantization_enable_full_integer = true,
+       .representative_dataset = [&] { return std::vector<tfl::RepresentativeBatch>{{{"island_id", ids}, {"mass", mass}}}; }});
+  rewriting::rewrite_saved_model(dir_ / "saved", dir_ / "int8", *int8, rewriting::ModelType::TFLITE_MODEL);
+  auto quantized = tfl::Interpreter::from_file(dir_ / "int8" / "tflite");
+  tfl::SignatureRunner int8_runner(*quantized, "serving_default");
+  nn::Tensor q = int8_runner.run({{"island_id", ids}, {"mass", mass}}).at("output_0");
+  int64_t agree = 0;
+  for (int64_t r = 0; r < n; ++r) agree += nn::sparse_categorical_accuracy(q.slice_rows(r, r + 1), nn::Tensor::from({1}, {expected[2 * r + 1] > expected[2 * r] ? 1.0f : 0.0f})) == 1.0;
+  EXPECT_GE(agree, n - 3);
+}
+
 // TFX's penguin template on the Debian package's CSV, end to end through the CLI: both models
 // blessed, accuracy >= 0.95, four named TFLite inputs that the real TFLite runtime runs as
 // litepipe does.

@@ -23,10 +23,12 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr const char* kDnnClassifier = "dnn_classifier";
+constexpr const char* kDnnRegressor = "dnn_regressor";
+constexpr const char* kCnnImageClassifier = "cnn_image_classifier";
 const std::set<std::string> kOptimizers = {"adam", "sgd", "rmsprop"};
 const std::set<std::string> kTfliteModes = {"none", "float", "float16", "dynamic_range", "int8"};
 const std::set<std::string> kConfigKeys = {"features", "label", "hidden_units", "dropout", "optimizer", "learning_rate",
-                                           "batch_size", "seed", "tflite"};
+                                           "batch_size", "seed", "tflite", "image_shape", "conv_filters"};
 
 std::shared_ptr<nn::Optimizer> make_optimizer(const BuiltinTrainerConfig& c) {
   if (c.optimizer == "sgd") return nn::SGD({.learning_rate = c.learning_rate});
@@ -87,7 +89,30 @@ void convert_to_tflite(const BuiltinTrainerConfig& c, const FnArgs& fn_args, con
   rewriting::rewrite_saved_model(saved, fn_args.serving_model_dir, *rewriter, rewriting::ModelType::TFLITE_MODEL);
 }
 
-void dnn_classifier(const BuiltinTrainerConfig& c, const FnArgs& fn_args) {
+// The model a builtin run_fn trains, on `inputs` (each [N, width]).
+nn::Model build_model(const BuiltinTrainerConfig& c, const std::vector<std::string>& inputs, const nn::Dataset& train, int64_t classes) {
+  std::vector<nn::NodeRef> model_inputs;
+  for (const auto& name : inputs) model_inputs.push_back(nn::Input({train.features.at(name).dim(1)}, name));
+  nn::NodeRef x = model_inputs.size() == 1 ? model_inputs[0] : nn::Concatenate()(model_inputs);
+  if (c.run_fn == kCnnImageClassifier) {
+    int64_t width = train.features.at(inputs[0]).dim(1);
+    if (nn::shape_size(c.image_shape) != width) {
+      fail("Trainer (builtin): custom_config.image_shape {} holds {} values; feature '{}' has {}", nn::shape_string(c.image_shape),
+           nn::shape_size(c.image_shape), inputs[0], width);
+    }
+    x = nn::Reshape(c.image_shape)(x);
+    for (int64_t filters : c.conv_filters) x = nn::MaxPooling2D({2, 2})(nn::Conv2D(filters, {3, 3}, {.activation = "relu"})(x));
+    x = nn::Flatten()(x);
+  }
+  for (int64_t units : c.hidden_units) {
+    x = nn::Dense(units, {.activation = "relu"})(x);
+    if (c.dropout > 0) x = nn::Dropout(c.dropout)(x);
+  }
+  if (c.run_fn == kDnnRegressor) return nn::Model(model_inputs, nn::Dense(1)(x), c.run_fn);
+  return nn::Model(model_inputs, nn::Dense(classes, {.activation = "softmax"})(x), c.run_fn);
+}
+
+void train_builtin(const BuiltinTrainerConfig& c, const FnArgs& fn_args) {
   if (fn_args.transform_output.empty()) fail("Trainer (builtin): {} needs the transform_graph input", c.run_fn);
   auto graph = transform::TransformGraph::load(fn_args.transform_output);
   std::vector<std::string> inputs;
@@ -100,29 +125,25 @@ void dnn_classifier(const BuiltinTrainerConfig& c, const FnArgs& fn_args) {
   nn::Dataset train = nn::load_examples(fn_args.train_files, inputs, label, map);
   nn::Dataset eval = nn::load_examples(fn_args.eval_files, inputs, label, map);
 
-  std::vector<std::string> class_names = graph.vocabulary(label);
+  bool regression = c.run_fn == kDnnRegressor;
+  std::vector<std::string> class_names = regression ? std::vector<std::string>{} : graph.vocabulary(label);
   int64_t classes = static_cast<int64_t>(class_names.size());
-  if (classes == 0) {
+  if (!regression && classes == 0) {
     for (int64_t i = 0; i < train.size(); ++i) {
       float y = train.y[i];
       if (y < 0 || y != static_cast<float>(static_cast<int64_t>(y))) fail("Trainer (builtin): label '{}' is {}, expected a class id >= 0", label, y);
       classes = std::max(classes, static_cast<int64_t>(y) + 1);
     }
   }
-  if (classes < 2) fail("Trainer (builtin): label '{}' has {} class(es); a classifier needs at least 2", label, classes);
+  if (!regression && classes < 2) fail("Trainer (builtin): label '{}' has {} class(es); a classifier needs at least 2", label, classes);
 
   nn::set_random_seed(c.seed);
-  std::vector<nn::NodeRef> model_inputs;
-  for (const auto& name : inputs) model_inputs.push_back(nn::Input({train.features.at(name).dim(1)}, name));
-  nn::NodeRef x = model_inputs.size() == 1 ? model_inputs[0] : nn::Concatenate()(model_inputs);
-  for (int64_t units : c.hidden_units) {
-    x = nn::Dense(units, {.activation = "relu"})(x);
-    if (c.dropout > 0) x = nn::Dropout(c.dropout)(x);
-  }
-  nn::Model model(model_inputs, nn::Dense(classes, {.activation = "softmax"})(x), c.run_fn);
-  model.compile(make_optimizer(c), nn::SparseCategoricalCrossentropy(), {"sparse_categorical_accuracy"});
-  spdlog::info("Trainer (builtin {}): {} -> {} ({} classes{}{})\n{}", c.run_fn, fmt::join(c.features, ", "), c.label, classes,
-               class_names.empty() ? "" : ": ", fmt::join(class_names, ", "), model.summary());
+  nn::Model model = build_model(c, inputs, train, classes);
+  if (regression) model.compile(make_optimizer(c), nn::MeanSquaredError(), {"mean_absolute_error"});
+  else model.compile(make_optimizer(c), nn::SparseCategoricalCrossentropy(), {"sparse_categorical_accuracy"});
+  spdlog::info("Trainer (builtin {}): {} -> {}{}{}\n{}", c.run_fn, fmt::join(c.features, ", "), c.label,
+               regression ? "" : fmt::format(" ({} classes)", classes), class_names.empty() ? "" : fmt::format(": {}", fmt::join(class_names, ", ")),
+               model.summary());
   nn::History history = model.fit(train.features, train.y,
                                   {.batch_size = c.batch_size,
                                    .steps_per_epoch = fn_args.train_steps,
@@ -147,7 +168,7 @@ void dnn_classifier(const BuiltinTrainerConfig& c, const FnArgs& fn_args) {
 }  // namespace
 
 const std::vector<std::string>& builtin_run_fns() {
-  static const std::vector<std::string> names = {kDnnClassifier};
+  static const std::vector<std::string> names = {kDnnClassifier, kDnnRegressor, kCnnImageClassifier};
   return names;
 }
 
@@ -175,12 +196,27 @@ BuiltinTrainerConfig parse_builtin_trainer_config(const std::string& run_fn, con
   if (!cc.contains("label") || !cc["label"].is_string() || cc["label"].get<std::string>().empty()) fail("custom_config.label must name the label feature");
   c.label = cc["label"];
   if (std::find(c.features.begin(), c.features.end(), c.label) != c.features.end()) fail("custom_config.features lists the label '{}'", c.label);
-  if (cc.contains("hidden_units")) {
-    c.hidden_units.clear();
-    if (!cc["hidden_units"].is_array()) fail("custom_config.hidden_units must be a list of layer sizes");
-    for (const auto& u : cc["hidden_units"]) {
-      if (!u.is_number_integer() || u.get<int64_t>() < 1) fail("custom_config.hidden_units: {} is not a positive layer size", u.dump());
-      c.hidden_units.push_back(u.get<int64_t>());
+  auto sizes = [&](const char* key, std::vector<int64_t>& out) {
+    if (!cc.contains(key)) return;
+    out.clear();
+    if (!cc[key].is_array()) fail("custom_config.{} must be a list of positive integers", key);
+    for (const auto& u : cc[key]) {
+      if (!u.is_number_integer() || u.get<int64_t>() < 1) fail("custom_config.{}: {} is not a positive integer", key, u.dump());
+      out.push_back(u.get<int64_t>());
+    }
+  };
+  sizes("hidden_units", c.hidden_units);
+  if (run_fn == kCnnImageClassifier) {
+    c.hidden_units = {128};
+    sizes("hidden_units", c.hidden_units);
+    sizes("conv_filters", c.conv_filters);
+    if (!cc.contains("image_shape")) fail("custom_config.image_shape is required for {} (e.g. [28, 28, 1]: height, width, channels)", run_fn);
+    sizes("image_shape", c.image_shape);
+    if (c.image_shape.size() != 3) fail("custom_config.image_shape must be [height, width, channels], got {} values", c.image_shape.size());
+    if (c.features.size() != 1) fail("custom_config.features: {} takes one image feature, got {}", run_fn, c.features.size());
+  } else {
+    for (const char* key : {"image_shape", "conv_filters"}) {
+      if (cc.contains(key)) fail("custom_config.{} applies to {} only", key, kCnnImageClassifier);
     }
   }
   auto number = [&](const char* key, double lo, double hi, double fallback) {
@@ -209,8 +245,7 @@ BuiltinTrainerConfig parse_builtin_trainer_config(const std::string& run_fn, con
 }
 
 void run_builtin_trainer(const std::string& run_fn, const FnArgs& fn_args) {
-  BuiltinTrainerConfig c = parse_builtin_trainer_config(run_fn, fn_args.custom_config);
-  dnn_classifier(c, fn_args);
+  train_builtin(parse_builtin_trainer_config(run_fn, fn_args.custom_config), fn_args);
 }
 
 }  // namespace litepipe

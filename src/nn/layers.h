@@ -48,6 +48,9 @@ LayerRef Rescaling(float scale, float offset = 0.0f, std::string name = {});
 LayerRef Add(std::string name = {});
 // Keras's Concatenate (axis -1): `Concatenate()({a, b, c})`.
 LayerRef Concatenate(std::string name = {});
+// Keras's CategoryEncoding(num_tokens, output_mode="one_hot"): an integer id (shape [1]) becomes a
+// one-hot row of num_tokens (an id outside [0, num_tokens) gives zeros).
+LayerRef CategoryEncoding(int64_t num_tokens, std::string name = {});
 // Keras's Normalization with known statistics (one value, or one per feature of the last axis).
 LayerRef Normalization(std::vector<float> mean, std::vector<float> variance, std::string name = {});
 

@@ -293,7 +293,50 @@ class NormalizationLayer final : public Layer {
   std::vector<float> mean_, variance_, scale_, offset_;
 };
 
+// Keras's CategoryEncoding(output_mode="one_hot"): an integer id in [0, num_tokens) becomes a
+// one-hot row. Exported as relu(1 - (x - k)^2) for k = 0..num_tokens-1, which is exactly the
+// one-hot of an integer x and uses only ops every runtime (and int8 TFLite) has.
+class CategoryEncodingLayer final : public Layer {
+ public:
+  CategoryEncodingLayer(int64_t num_tokens, std::string name) : Layer(std::move(name)), num_tokens_(num_tokens) {
+    if (num_tokens_ < 1) fail("layer {}: CategoryEncoding needs num_tokens >= 1, got {}", this->name(), num_tokens_);
+  }
+  std::string type() const override { return "CategoryEncoding"; }
+  nlohmann::json config() const override { return {{"num_tokens", num_tokens_}, {"output_mode", "one_hot"}}; }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override {
+    if (inputs.size() != 1 || inputs[0] != Shape{1}) fail("layer {}: CategoryEncoding takes one id per example (shape [1])", name());
+    return {num_tokens_};
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool) override {
+    const Tensor& x = inputs[0];
+    Tensor y({x.dim(0), num_tokens_});
+    for (int64_t r = 0; r < x.dim(0); ++r) {
+      float v = x[r];
+      if (v >= 0 && v < static_cast<float>(num_tokens_) && v == std::floor(v)) y[r * num_tokens_ + static_cast<int64_t>(v)] = 1.0f;
+    }
+    return y;
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {Tensor({dy.dim(0), 1})}; }  // ids carry no gradient
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    std::vector<float> ids(static_cast<size_t>(num_tokens_));
+    for (int64_t k = 0; k < num_tokens_; ++k) ids[static_cast<size_t>(k)] = static_cast<float>(k);
+    float one = 1.0f;
+    std::string diff = g.unique(name() + "_diff"), square = g.unique(name() + "_square"), rest = g.unique(name() + "_rest");
+    g.add_node("Sub", {in[0], g.add_initializer(name() + "_ids", ids.data(), {num_tokens_})}, {diff});
+    g.add_node("Mul", {diff, diff}, {square});
+    g.add_node("Sub", {g.add_initializer(name() + "_one", &one, {}), square}, {rest});
+    g.add_node("Relu", {rest}, {out});
+  }
+
+ private:
+  int64_t num_tokens_;
+};
+
 }  // namespace
+
+LayerRef CategoryEncoding(int64_t num_tokens, std::string name) {
+  return LayerRef(std::make_shared<CategoryEncodingLayer>(num_tokens, name.empty() ? default_layer_name("category_encoding") : name));
+}
 
 LayerRef Concatenate(std::string name) {
   return LayerRef(std::make_shared<ConcatenateLayer>(name.empty() ? default_layer_name("concatenate") : name));

@@ -813,7 +813,19 @@ class Converter {
     int ta = a.constant ? constant_operand(n, a, b) : a.tensor;
     int tb = b.constant ? constant_operand(n, b, a) : b.tensor;
     if (!a.constant && !b.constant && a.nchw != b.nchw) fail_node(n, "operands have different layouts");
-    int out = new_output(n, computed.shape, computed.nchw);
+    // The output has the broadcast shape of both operands (numpy rules; a dynamic batch stays -1).
+    Shape shape = computed.shape;
+    if (!computed.nchw) {
+      const Shape& sa = a.constant ? a.constant->dims : a.shape;
+      const Shape& sb = b.constant ? b.constant->dims : b.shape;
+      shape.assign(std::max(sa.size(), sb.size()), 1);
+      for (size_t i = 0; i < shape.size(); ++i) {
+        int64_t da = i < sa.size() ? sa[sa.size() - 1 - i] : 1, db = i < sb.size() ? sb[sb.size() - 1 - i] : 1;
+        if (da != db && da != 1 && db != 1 && da >= 0 && db >= 0) fail_node(n, fmt::format("shapes do not broadcast ({} and {})", da, db));
+        shape[shape.size() - 1 - i] = da == 1 ? db : db == 1 ? da : std::min(da, db);
+      }
+    }
+    int out = new_output(n, shape, computed.nchw);
     ::tflite::BuiltinOptionsUnion u;
     if (code == ::tflite::BuiltinOperator_ADD) u = options(::tflite::AddOptionsT{});
     else if (code == ::tflite::BuiltinOperator_SUB) u = options(::tflite::SubOptionsT{});
