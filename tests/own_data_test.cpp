@@ -432,7 +432,9 @@ components:
   fs::path pipeline = write("pipeline.yaml", yaml);
   ASSERT_EQ(run("run " + pipeline.string()), 0) << log();
   ASSERT_TRUE(fs::exists(dir_ / "pushed")) << log();
-  fs::path version = fs::directory_iterator(dir_ / "pushed")->path();
+  fs::path version;
+  for (const auto& e : fs::directory_iterator(dir_ / "pushed"))
+    if (e.path().filename().string()[0] != '.') version = e.path();
   EXPECT_TRUE(fs::exists(version / "tflite"));
   EXPECT_TRUE(fs::exists(version / "model.onnx"));
   EXPECT_TRUE(fs::exists(version / "transform_fn" / "transform_graph.json"));

@@ -46,6 +46,7 @@ int run_pipeline(const RunCommand& command, const char* argv0) {
   }
   RunOptions options;
   options.enable_cache = !command.no_cache;
+  options.wait_for_lock = !command.no_wait;
   if (command.executor_process) options.executor_program = self_program(argv0);
   RunResult result = LocalDagRunner().run(pipeline, options);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -10,6 +10,7 @@ struct RunCommand {
   std::string pipeline_file;
   std::string pipeline_root;
   bool no_cache = false;
+  bool no_wait = false;
   bool executor_process = false;
 };
 int run_pipeline(const RunCommand& command, const char* argv0);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--pipeline-root", run.pipeline_root, "Override the file's pipeline_root");
   run_cmd->add_flag("--no-cache", run.no_cache, "Run every component even if its inputs are unchanged");
   run_cmd->add_flag("--executor-process", run.executor_process, "Run each executor in its own process");
+  run_cmd->add_flag("--no-wait", run.no_wait, "Fail at once if another run holds the pipeline root (default: wait for it)");
 
   litepipe::InspectCommand inspect;
   auto* inspect_cmd = app.add_subcommand("inspect", "Show runs, executions, artifacts and lineage from the metadata store");

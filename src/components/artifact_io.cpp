@@ -8,7 +8,11 @@
 
 namespace litepipe {
 
-fs::path split_dir(const Artifact& artifact, const std::string& split) { return fs::path(artifact.uri) / ("Split-" + split); }
+fs::path split_dir(const Artifact& artifact, const std::string& split) {
+  // Split names come from artifact properties (read from the store): checked before they name a folder.
+  check_path_name(split, fmt::format("{}: split name", artifact.uri));
+  return fs::path(artifact.uri) / ("Split-" + split);
+}
 
 std::vector<fs::path> example_files(const Artifact& examples, const std::string& split) {
   auto files = glob_files(split_dir(examples, split), "*");

@@ -11,17 +11,31 @@ namespace {
 
 using nlohmann::json;
 
+// drift_threshold and drift_thresholds, checked: also run when the pipeline is built.
+DriftOptions parse_drift_options(const json& props) {
+  DriftOptions drift;
+  if (props.contains("drift_threshold")) {
+    double t = props["drift_threshold"].get<double>();
+    if (!(t >= 0 && t <= 1)) fail("drift_threshold must be an L-infinity distance in [0, 1], got {}", t);
+    drift.default_threshold = t;
+  }
+  // A named copy: items() of a temporary would outlive it.
+  const json thresholds = props.value("drift_thresholds", json::object());
+  for (const auto& [feature, t] : thresholds.items()) {
+    if (!t.is_number() || !(t.get<double>() >= 0 && t.get<double>() <= 1)) {
+      fail("drift_thresholds.{} must be an L-infinity distance in [0, 1], got {}", feature, t.dump());
+    }
+    drift.feature_thresholds[feature] = t.get<double>();
+  }
+  return drift;
+}
+
 class ExampleValidatorExecutor final : public Executor {
  public:
   void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
     const Artifact& statistics = single_input(inputs, "statistics");
     json schema = read_json_file(fs::path(single_input(inputs, "schema").uri) / "schema.json");
-    DriftOptions drift;
-    if (props.contains("drift_threshold")) drift.default_threshold = props["drift_threshold"].get<double>();
-    for (const auto& [feature, t] : props.value("drift_thresholds", json::object()).items()) {
-      if (!t.is_number()) fail("ExampleValidator: drift_thresholds.{} must be a number, got {}", feature, t.dump());
-      drift.feature_thresholds[feature] = t.get<double>();
-    }
+    DriftOptions drift = parse_drift_options(props);
     std::string baseline_split = props.value("drift_baseline_split", "train");
     auto all_splits = statistics.split_names();
     std::optional<json> baseline;
@@ -66,7 +80,8 @@ const ComponentRegistration& example_validator_registration() {
                      {"drift_threshold", optional_param(ParamType::Float)},
                      {"drift_thresholds", optional_param(ParamType::Object)},
                      {"drift_baseline_split", optional_param(ParamType::String, "train")},
-                     {"fail_on_anomalies", optional_param(ParamType::Bool, false)}}},
+                     {"fail_on_anomalies", optional_param(ParamType::Bool, false)}},
+                    [](const json& props) { parse_drift_options(props); }},
       [] { return std::make_unique<ExampleValidatorExecutor>(); },
       {}};
   return registration;

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +17,7 @@
 #include "components/artifact_io.h"
 #include "components/trainer.h"
 #include "core/error.h"
+#include "core/files.h"
 
 namespace litepipe {
 namespace {
@@ -77,6 +79,41 @@ void remove_stale_staging(const fs::path& base) {
   }
 }
 
+// Push records: `<base>/.litepipe-pushes/<version>.json` (and `pending-<pid>.json` while a push
+// renames) name the model artifact each version holds.
+constexpr const char* kRecordsDir = ".litepipe-pushes";
+
+json push_record(const Artifact& model, int64_t version) {
+  return {{"model_id", model.id}, {"model_uri", model.uri}, {"version", version}};
+}
+
+// The version already holding `model` (a record, complete or pending, whose folder exists).
+std::optional<int64_t> recorded_push(const fs::path& base, const Artifact& model) {
+  std::error_code ec;
+  if (!fs::is_directory(base / kRecordsDir, ec)) return std::nullopt;
+  for (const auto& entry : fs::directory_iterator(base / kRecordsDir, ec)) {
+    if (entry.path().extension() != ".json") continue;
+    json r;
+    try {
+      r = read_json_file(entry.path());
+    } catch (const Error& e) {
+      spdlog::warn("Pusher: ignoring an unreadable push record: {}", e.what());
+      continue;
+    }
+    if (!r.is_object() || !r.contains("version") || !r["version"].is_number_integer()) continue;
+    if (r.value("model_id", int64_t{0}) != model.id || r.value("model_uri", "") != model.uri) continue;
+    int64_t version = r["version"].get<int64_t>();
+    if (version > 0 && fs::is_directory(base / std::to_string(version))) return version;
+  }
+  return std::nullopt;
+}
+
+void set_pushed(Artifact& pushed, const fs::path& base, int64_t version) {
+  pushed.properties["pushed"] = 1;
+  pushed.properties["pushed_destination"] = (base / std::to_string(version)).string();
+  pushed.properties["pushed_version"] = std::to_string(version);
+}
+
 class PusherExecutor final : public Executor {
  public:
   void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
@@ -97,23 +134,37 @@ class PusherExecutor final : public Executor {
     fs::create_directories(base);
     remove_stale_staging(base);
 
+    // A push of this very model that finished before a kill (its version exists, its record says
+    // so) is adopted, not repeated.
+    if (auto done = recorded_push(base, model)) {
+      spdlog::info("Pusher: {} was already pushed as version {} (recorded in {}); not pushed again", model.uri, *done, kRecordsDir);
+      set_pushed(pushed, base, *done);
+      return;
+    }
+
     // TFX's version: the unix time in seconds; a later number if that one exists.
     int64_t version = unix_seconds();
     fs::path staging = base / fmt::format("{}{}-{}", kStagingPrefix, version, ::getpid());
     fs::remove_all(staging);
+    fs::path pending = base / kRecordsDir / fmt::format("pending-{}.json", ::getpid());
     try {
-      fs::copy(serving, staging, fs::copy_options::recursive);
-      while (!rename_no_replace(staging, base / std::to_string(version))) ++version;
+      copy_tree(serving, staging);
+      // The version is recorded before each rename, so a kill right after the rename is repaired.
+      while (true) {
+        write_json_file_atomic(pending, push_record(model, version));
+        if (rename_no_replace(staging, base / std::to_string(version))) break;
+        ++version;
+      }
+      write_json_file_atomic(base / kRecordsDir / fmt::format("{}.json", version), push_record(model, version));
+      fs::remove(pending);
     } catch (...) {
       std::error_code ec;
       fs::remove_all(staging, ec);
+      fs::remove(pending, ec);
       throw;
     }
-    fs::path destination = base / std::to_string(version);
-    pushed.properties["pushed"] = 1;
-    pushed.properties["pushed_destination"] = destination.string();
-    pushed.properties["pushed_version"] = std::to_string(version);
-    spdlog::info("Pusher: pushed {} to {}", serving.string(), destination.string());
+    set_pushed(pushed, base, version);
+    spdlog::info("Pusher: pushed {} to {}", serving.string(), (base / std::to_string(version)).string());
   }
 };
 

@@ -1,9 +1,13 @@
 #include "core/files.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -24,17 +28,24 @@ void write_file_atomic(const fs::path& path, std::string_view contents) {
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   fs::path tmp = path;
   tmp += ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("{}: cannot open for writing", tmp.string());
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      fail("{}: write failed (disk full?)", tmp.string());
-    }
+  // POSIX calls, so a full disk is reported as such (errno), including at close.
+  auto failed = [&](const char* what, int fd) {
+    int err = errno;
+    if (fd >= 0) ::close(fd);
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    fail("{}: {} failed: {}", tmp.string(), what, std::strerror(err));
+  };
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) failed("open for writing", -1);
+  size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) failed("write", fd);
+    done += static_cast<size_t>(n);
   }
+  if (::close(fd) != 0) failed("close", -1);
   fs::rename(tmp, path);
 }
 
@@ -78,6 +89,78 @@ std::vector<fs::path> glob_files(const fs::path& dir, const std::string& pattern
 fs::path resolve_path(const fs::path& base, const fs::path& path) {
   if (path.empty() || path.is_absolute()) return path;
   return (base / path).lexically_normal();
+}
+
+void check_path_name(const std::string& name, const std::string& what) {
+  // The name as printable text: other bytes as \xNN.
+  auto shown = [&] {
+    std::string s;
+    for (unsigned char c : name) s += std::isprint(c) ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
+    return s;
+  };
+  if (name.empty()) fail("{} must not be empty", what);
+  if (name.front() == '.') fail("{} '{}' must not start with '.'", what, shown());
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+      fail("{} '{}' may hold letters, digits, '_', '-' and '.' only (it names a folder)", what, shown());
+    }
+  }
+}
+
+void copy_tree(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to);
+  for (const auto& entry : fs::directory_iterator(from)) {
+    fs::path target = to / entry.path().filename();
+    if (entry.is_symlink()) fail("{}: is a symlink; refusing to copy it", entry.path().string());
+    if (entry.is_directory()) {
+      copy_tree(entry.path(), target);
+    } else if (entry.is_regular_file()) {
+      int in = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+      if (in < 0) fail("{}: cannot open: {}", entry.path().string(), std::strerror(errno));
+      int out = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+      if (out < 0) {
+        int err = errno;
+        ::close(in);
+        fail("{}: cannot create: {}", target.string(), std::strerror(err));
+      }
+      char buffer[1 << 16];
+      while (true) {
+        ssize_t n = ::read(in, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          int err = errno;
+          ::close(in), ::close(out);
+          fail("{}: read failed: {}", entry.path().string(), std::strerror(err));
+        }
+        if (n == 0) break;
+        for (ssize_t done = 0; done < n;) {
+          ssize_t w = ::write(out, buffer + done, static_cast<size_t>(n - done));
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) {
+            int err = errno;
+            ::close(in), ::close(out);
+            fail("{}: write failed: {}", target.string(), std::strerror(err));
+          }
+          done += w;
+        }
+      }
+      ::close(in);
+      if (::close(out) != 0) fail("{}: close failed: {}", target.string(), std::strerror(errno));
+    }
+  }
+}
+
+fs::path create_directories_under(const fs::path& root, const fs::path& relative) {
+  fs::path at = root;
+  for (const auto& part : relative) {
+    if (part == ".." || part == "." || part.empty()) fail("{}: path '{}' must stay under the root", root.string(), relative.string());
+    at /= part;
+    auto status = fs::symlink_status(at);
+    if (fs::is_symlink(status)) fail("{}: is a symlink; litepipe does not write through links inside its root", at.string());
+    if (!fs::exists(status)) fs::create_directory(at);
+    else if (!fs::is_directory(status)) fail("{}: exists and is not a folder", at.string());
+  }
+  return at;
 }
 
 }  // namespace litepipe

@@ -2,6 +2,7 @@
 
 #include <isa-l/igzip_lib.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "core/error.h"
@@ -108,20 +109,21 @@ class FileWriter final : public ByteWriter {
  public:
   explicit FileWriter(const std::filesystem::path& path) : name_(path.string()) {
     file_ = std::fopen(path.c_str(), "wb");
-    if (!file_) fail("{}: cannot open for writing", name_);
+    if (!file_) fail("{}: cannot open for writing: {}", name_, std::strerror(errno));
   }
   ~FileWriter() override {
     if (file_) std::fclose(file_);
   }
   void write(const void* data, size_t n) override {
-    if (std::fwrite(data, 1, n, file_) != n) fail("{}: write failed (disk full?)", name_);
+    if (std::fwrite(data, 1, n, file_) != n) fail("{}: write failed: {}", name_, std::strerror(errno));
   }
   void close() override {
     if (!file_) return;
-    bool ok = std::fflush(file_) == 0;
-    ok = std::fclose(file_) == 0 && ok;
+    // errno of the first failure (a full disk shows when buffered bytes are flushed).
+    int err = std::fflush(file_) == 0 ? 0 : errno;
+    if (std::fclose(file_) != 0 && err == 0) err = errno;
     file_ = nullptr;
-    if (!ok) fail("{}: write failed (disk full?)", name_);
+    if (err != 0) fail("{}: write failed: {}", name_, std::strerror(err));
   }
 
  private:

@@ -39,12 +39,16 @@ std::vector<uint32_t> idx_header(const fs::path& path, const std::string& bytes,
   size_t header = 4 + 4 * expected_dims;
   if (bytes.size() < header) fail("{}: IDX header truncated ({} of {} bytes)", path.string(), bytes.size(), header);
   std::vector<uint32_t> dims;
-  size_t payload = 1;
+  uint64_t payload = 1;
   for (size_t i = 0; i < expected_dims; ++i) {
     dims.push_back(big_endian_u32(bytes, 4 + 4 * i));
-    payload *= dims.back();
+    // Checked: a hostile header must not wrap the size to something the file happens to match.
+    if (__builtin_mul_overflow(payload, uint64_t{dims.back()}, &payload)) {
+      fail("{}: IDX header dimensions {} overflow 64 bits", path.string(), fmt::join(dims, " x "));
+    }
+    if (i > 0 && dims.back() == 0) fail("{}: IDX dimension {} is 0; images need at least 1 x 1 pixels", path.string(), i);
   }
-  if (bytes.size() != header + payload) {
+  if (bytes.size() - header != payload) {
     fail("{}: IDX size mismatch: header declares {} data bytes after offset {}, file has {}",
          path.string(), payload, header, bytes.size() - header);
   }

@@ -77,8 +77,14 @@ Component::Component(ComponentSpec spec, ExecutorFactory executor, std::map<std:
 
 std::shared_ptr<Component> Component::with_id(const std::string& instance_name) {
   if (instance_name.empty()) fail("{}: with_id needs a non-empty name", id_);
+  check_path_name(instance_name, fmt::format("{}: id", id_));
   id_ = spec_.type_name + "." + instance_name;
   return shared_from_this();
+}
+
+void Component::set_id(const std::string& id) {
+  check_path_name(id, fmt::format("{}: id", spec_.type_name));
+  id_ = id;
 }
 
 Channel Component::outputs(const std::string& key) const {

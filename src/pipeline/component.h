@@ -127,7 +127,7 @@ class Component : public std::enable_shared_from_this<Component> {
 
   // Instance id: "Trainer" -> "Trainer.mnist_lite", so a pipeline can hold two Trainers.
   std::shared_ptr<Component> with_id(const std::string& instance_name);
-  void set_id(const std::string& id) { id_ = id; }
+  void set_id(const std::string& id);  // a whole id ("Trainer.mnist"), checked as a folder name
   Channel outputs(const std::string& key) const;
   void set_input(const std::string& key, Channel channel);
 

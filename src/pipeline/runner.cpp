@@ -1,5 +1,9 @@
 #include "pipeline/runner.h"
 
+#include <sys/file.h>
+
+#include <fcntl.h>
+
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -100,6 +104,41 @@ void run_in_subprocess(const fs::path& program, const fs::path& invocation_file)
   if (!fs::exists(result_file)) fail("executor process exited with status {} and left no result", WEXITSTATUS(status));
 }
 
+// The pipeline root's run lock (flock on <root>/.litepipe-run.lock, released when the process
+// ends, even by a kill): holds the holder's pid and host for the waiting run's message.
+class RootLock {
+ public:
+  RootLock(const fs::path& root, bool wait) {
+    fs::path path = root / ".litepipe-run.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd_ < 0) fail("{}: cannot open the run lock: {}", path.string(), std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) fail("{}: cannot lock: {}", path.string(), std::strerror(errno));
+      char holder[256] = {};
+      ssize_t n = ::pread(fd_, holder, sizeof holder - 1, 0);
+      std::string who = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "another run";
+      if (!wait) {
+        ::close(fd_);
+        fail("{} is being run by {}; not waiting (--no-wait)", root.string(), who);
+      }
+      spdlog::warn("{} is being run by {}; waiting for it to finish", root.string(), who);
+      while (::flock(fd_, LOCK_EX) != 0) {
+        if (errno != EINTR) fail("{}: cannot lock: {}", path.string(), std::strerror(errno));
+      }
+    }
+    std::string me = fmt::format("pid {} on host {}", ::getpid(), host_name());
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+      spdlog::warn("{}: cannot record the lock holder: {}", path.string(), std::strerror(errno));
+    }
+  }
+  ~RootLock() { ::close(fd_); }
+  RootLock(const RootLock&) = delete;
+  RootLock& operator=(const RootLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace
 
 std::string host_name() {
@@ -128,6 +167,7 @@ json execute_invocation(const ComponentRegistry& registry, const json& invocatio
 RunResult LocalDagRunner::run(const Pipeline& pipeline, const RunOptions& options) {
   auto order = build_pipeline(pipeline);
   fs::create_directories(pipeline.root);
+  RootLock lock(pipeline.root, options.wait_for_lock);
   auto store = open_sqlite_metadata_store(pipeline.metadata_file());
   abandon_dead_executions(*store, pipeline.root);
 
@@ -190,7 +230,7 @@ RunResult LocalDagRunner::run(const Pipeline& pipeline, const RunOptions& option
 
     store->start_execution(exec, contexts, inputs);
     spdlog::info("[{}] start (execution {})", c->id(), exec.id);
-    fs::path staging = pipeline.root / ".staging" / std::to_string(exec.id);
+    fs::path staging = create_directories_under(pipeline.root, fs::path(".staging") / std::to_string(exec.id));
     ArtifactMap outputs;
     for (const auto& [key, type] : c->spec().outputs) {
       Artifact a;
@@ -216,12 +256,14 @@ RunResult LocalDagRunner::run(const Pipeline& pipeline, const RunOptions& option
         if (reply.contains("error")) throw Error(reply["error"].get<std::string>());
         outputs = artifact_map_from_json(reply.at("outputs"));
       }
-      // Publish: move each output from staging to its final place, then one transaction.
+      // Publish: move each output from staging to its final place, then one transaction. The
+      // folders are made without following links, so nothing lands outside the root.
       for (auto& [key, list] : outputs) {
         for (size_t i = 0; i < list.size(); ++i) {
-          fs::path final_uri = pipeline.root / c->id() / key / std::to_string(exec.id);
-          if (list.size() > 1) final_uri /= std::to_string(i);
-          fs::create_directories(final_uri.parent_path());
+          fs::path relative = fs::path(c->id()) / key / std::to_string(exec.id);
+          if (list.size() > 1) relative /= std::to_string(i);
+          fs::path final_uri = pipeline.root / relative;
+          create_directories_under(pipeline.root, relative.parent_path());
           fs::rename(list[i].uri, final_uri);
           list[i].uri = final_uri.string();
         }
@@ -229,10 +271,17 @@ RunResult LocalDagRunner::run(const Pipeline& pipeline, const RunOptions& option
       store->publish_execution(exec.id, outputs, contexts, execution_state::kComplete);
       fs::remove_all(staging);
     } catch (const std::exception& e) {
-      store->fail_execution(exec.id, execution_state::kFailed, e.what());
+      // The executor's error is the one reported: cleaning up needs no new disk space, and a
+      // failure to record the failure (a full disk) is logged, not thrown over it. An execution
+      // left RUNNING that way is abandoned by the next run (its process is gone).
       std::error_code ec;
       fs::remove_all(staging, ec);
       for (const auto& [key, _] : c->spec().outputs) fs::remove_all(pipeline.root / c->id() / key / std::to_string(exec.id), ec);
+      try {
+        store->fail_execution(exec.id, execution_state::kFailed, e.what());
+      } catch (const std::exception& record) {
+        spdlog::error("[{}] could not record the failure in the metadata store: {}", c->id(), record.what());
+      }
       spdlog::error("[{}] failed: {}", c->id(), e.what());
       throw Error(fmt::format("{} failed: {}", c->id(), e.what()));
     }

@@ -21,6 +21,9 @@ struct RunOptions {
   // executor runs as `litepipe execute --invocation FILE` in its own process, the way a cluster
   // runner would launch it on another machine.
   std::filesystem::path executor_program = {};
+  // One run per pipeline root at a time (a lock file naming the holder's pid and host): a second
+  // run waits for the first, or with wait_for_lock = false fails at once naming the holder.
+  bool wait_for_lock = true;
 };
 
 struct ComponentRun {
