@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake pkg-config
   libprotobuf-dev protobuf-compiler
-  libsqlite3-dev zlib1g-dev libisal-dev libxxhash-dev libcsv-dev
+  libsqlite3-dev zlib1g-dev libminizip-dev libisal-dev libxxhash-dev libcsv-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libonnx-dev python3-onnx libopencv-dnn-dev python3-torch

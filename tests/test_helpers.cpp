@@ -69,11 +69,10 @@ void expect_same_keys(const nlohmann::json& a, const nlohmann::json& b, const st
   }
 }
 
-fs::path write_softmax_model(const fs::path& dir, const std::string& name, float scale, bool tflite) {
+fs::path write_model_artifact(const fs::path& dir, const std::string& name, const nn::Model& model, const std::string& input_name, bool tflite) {
   fs::path uri = dir / name;
   fs::path onnx_dir = dir / (name + "-onnx");
-  nn::Model model = nn::Sequential(nn::Input({3}), {nn::Rescaling(scale), nn::ActivationLayer("softmax")});
-  model.save(onnx_dir, {.input_name = "logits"});
+  model.save(onnx_dir, {.input_name = input_name});
   fs::create_directories(uri);
   if (tflite) {
     auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter");
@@ -82,6 +81,11 @@ fs::path write_softmax_model(const fs::path& dir, const std::string& name, float
     fs::rename(onnx_dir, uri / "Format-Serving");
   }
   return uri;
+}
+
+fs::path write_softmax_model(const fs::path& dir, const std::string& name, float scale, bool tflite) {
+  nn::Model model = nn::Sequential(nn::Input({3}), {nn::Rescaling(scale), nn::ActivationLayer("softmax")});
+  return write_model_artifact(dir, name, model, "logits", tflite);
 }
 
 nn::Tensor run_real_tflite(const fs::path& model, const nn::Tensor& x, const fs::path& scratch, std::string* nodes) {

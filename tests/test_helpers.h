@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/files.h"
+#include "nn/model.h"
 #include "nn/tensor.h"
 
 namespace litepipe::testing {
@@ -36,6 +37,10 @@ void expect_error(Fn&& fn, const std::vector<std::string>& parts);
 // Asserts that `a` and `b` have the same keys at every level (objects) and the same lengths
 // (arrays); values may differ. `at` names the place in failure messages.
 void expect_same_keys(const nlohmann::json& a, const nlohmann::json& b, const std::string& at);
+
+// A Model artifact folder `dir/name` (Format-Serving/) holding `model` with serving input
+// `input_name`: ONNX, or rewritten into TFLite.
+fs::path write_model_artifact(const fs::path& dir, const std::string& name, const nn::Model& model, const std::string& input_name, bool tflite);
 
 // A Model artifact folder `dir/name` (Format-Serving/) whose model computes softmax(scale * logits)
 // over a 3-wide input `logits`: ONNX, or rewritten into TFLite.

@@ -143,14 +143,23 @@ void print_comparison(const json& c, const std::string& report, std::ostream& ou
   const json& deltas = member(c, "metric_deltas");
   for (const auto& slice : deltas.is_array() ? deltas : json::array()) {
     if (member(slice, "slice_key") != eval::kOverallSliceKey) continue;
-    for (const char* name : {"sparse_categorical_accuracy", "sparse_categorical_crossentropy", "auc", "expected_calibration_error"}) {
+    for (const char* name : {"sparse_categorical_accuracy", "sparse_categorical_crossentropy", "binary_accuracy", "auc", "expected_calibration_error",
+                             "mean_squared_error", "mean_absolute_error", "r2_score"}) {
       const json& delta = member(member(slice, "metrics"), name);
       if (!delta.is_null()) out << fmt::format("  {:<34} {}\n", name, change_text(delta));
     }
   }
-  out << fmt::format("  {:<34} {} (top-1 flips {}; max |dp| {}, mean |dp| {})\n", "agreement", cell(member(ag, "agreement_rate")),
-                     cell(member(ag, "top1_flips")), number_text(member(ag, "max_abs_probability_delta"), "{:.6f}"),
-                     number_text(member(ag, "mean_abs_probability_delta"), "{:.2e}"));
+  if (member(ag, "problem_type") == eval::problem_type_name(eval::ProblemType::Regression)) {
+    // Regression models: no top-1 to agree on; how far the predictions move instead.
+    out << fmt::format("  {:<34} max {} (example_index {}), mean {}; MAE {} -> {}\n", "|prediction delta|",
+                       number_text(member(ag, "max_abs_prediction_delta"), "{:.6g}"), cell(member(member(ag, "max_abs_prediction_delta_at"), "example_index")),
+                       number_text(member(ag, "mean_abs_prediction_delta"), "{:.3g}"), number_text(member(ag, "mae_a"), "{:.6g}"),
+                       number_text(member(ag, "mae_b"), "{:.6g}"));
+  } else {
+    out << fmt::format("  {:<34} {} (top-1 flips {}; max |dp| {}, mean |dp| {})\n", "agreement", cell(member(ag, "agreement_rate")),
+                       cell(member(ag, "top1_flips")), number_text(member(ag, "max_abs_probability_delta"), "{:.6f}"),
+                       number_text(member(ag, "mean_abs_probability_delta"), "{:.2e}"));
+  }
   out << fmt::format("  {:<34} {} -> {} B ({}x)\n", "model file size", cell(member(size, "a_bytes")), cell(member(size, "b_bytes")),
                      number_text(member(size, "ratio_b_to_a"), "{:.3f}"));
   const json& l = member(c, "latency");

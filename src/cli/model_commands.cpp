@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <iostream>
 #include <random>
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include "nn/dataset.h"
 #include "onnx/onnx_model.h"
 #include "tflite/interpreter.h"
+#include "tflite/metadata.h"
 #include "tflite/rewriter.h"
 #include "tflite_subset_generated.h"
 
@@ -85,6 +87,26 @@ json tensor_json(const tfl::Tensor& t) {
   return {{"dtype", tfl::dtype_name(t.type)}, {"shape", t.shape}, {"data", data}};
 }
 
+// An output of [examples, classes] scores with its class names: the names, and per example the
+// class with the highest score (the first one on ties).
+void add_predicted_classes(json& output, const std::vector<std::string>& class_names) {
+  if (class_names.empty()) return;
+  const json& shape = output["shape"];
+  if (shape.size() != 2 || shape[1].get<size_t>() != class_names.size()) return;
+  const size_t rows = shape[0].get<size_t>(), classes = class_names.size();
+  json ids = json::array(), names = json::array();
+  for (size_t r = 0; r < rows; ++r) {
+    size_t best = 0;
+    for (size_t c = 1; c < classes; ++c)
+      if (output["data"][r * classes + c].get<double>() > output["data"][r * classes + best].get<double>()) best = c;
+    ids.push_back(best);
+    names.push_back(class_names[best]);
+  }
+  output["class_names"] = class_names;
+  output["predicted_class_id"] = ids;
+  output["predicted_class_name"] = names;
+}
+
 json predict_tflite(const fs::path& path, const std::map<std::string, Feed>& feeds, const std::string& input_file) {
   auto interp = tfl::Interpreter::from_file(path);
   std::map<std::string, int> by_name;
@@ -113,7 +135,11 @@ json predict_tflite(const fs::path& path, const std::map<std::string, Feed>& fee
   }
   interp->invoke();
   json out = json::object();
-  for (int o : interp->outputs()) out[interp->tensor(o).name] = tensor_json(interp->tensor(o));
+  for (size_t i = 0; i < interp->outputs().size(); ++i) {
+    const tfl::Tensor& t = interp->tensor(interp->outputs()[i]);
+    out[t.name] = tensor_json(t);
+    add_predicted_classes(out[t.name], interp->output_labels(i));
+  }
   return out;
 }
 
@@ -133,30 +159,83 @@ json predict_onnx(const fs::path& path, const std::map<std::string, Feed>& feeds
     for (size_t i = 0; i < feed.data.size(); ++i) t[static_cast<int64_t>(i)] = static_cast<float>(feed.data[i]);
     inputs[graph_name] = t;
   }
+  std::vector<std::string> class_names = tfl::onnx_class_names(onnxio::load_model(path), path.string());
   json out = json::object();
   for (const auto& [name, t] : runner.run(inputs)) {
     json data = json::array();
     for (int64_t i = 0; i < t.size(); ++i) data.push_back(t[i]);
     out[name] = {{"dtype", "float32"}, {"shape", t.shape()}, {"data", data}};
+    add_predicted_classes(out[name], class_names);
   }
   return out;
 }
 
+// TFLite Support's metadata, as its MetadataDisplayer shows it: the model's name and description,
+// each tensor's metadata, the associated files packed in the model, and the labels.
+void print_support_metadata(const tfl::Interpreter& interp, std::ostream& out) {
+  auto metadata = interp.model_metadata();
+  auto files = interp.associated_files();
+  if (metadata) {
+    out << fmt::format("metadata {}: model '{}'{}, min_parser_version {}\n", tfl::kMetadataBufferName, metadata->name,
+                       metadata->version.empty() ? "" : fmt::format(" version {}", metadata->version), metadata->min_parser_version);
+    if (!metadata->description.empty()) out << fmt::format("  description: {}\n", metadata->description);
+    if (!metadata->author.empty()) out << fmt::format("  author: {}\n", metadata->author);
+    if (!metadata->license.empty()) out << fmt::format("  license: {}\n", metadata->license);
+    auto print_files = [&](const std::vector<tfl::AssociatedFileInfo>& list) {
+      for (const auto& f : list) {
+        out << fmt::format("      associated file {} ({}{}){}\n", f.name, f.type, f.locale.empty() ? "" : ", locale " + f.locale,
+                           f.description.empty() ? "" : ": " + f.description);
+      }
+    };
+    auto print_tensors = [&](const char* kind, const std::vector<tfl::TensorMetadataInfo>& tensors) {
+      for (size_t i = 0; i < tensors.size(); ++i) {
+        const auto& t = tensors[i];
+        out << fmt::format("  {} {} '{}'{}{}\n", kind, i, t.name, t.content.empty() ? "" : " " + t.content,
+                           t.description.empty() ? "" : ": " + t.description);
+        if (!t.min.empty() || !t.max.empty()) out << fmt::format("      stats min [{}] max [{}]\n", fmt::join(t.min, ", "), fmt::join(t.max, ", "));
+        print_files(t.associated_files);
+      }
+    };
+    print_tensors("input ", metadata->inputs);
+    print_tensors("output", metadata->outputs);
+    print_files(metadata->associated_files);
+    for (size_t i = 0; i < metadata->outputs.size(); ++i) {
+      auto labels = interp.output_labels(i);
+      if (!labels.empty()) out << fmt::format("  labels of output {} ({}): {}\n", i, labels.size(), fmt::join(labels, ", "));
+    }
+  }
+  for (const auto& [name, contents] : files) out << fmt::format("associated file {}: {} B (zip archive after the flatbuffer)\n", name, contents.size());
+}
+
 }  // namespace
 
-int predict(const PredictCommand& c) {
+int predict(const PredictCommand& c, std::ostream& text) {
   fs::path path = model_file(c.model);
   auto feeds = read_feeds(c.input);
   json out = is_tflite(path) ? predict_tflite(path, feeds, c.input) : predict_onnx(path, feeds, c.input);
   write_json_file_atomic(c.output, out);
+  for (const auto& [name, output] : out.items()) {
+    if (!output.contains("predicted_class_id")) continue;
+    const size_t classes = output["class_names"].size();
+    for (size_t r = 0; r < output["predicted_class_id"].size(); ++r) {
+      size_t id = output["predicted_class_id"][r];
+      text << fmt::format("{} example {}: class {} '{}' (score {:.4g})\n", name, r, id, output["predicted_class_name"][r].get<std::string>(),
+                          output["data"][r * classes + id].get<double>());
+    }
+  }
   return 0;
 }
+
+int predict(const PredictCommand& c) { return predict(c, std::cout); }
 
 int tflite_inspect(const std::string& model, std::ostream& out) {
   fs::path path = model_file(model);
   auto interp = tfl::Interpreter::from_file(path);
   out << fmt::format("{}: {} bytes, {} tensors, {} operators\n", path.string(), interp->model_bytes(), interp->tensor_count(), interp->nodes().size());
-  for (const auto& [k, v] : interp->metadata()) out << fmt::format("metadata {}: {}\n", k, v);
+  for (const auto& [k, v] : interp->metadata()) {
+    if (k != tfl::kMetadataBufferName) out << fmt::format("metadata {}: {}\n", k, v);
+  }
+  print_support_metadata(*interp, out);
   for (const auto& [key, sig] : interp->signatures()) {
     out << fmt::format("signature {}:\n", key);
     for (const auto& [name, t] : sig.inputs) out << fmt::format("  input  {} -> tensor {} ({})\n", name, t, interp->tensor(t).name);

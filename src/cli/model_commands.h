@@ -9,10 +9,18 @@ namespace litepipe {
 struct PredictCommand {
   std::string model;   // a .tflite file, an ONNX model, or a serving dir holding `tflite` or model.onnx
   std::string input;   // {"<input name or signature key>": {"shape": [...], "data": [...]}}
-  std::string output;  // {"<output tensor name>": {"dtype": ..., "shape": [...], "data": [...]}}
+  // {"<output tensor name>": {"dtype": ..., "shape": [...], "data": [...]}}; an output the model
+  // names classes for (TFLite: its TENSOR_AXIS_LABELS file in TFLITE_METADATA; ONNX: the
+  // litepipe.class_names metadata) also gets "class_names", and per example "predicted_class_id"
+  // (the highest score) and "predicted_class_name".
+  std::string output;
 };
-int predict(const PredictCommand& command);
+// Prints each example's predicted class id and name to `out` when the model names its classes.
+int predict(const PredictCommand& command, std::ostream& out);
+int predict(const PredictCommand& command);  // out = std::cout
 
+// Tensors, operators, quantization, sizes; TFLite Support metadata (model name, tensor metadata,
+// associated files, labels) when the model has it.
 int tflite_inspect(const std::string& model, std::ostream& out);
 
 struct BenchmarkCommand {

@@ -35,16 +35,18 @@ class EvaluatorExecutor final : public Executor {
     evaluation.properties["model_file_size"] = result.model.file_size;
     evaluation.properties["example_splits"] = splits;
     evaluation.properties["example_count"] = result.example_count;
+    evaluation.properties["problem_type"] = eval::problem_type_name(result.problem_type);
     evaluation.properties["validation_ok"] = result.validation_ok ? 1 : 0;
 
     json headline = json::object();
     for (const auto& slice : result.metrics["slices"]) {
       if (slice["slice_key"] != eval::kOverallSliceKey) continue;
-      for (const char* name : {"example_count", "sparse_categorical_accuracy", "sparse_categorical_crossentropy"})
+      for (const char* name : {"example_count", "sparse_categorical_accuracy", "sparse_categorical_crossentropy", "binary_accuracy",
+                               "mean_squared_error", "mean_absolute_error", "r2_score"})
         if (slice["metrics"].contains(name)) headline[name] = slice["metrics"][name]["value"];
     }
-    spdlog::info("Evaluator: {} model {} on {} examples: {}", result.model.model_type, result.model.path.string(), result.example_count,
-                 headline.dump());
+    spdlog::info("Evaluator: {} model {} ({}) on {} examples: {}", result.model.model_type, result.model.path.string(),
+                 eval::problem_type_name(result.problem_type), result.example_count, headline.dump());
 
     Artifact& blessing = outputs.at("blessing").at(0);
     if (!result.thresholds_configured) {

@@ -5,6 +5,7 @@
 #include "components/artifact_io.h"
 #include "core/error.h"
 #include "eval/compare.h"
+#include "eval/eval_config.h"
 
 namespace litepipe {
 namespace {
@@ -36,12 +37,21 @@ class ModelComparatorExecutor final : public Executor {
     comparison.properties["evaluation_a"] = a.uri;
     comparison.properties["evaluation_b"] = b.uri;
     comparison.properties["example_count"] = agreement["example_count"];
-    comparison.properties["top1_flips"] = agreement["top1_flips"];
-    comparison.properties["agreement_rate"] = agreement["agreement_rate"];
-    comparison.properties["max_abs_probability_delta"] = agreement["max_abs_probability_delta"];
     // The executor writes into a staging folder the runner then moves to the artifact's uri, so
     // the report is named relative to the artifact.
     comparison.properties["report_file"] = eval::kReportFile;
+    if (agreement.value("problem_type", "") == eval::problem_type_name(eval::ProblemType::Regression)) {
+      // Regression models have no top-1 to flip: how far the predictions move, and each one's error.
+      for (const char* key : {"max_abs_prediction_delta", "mean_abs_prediction_delta", "mae_a", "mae_b"}) comparison.properties[key] = agreement[key];
+      spdlog::info("ModelComparator: {} vs {}: {} examples, max |d prediction| {:.6g}, mean {:.3g}, MAE {:.6g} -> {:.6g}; wrote {} and {}",
+                   c["a"]["title"].get<std::string>(), c["b"]["title"].get<std::string>(), agreement["example_count"].get<int64_t>(),
+                   agreement["max_abs_prediction_delta"].get<double>(), agreement["mean_abs_prediction_delta"].get<double>(),
+                   agreement["mae_a"].get<double>(), agreement["mae_b"].get<double>(), eval::kComparisonFile, eval::kReportFile);
+      return;
+    }
+    comparison.properties["top1_flips"] = agreement["top1_flips"];
+    comparison.properties["agreement_rate"] = agreement["agreement_rate"];
+    comparison.properties["max_abs_probability_delta"] = agreement["max_abs_probability_delta"];
     spdlog::info("ModelComparator: {} vs {}: {} of {} examples flip top-1 (agreement {:.4f}), max |dp| {:.3g}; wrote {} and {}",
                  c["a"]["title"].get<std::string>(), c["b"]["title"].get<std::string>(), agreement["top1_flips"].get<int64_t>(),
                  agreement["example_count"].get<int64_t>(), agreement["agreement_rate"].get<double>(),

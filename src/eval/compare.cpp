@@ -35,6 +35,10 @@ struct Evaluation {
   std::map<int64_t, size_t> position;  // example_index -> row
   std::vector<int64_t> indices, labels;
   std::vector<float> probabilities;    // [rows, num_classes]
+  // A regression model's predictions file: a float label and one prediction per example.
+  bool regression = false;
+  std::vector<double> targets;
+  std::vector<float> values;
 
   const float* row(size_t r) const { return probabilities.data() + r * static_cast<size_t>(num_classes); }
 };
@@ -60,13 +64,30 @@ void read_predictions(Evaluation& e) {
       return it->second.int64_list().value(0);
     };
     int64_t index = one_int("example_index");
+    if (!e.position.emplace(index, e.indices.size()).second) fail("{}: example_index {} appears twice", where(), index);
+    e.indices.push_back(index);
+    // Regression: label (float) and prediction; classifiers: label (int64) and probabilities.
+    bool regression = f.count("prediction") > 0;
+    if (e.indices.size() == 1) e.regression = regression;
+    if (regression != e.regression) {
+      fail("{}: {} feature 'prediction' (a regression model's), earlier records {}", where(), regression ? "has" : "lacks",
+           e.regression ? "have it" : "have class probabilities");
+    }
+    if (regression) {
+      auto one_float = [&](const char* name) {
+        auto it = f.find(name);
+        if (it == f.end() || it->second.float_list().value_size() != 1) fail("{}: expected one float in feature '{}' (a regression model's)", where(), name);
+        return it->second.float_list().value(0);
+      };
+      e.targets.push_back(one_float("label"));
+      e.values.push_back(one_float("prediction"));
+      continue;
+    }
     auto p = f.find("probabilities");
     if (p == f.end() || p->second.float_list().value_size() == 0) fail("{}: expected a float list in feature 'probabilities'", where());
     int64_t classes = p->second.float_list().value_size();
     if (e.num_classes == 0) e.num_classes = classes;
     if (classes != e.num_classes) fail("{}: feature 'probabilities' has {} values; earlier records {}", where(), classes, e.num_classes);
-    if (!e.position.emplace(index, e.indices.size()).second) fail("{}: example_index {} appears twice", where(), index);
-    e.indices.push_back(index);
     e.labels.push_back(one_int("label"));
     e.probabilities.insert(e.probabilities.end(), p->second.float_list().value().begin(), p->second.float_list().value().end());
   }
@@ -164,6 +185,32 @@ void check_plots_json(const json& plots, const fs::path& file) {
         bad_field(file, cat + ".class_ids", fmt::format("a list of {} class ids", matrix.size()), cm["class_ids"]);
       }
     }
+    if (p.contains("prediction_label_scatter")) {
+      std::string sat = at + ".plots.prediction_label_scatter";
+      const json& sc = p["prediction_label_scatter"];
+      if (!sc.is_object() || !sc.contains("points") || !sc["points"].is_array()) bad_field(file, sat + ".points", "a list of points", sc.is_object() ? sc.value("points", json(nullptr)) : sc);
+      for (size_t k = 0; k < sc["points"].size(); ++k) {
+        const json& point = sc["points"][k];
+        std::string pat = fmt::format("{}.points[{}]", sat, k);
+        if (!point.is_object()) bad_field(file, pat, "an object {example_index, label, prediction}", point);
+        for (const char* key : {"label", "prediction"})
+          if (!point.contains(key) || !point[key].is_number()) bad_field(file, fmt::format("{}.{}", pat, key), "a number", point.value(key, json(nullptr)));
+      }
+    }
+    if (p.contains("residual_histogram")) {
+      std::string hat = at + ".plots.residual_histogram";
+      const json& h = p["residual_histogram"];
+      if (!h.is_object() || !h.contains("buckets") || !h["buckets"].is_array()) bad_field(file, hat + ".buckets", "a list of buckets", h.is_object() ? h.value("buckets", json(nullptr)) : h);
+      for (size_t b = 0; b < h["buckets"].size(); ++b) {
+        const json& bucket = h["buckets"][b];
+        std::string bat = fmt::format("{}.buckets[{}]", hat, b);
+        if (!bucket.is_object()) bad_field(file, bat, "an object {lower_bound, upper_bound, count}", bucket);
+        for (const char* key : {"lower_bound", "upper_bound"})
+          if (!bucket.contains(key) || !bucket[key].is_number()) bad_field(file, fmt::format("{}.{}", bat, key), "a number", bucket.value(key, json(nullptr)));
+        if (!bucket.contains("count")) bad_field(file, bat + ".count", "a count (a number >= 0)", nullptr);
+        expect_count(bucket["count"], file, bat + ".count");
+      }
+    }
     if (p.contains("calibration_plot")) {
       std::string cat = at + ".plots.calibration_plot";
       const json& cal = p["calibration_plot"];
@@ -239,8 +286,43 @@ struct Tally {
   }
 };
 
+// Regression, example by example: the largest |prediction delta| (and where) and the mean, and
+// each model's mean absolute and root mean squared error.
+json regression_agreement(const Evaluation& a, const Evaluation& b) {
+  double sum_abs_delta = 0, max_abs_delta = 0, abs_error_a = 0, abs_error_b = 0, squared_a = 0, squared_b = 0;
+  json max_at = nullptr;
+  for (size_t ra = 0; ra < a.indices.size(); ++ra) {
+    size_t rb = b.position.at(a.indices[ra]);
+    double label = a.targets[ra];
+    if (b.targets[rb] != label) {
+      fail("example_index {} has label {} in {} but {} in {}", a.indices[ra], label, a.predictions_file.string(), b.targets[rb],
+           b.predictions_file.string());
+    }
+    double va = a.values[ra], vb = b.values[rb], d = std::abs(vb - va);
+    sum_abs_delta += d;
+    if (d > max_abs_delta || max_at.is_null()) {
+      max_abs_delta = d;
+      max_at = {{"example_index", a.indices[ra]}, {"label", label}, {"a", va}, {"b", vb}};
+    }
+    abs_error_a += std::abs(va - label);
+    abs_error_b += std::abs(vb - label);
+    squared_a += (va - label) * (va - label);
+    squared_b += (vb - label) * (vb - label);
+  }
+  auto n = static_cast<double>(a.indices.size());
+  return {{"problem_type", problem_type_name(ProblemType::Regression)},
+          {"example_count", a.indices.size()},
+          {"max_abs_prediction_delta", max_abs_delta},
+          {"max_abs_prediction_delta_at", max_at},
+          {"mean_abs_prediction_delta", sum_abs_delta / n},
+          {"mae_a", abs_error_a / n},
+          {"mae_b", abs_error_b / n},
+          {"rmse_a", std::sqrt(squared_a / n)},
+          {"rmse_b", std::sqrt(squared_b / n)}};
+}
+
 // Example by example (matched by example_index): top-1 flips overall and per class (by label),
-// and the largest and mean |probability delta|.
+// and the largest and mean |probability delta|; for regression models regression_agreement().
 json agreement(const Evaluation& a, const Evaluation& b) {
   std::vector<int64_t> missing_in_b, missing_in_a;
   for (int64_t index : a.indices)
@@ -252,6 +334,14 @@ json agreement(const Evaluation& a, const Evaluation& b) {
     fail("the two evaluations are of different examples: {} has {} examples, {} has {}; only in the first: {}; only in the second: {}",
          a.predictions_file.string(), a.indices.size(), b.predictions_file.string(), b.indices.size(), first(missing_in_b), first(missing_in_a));
   }
+  if (a.regression != b.regression) {
+    const Evaluation& r = a.regression ? a : b;
+    const Evaluation& c = a.regression ? b : a;
+    fail("{} holds a regression model's predictions (label, prediction), {} a classifier's (label, probabilities); a regression model "
+         "compares only with another",
+         r.predictions_file.string(), c.predictions_file.string());
+  }
+  if (a.regression) return regression_agreement(a, b);
   if (a.num_classes != b.num_classes) {
     fail("{} gives {} class probabilities per example, {} gives {}", a.predictions_file.string(), a.num_classes, b.predictions_file.string(),
          b.num_classes);
@@ -291,6 +381,9 @@ json agreement(const Evaluation& a, const Evaluation& b) {
     }
   }
   json result = overall.to_json();
+  result["problem_type"] = classes == 2 && a.metrics.value("problem_type", "") == problem_type_name(ProblemType::Binary)
+                               ? problem_type_name(ProblemType::Binary)
+                               : problem_type_name(ProblemType::MultiClass);
   result["num_classes"] = classes;
   result["mean_abs_probability_delta"] = sum_abs_delta / static_cast<double>(overall.count * classes);
   result["max_abs_probability_delta_at"] = max_at;

@@ -32,13 +32,14 @@ struct ComparisonRequest {
 };
 
 // Compares B with A; returns comparison.json's content (and writes both files when output_dir is
-// set). Errors name the file, the field and what was expected; example sets that differ between
+// set). Two regression evaluations are compared by their predictions instead of top-1 classes. Errors name the file, the field and what was expected; example sets that differ between
 // the two predictions files are an error naming both files.
 nlohmann::json compare_evaluations(const ComparisonRequest& request);
 
 // metrics.json / plots.json of an evaluation folder, checked: every slice an object with a text
 // slice_key, every metric value and per-class value a number or null, every confusion matrix
-// square with counts, every calibration bucket with a count and numbers (or null). Errors name
+// square with counts, every calibration bucket with a count and numbers (or null), every scatter
+// point a label and a prediction, every residual bucket its bounds and a count. Errors name
 // the file, the field (`slices[2].metrics.auc.value`) and what was expected. No plots.json:
 // {"slices": []}.
 nlohmann::json read_metrics_file(const std::filesystem::path& dir);

@@ -120,22 +120,69 @@ MetricThreshold parse_threshold(const json& j, const std::string& path) {
   return t;
 }
 
-// Per-class configuration keys each metric accepts (besides "name").
+// Per-class configuration keys each metric accepts (besides "name"): TFMA's (and Keras's) names.
 const std::map<std::string, std::set<std::string>>& metric_config_keys() {
   static const std::map<std::string, std::set<std::string>> keys = {
       {"ExampleCount", {}},
       {"SparseCategoricalAccuracy", {}},
       {"SparseCategoricalCrossentropy", {}},
       {"SparseTopKCategoricalAccuracy", {"k"}},
-      {"Precision", {}},
-      {"Recall", {}},
-      {"F1Score", {}},
+      {"Precision", {"thresholds"}},
+      {"Recall", {"thresholds"}},
+      {"F1Score", {"thresholds"}},
       {"AUC", {}},
       {"ExpectedCalibrationError", {"num_buckets"}},
       {"MultiClassConfusionMatrixPlot", {}},
       {"CalibrationPlot", {"num_buckets"}},
+      {"BinaryAccuracy", {"threshold"}},
+      {"ConfusionMatrixAtThresholds", {"thresholds"}},
+      {"ConfusionMatrixPlot", {"num_thresholds"}},
+      {"MeanSquaredError", {}},
+      {"MeanAbsoluteError", {}},
+      {"RootMeanSquaredError", {}},
+      {"MeanAbsolutePercentageError", {}},
+      {"R2Score", {}},
+      {"CoefficientOfDetermination", {}},
+      {"MeanLabel", {}},
+      {"MeanPrediction", {}},
+      {"PredictionLabelScatterPlot", {"max_points"}},
+      {"ResidualHistogramPlot", {"num_buckets"}},
   };
   return keys;
+}
+
+// A probability threshold of a binary metric: a number in [0, 1].
+void check_threshold_value(const json& v, const std::string& path) {
+  if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 1) fail("{}: expected a threshold in [0, 1], got {}", path, v.dump());
+}
+
+void check_metric_config(const json& config, const std::string& class_name, const std::string& p) {
+  if (config.contains("name") && (!config["name"].is_string() || config["name"].get<std::string>().empty())) {
+    fail("{}.name: expected a non-empty string, got {}", p, config["name"].dump());
+  }
+  for (const char* key : {"k", "num_buckets", "num_thresholds", "max_points"}) {
+    if (config.contains(key) && (!config[key].is_number_integer() || config[key].get<int64_t>() < 1)) {
+      fail("{}.{}: expected an integer >= 1, got {}", p, key, config[key].dump());
+    }
+  }
+  if (config.contains("threshold")) check_threshold_value(config["threshold"], p + ".threshold");
+  if (config.contains("thresholds")) {
+    const json& t = config["thresholds"];
+    if (t.is_number()) {
+      check_threshold_value(t, p + ".thresholds");
+    } else if (!t.is_array() || t.empty()) {
+      fail("{}.thresholds: expected a threshold in [0, 1] or a list of them, got {}", p, t.dump());
+    } else {
+      // metrics.json holds one number per metric: TFMA's list of thresholds (an array value) is
+      // kept for the plot, which has a row per threshold.
+      if (class_name != "ConfusionMatrixAtThresholds" && t.size() != 1) {
+        fail("{}.thresholds: {} has one value per metric in metrics.json, so one threshold, got {}; configure the metric once per "
+             "threshold, each with its own config.name (or use ConfusionMatrixAtThresholds for a table of thresholds)",
+             p, class_name, t.dump());
+      }
+      for (size_t i = 0; i < t.size(); ++i) check_threshold_value(t[i], fmt::format("{}.thresholds[{}]", p, i));
+    }
+  }
 }
 
 MetricConfig parse_metric(const json& j, const std::string& path) {
@@ -162,15 +209,7 @@ MetricConfig parse_metric(const json& j, const std::string& path) {
     std::set<std::string> allowed = metric_config_keys().at(m.class_name);
     allowed.insert("name");
     check_object(config, p, allowed);
-    if (config.contains("name") && (!config["name"].is_string() || config["name"].get<std::string>().empty())) {
-      fail("{}.name: expected a non-empty string, got {}", p, config["name"].dump());
-    }
-    if (config.contains("k") && (!config["k"].is_number_integer() || config["k"].get<int64_t>() < 1)) {
-      fail("{}.k: expected an integer >= 1, got {}", p, config["k"].dump());
-    }
-    if (config.contains("num_buckets") && (!config["num_buckets"].is_number_integer() || config["num_buckets"].get<int64_t>() < 1)) {
-      fail("{}.num_buckets: expected an integer >= 1, got {}", p, config["num_buckets"].dump());
-    }
+    check_metric_config(config, m.class_name, p);
     m.config = config;
   }
   if (j.contains("threshold")) {
@@ -224,6 +263,9 @@ ModelSpec parse_model_spec(const json& j, const std::string& path) {
 }  // namespace
 
 const std::map<std::string, std::string>& known_metric_classes() {
+  // The metric names are TFMA's (tfma.metrics) or, for the classes TFMA runs from tf.keras.metrics,
+  // Keras's. TFMA has no coefficient of determination: R2Score is Keras's (tf.keras.metrics.R2Score,
+  // "r2_score"), which a TFMA config names; CoefficientOfDetermination is litepipe's alias for it.
   static const std::map<std::string, std::string> classes = {
       {"ExampleCount", "example_count"},
       {"SparseCategoricalAccuracy", "sparse_categorical_accuracy"},
@@ -236,8 +278,30 @@ const std::map<std::string, std::string>& known_metric_classes() {
       {"ExpectedCalibrationError", "expected_calibration_error"},
       {"MultiClassConfusionMatrixPlot", "multi_class_confusion_matrix_plot"},
       {"CalibrationPlot", "calibration_plot"},
+      {"BinaryAccuracy", "binary_accuracy"},
+      {"ConfusionMatrixAtThresholds", "confusion_matrix_at_thresholds"},
+      {"ConfusionMatrixPlot", "confusion_matrix_plot"},
+      {"MeanSquaredError", "mean_squared_error"},
+      {"MeanAbsoluteError", "mean_absolute_error"},
+      {"RootMeanSquaredError", "root_mean_squared_error"},
+      {"MeanAbsolutePercentageError", "mean_absolute_percentage_error"},
+      {"R2Score", "r2_score"},
+      {"CoefficientOfDetermination", "r2_score"},
+      {"MeanLabel", "mean_label"},
+      {"MeanPrediction", "mean_prediction"},
+      {"PredictionLabelScatterPlot", "prediction_label_scatter"},
+      {"ResidualHistogramPlot", "residual_histogram"},
   };
   return classes;
+}
+
+const char* problem_type_name(ProblemType type) {
+  switch (type) {
+    case ProblemType::MultiClass: return "multi_class";
+    case ProblemType::Binary: return "binary";
+    case ProblemType::Regression: return "regression";
+  }
+  return "";
 }
 
 std::string MetricConfig::name() const {
@@ -245,12 +309,53 @@ std::string MetricConfig::name() const {
   return known_metric_classes().at(class_name);
 }
 
-bool MetricConfig::is_plot() const { return class_name == "MultiClassConfusionMatrixPlot" || class_name == "CalibrationPlot"; }
+bool MetricConfig::is_plot() const {
+  static const std::set<std::string> plots = {"MultiClassConfusionMatrixPlot", "CalibrationPlot", "ConfusionMatrixAtThresholds",
+                                              "ConfusionMatrixPlot", "PredictionLabelScatterPlot", "ResidualHistogramPlot"};
+  return plots.count(class_name) > 0;
+}
 
-std::vector<MetricConfig> default_metrics() {
+MetricKind MetricConfig::kind() const {
+  static const std::set<std::string> regression = {"MeanSquaredError",           "MeanAbsoluteError", "RootMeanSquaredError",
+                                                   "MeanAbsolutePercentageError", "R2Score",           "CoefficientOfDetermination",
+                                                   "PredictionLabelScatterPlot",  "ResidualHistogramPlot"};
+  static const std::set<std::string> binary = {"BinaryAccuracy", "ConfusionMatrixAtThresholds", "ConfusionMatrixPlot"};
+  if (class_name == "ExampleCount") return MetricKind::Any;
+  if (class_name == "MeanLabel" || class_name == "MeanPrediction") return MetricKind::RegressionOrBinary;
+  if (regression.count(class_name)) return MetricKind::Regression;
+  if (binary.count(class_name)) return MetricKind::BinaryOnly;
+  // TFMA's Precision, Recall and F1Score are binary metrics at thresholds; litepipe's multi-class
+  // ones (per class, macro average) are kept for configs without thresholds.
+  if (config.contains("thresholds")) return MetricKind::BinaryOnly;
+  return MetricKind::Classification;
+}
+
+std::vector<double> MetricConfig::thresholds() const {
+  const char* key = class_name == "BinaryAccuracy" ? "threshold" : "thresholds";
+  if (!config.contains(key)) return {0.5};  // TFMA's and Keras's default
+  const json& t = config[key];
+  if (t.is_number()) return {t.get<double>()};
+  return t.get<std::vector<double>>();
+}
+
+std::vector<MetricConfig> default_metrics(ProblemType type) {
+  std::vector<const char*> classes;
+  switch (type) {
+    case ProblemType::MultiClass:
+      classes = {"ExampleCount", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "Precision", "Recall",
+                 "F1Score", "AUC", "ExpectedCalibrationError", "MultiClassConfusionMatrixPlot", "CalibrationPlot"};
+      break;
+    case ProblemType::Binary:
+      classes = {"ExampleCount", "BinaryAccuracy", "SparseCategoricalCrossentropy", "Precision", "Recall", "F1Score", "AUC",
+                 "MeanLabel", "MeanPrediction", "ExpectedCalibrationError", "MultiClassConfusionMatrixPlot", "CalibrationPlot"};
+      break;
+    case ProblemType::Regression:
+      classes = {"ExampleCount", "MeanSquaredError", "MeanAbsoluteError", "RootMeanSquaredError", "R2Score", "MeanLabel",
+                 "MeanPrediction", "PredictionLabelScatterPlot", "ResidualHistogramPlot"};
+      break;
+  }
   std::vector<MetricConfig> metrics;
-  for (const char* c : {"ExampleCount", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "Precision", "Recall",
-                        "F1Score", "AUC", "ExpectedCalibrationError", "MultiClassConfusionMatrixPlot", "CalibrationPlot"}) {
+  for (const char* c : classes) {
     MetricConfig m;
     m.class_name = c;
     metrics.push_back(m);
@@ -270,14 +375,14 @@ const ModelSpec* EvalConfig::baseline_spec() const {
   return nullptr;
 }
 
-std::vector<MetricConfig> EvalConfig::all_metrics() const {
+std::vector<MetricConfig> EvalConfig::all_metrics(ProblemType type) const {
   std::vector<MetricConfig> all;
   std::set<std::string> names;
   for (const auto& spec : metrics_specs)
     for (const auto& m : spec.metrics)
       if (names.insert(m.name()).second) all.push_back(m);
   if (options.include_default_metrics) {
-    for (auto& m : default_metrics())
+    for (auto& m : default_metrics(type))
       if (names.insert(m.name()).second) all.push_back(m);
   }
   return all;
@@ -290,6 +395,61 @@ bool EvalConfig::has_thresholds() const {
       if (m.threshold || !m.per_slice_thresholds.empty()) return true;
   }
   return false;
+}
+
+bool EvalConfig::has_binary_metrics() const {
+  for (const auto& spec : metrics_specs)
+    for (const auto& m : spec.metrics)
+      if (m.kind() == MetricKind::BinaryOnly) return true;
+  return false;
+}
+
+ProblemType EvalConfig::problem_type_for(int64_t width, const std::string& model) const {
+  if (width < 1) fail("{}: no values per example; expected class probabilities or one value per example", model);
+  const MetricConfig* binary = nullptr;
+  for (const auto& spec : metrics_specs)
+    for (const auto& m : spec.metrics)
+      if (!binary && m.kind() == MetricKind::BinaryOnly) binary = &m;
+  ProblemType type = width >= 3 || (width == 2 && !binary) ? ProblemType::MultiClass : binary ? ProblemType::Binary : ProblemType::Regression;
+  std::string what = type == ProblemType::Regression ? "a regression model (one value per example)"
+                     : type == ProblemType::Binary
+                         ? fmt::format("a binary classifier (binary metric {} configured)", binary->class_name)
+                         : fmt::format("a {}-class classifier (probabilities per class)", width);
+  for (size_t s = 0; s < metrics_specs.size(); ++s) {
+    for (size_t i = 0; i < metrics_specs[s].metrics.size(); ++i) {
+      const MetricConfig& m = metrics_specs[s].metrics[i];
+      MetricKind kind = m.kind();
+      bool fits = kind == MetricKind::Any || (type == ProblemType::Regression && (kind == MetricKind::Regression || kind == MetricKind::RegressionOrBinary)) ||
+                  (type == ProblemType::Binary && kind != MetricKind::Regression) ||
+                  (type == ProblemType::MultiClass && kind == MetricKind::Classification);
+      if (fits) continue;
+      const char* metric_kind = kind == MetricKind::Regression           ? "a regression metric"
+                                : kind == MetricKind::RegressionOrBinary ? "a regression or binary classification metric"
+                                : kind == MetricKind::BinaryOnly         ? "a binary classification metric"
+                                                                         : "a classification metric";
+      std::string hint = type == ProblemType::Regression
+                             ? "; a model with one sigmoid output is evaluated as a binary classifier when a binary metric is configured "
+                               "(BinaryAccuracy, ConfusionMatrixAtThresholds, ConfusionMatrixPlot, or Precision/Recall/F1Score with "
+                               "config.thresholds)"
+                         : kind == MetricKind::BinaryOnly ? "; binary metrics need one sigmoid output or two softmax outputs"
+                                                          : "";
+      fail("eval_config.metrics_specs[{}].metrics[{}]: {} ({}) is {}, but {}: {}{}", s, i, m.class_name, m.name(), metric_kind, model,
+           what, hint);
+    }
+  }
+  // Thresholds by name must name a metric computed for this kind of model.
+  std::set<std::string> computed;
+  for (const auto& m : all_metrics(type))
+    if (!m.is_plot()) computed.insert(m.name());
+  for (size_t s = 0; s < metrics_specs.size(); ++s) {
+    for (const auto& [name, _] : metrics_specs[s].thresholds) {
+      if (!computed.count(name)) {
+        fail("eval_config.metrics_specs[{}].thresholds.{}: no metric named '{}' is computed for {}: {}; computed metrics: {}", s, name, name,
+             model, what, keys_of(computed));
+      }
+    }
+  }
+  return type;
 }
 
 EvalConfig parse_eval_config(const json& j, const std::string& where) {
@@ -342,9 +502,32 @@ EvalConfig parse_eval_config(const json& j, const std::string& where) {
     }
     config.metrics_specs.push_back(std::move(spec));
   }
-  // Threshold maps may name any metric computed, so they are read once every metric is known.
+  // A model is evaluated as a regression model or as a classifier, never both.
+  const MetricConfig *regression = nullptr, *classification = nullptr;
+  std::string regression_path, classification_path;
+  for (size_t i = 0; i < config.metrics_specs.size(); ++i) {
+    for (size_t m = 0; m < config.metrics_specs[i].metrics.size(); ++m) {
+      const MetricConfig& metric = config.metrics_specs[i].metrics[m];
+      std::string mp = fmt::format("{}.metrics_specs[{}].metrics[{}]", where, i, m);
+      MetricKind kind = metric.kind();
+      if (kind == MetricKind::Regression && !regression) regression = &metric, regression_path = mp;
+      if ((kind == MetricKind::Classification || kind == MetricKind::BinaryOnly) && !classification) classification = &metric, classification_path = mp;
+    }
+  }
+  if (regression && classification) {
+    fail("{}: {} is a regression metric, but {} ({}) is a classification metric; a model is evaluated as one or the other "
+         "(by its output: one value per example is regression)",
+         regression_path, regression->class_name, classification_path, classification->class_name);
+  }
+  // Threshold maps may name any metric computed, so they are read once every metric is known;
+  // which defaults are computed depends on the model, so any kind's are accepted here when the
+  // configured metrics do not decide it (evaluate() checks the names against the model).
   std::set<std::string> metric_names, plot_names;
-  for (const auto& m : config.all_metrics()) (m.is_plot() ? plot_names : metric_names).insert(m.name());
+  std::vector<ProblemType> types = {ProblemType::MultiClass, ProblemType::Binary, ProblemType::Regression};
+  if (regression) types = {ProblemType::Regression};
+  else if (config.has_binary_metrics()) types = {ProblemType::Binary};
+  for (ProblemType type : types)
+    for (const auto& m : config.all_metrics(type)) (m.is_plot() ? plot_names : metric_names).insert(m.name());
   for (size_t i = 0; i < specs.size(); ++i) {
     if (!specs[i].contains("thresholds")) continue;
     std::string p = fmt::format("{}.metrics_specs[{}].thresholds", where, i);

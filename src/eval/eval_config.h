@@ -1,7 +1,7 @@
 #pragma once
 // EvalConfig: what to evaluate, on which slices, with which metrics and thresholds. Field names
 // and semantics are TensorFlow Model Analysis's (tfma.EvalConfig as JSON), so a TFMA config reads
-// the same here:
+// the same here (multi-class and binary classification, and regression: see ProblemType):
 //
 //   {"model_specs": [{"label_key": "image_class", "model_type": "tf_lite"}],
 //    "slicing_specs": [{}, {"feature_keys": ["image_class"]}],
@@ -21,6 +21,27 @@ namespace litepipe::eval {
 inline constexpr const char* kDefaultSignature = "serving_default";
 inline constexpr const char* kTfLiteModelType = "tf_lite";
 inline constexpr const char* kTransformFeaturesFunction = "transform_features";
+
+// What a model is evaluated as. TFMA infers it from the metrics configured; litepipe from the
+// model's output width, so that a metric that does not fit the model is an error naming both:
+//   width >= 3                    multi-class: probabilities per class, integer labels
+//   width 2                       multi-class, or binary when a binary-only metric is configured
+//   width 1 ([N, 1] or [N])       regression (float or integer labels), or binary (the positive
+//                                 class's probability, labels 0/1) when a binary-only metric is
+//                                 configured
+// A binary model's [N, 1] output p is turned into the two-class [1 - p, p] internally, so the
+// multi-class metrics apply to it too.
+enum class ProblemType { MultiClass, Binary, Regression };
+const char* problem_type_name(ProblemType type);  // "multi_class", "binary", "regression"
+
+// Which models a metric applies to.
+enum class MetricKind {
+  Any,                 // ExampleCount
+  Classification,      // multi-class and binary (AUC, SparseCategoricalAccuracy, ...)
+  BinaryOnly,          // decides "binary": BinaryAccuracy, ConfusionMatrix*, Precision/Recall/F1Score with thresholds
+  Regression,          // MeanSquaredError, ...
+  RegressionOrBinary,  // MeanLabel, MeanPrediction (TFMA computes them for both)
+};
 
 struct ModelSpec {
   std::string name;          // "" -> "candidate" / "baseline", as TFX's Evaluator names them
@@ -77,6 +98,10 @@ struct MetricConfig {
 
   std::string name() const;  // config.name, or the class's Keras/TFMA name
   bool is_plot() const;
+  MetricKind kind() const;
+  // Binary classification thresholds: BinaryAccuracy's `threshold`, Precision/Recall/F1Score's and
+  // ConfusionMatrixAtThresholds' `thresholds` (TFMA's default 0.5 when absent).
+  std::vector<double> thresholds() const;
 };
 
 struct MetricsSpec {
@@ -85,7 +110,7 @@ struct MetricsSpec {
 };
 
 struct Options {
-  bool include_default_metrics = true;  // litepipe's multi-class set (see default_metrics())
+  bool include_default_metrics = true;  // the model's kind's default set (see default_metrics())
   bool compute_confidence_intervals = false;
   int64_t min_slice_size = 1;
 };
@@ -98,16 +123,26 @@ struct EvalConfig {
 
   const ModelSpec& candidate_spec() const;
   const ModelSpec* baseline_spec() const;
-  // Every metric and plot to compute: the configured ones, plus default_metrics() when
-  // options.include_default_metrics; one entry per name.
-  std::vector<MetricConfig> all_metrics() const;
+  // Every metric and plot to compute for a model of `type`: the configured ones, plus
+  // default_metrics(type) when options.include_default_metrics; one entry per name.
+  std::vector<MetricConfig> all_metrics(ProblemType type = ProblemType::MultiClass) const;
   bool has_thresholds() const;
+  // Whether a binary-only metric is configured (which makes a model of width 1 or 2 binary).
+  bool has_binary_metrics() const;
+  // What a model whose output has `width` values per example is evaluated as; every configured
+  // metric and every metric a threshold names must fit it, or the error names the metric's field,
+  // the metric and `model` (e.g. "model m.onnx: output 'y' has shape [batch, 1]").
+  ProblemType problem_type_for(int64_t width, const std::string& model) const;
 };
 
 // The metric classes litepipe computes, with their default metric names.
 const std::map<std::string, std::string>& known_metric_classes();
-// Added when options.include_default_metrics: every multi-class metric and plot but top-k.
-std::vector<MetricConfig> default_metrics();
+// Added when options.include_default_metrics. Multi-class: every multi-class metric and plot but
+// top-k. Binary: example count, binary accuracy, crossentropy, precision, recall, F1 (at 0.5), AUC,
+// mean label and prediction, expected calibration error, the confusion matrix and calibration plot.
+// Regression: example count, mean squared / absolute error, root mean squared error, r2_score, mean
+// label and prediction, the prediction-label scatter and the residual histogram.
+std::vector<MetricConfig> default_metrics(ProblemType type = ProblemType::MultiClass);
 
 // Parses and checks a TFMA-style JSON config. Errors name the field path under `where`, e.g.
 // "eval_config.metrics_specs[0].metrics[1].class_name: unknown metric 'Foo'; expected one of ...".

@@ -46,7 +46,9 @@ class EvalModel {
 
   // Sets up `workers` independent runners (TFLite: one interpreter each, as TFMA does).
   virtual void prepare_workers(size_t workers) = 0;
-  // Probabilities [rows, classes] for one batch (feature -> [rows, width]), on runner `worker`.
+  // The output for one batch (feature -> [rows, width]), on runner `worker`: probabilities
+  // [rows, classes], or one value per example ([rows, 1] or [rows]: regression, or a binary
+  // classifier's positive-class probability).
   virtual nn::Tensor predict(const std::map<std::string, nn::Tensor>& batch, size_t worker) = 0;
   // Latency: predict(batch) `warmup` times, then `runs` times timed, on runner 0; the microseconds
   // of each timed run. Both model types are timed the same way, through the Evaluator's own

@@ -31,13 +31,18 @@ using SliceColumns = std::vector<std::pair<std::string, std::string>>;
 constexpr const char* kPredictionLabelFeature = "label";
 constexpr const char* kPredictionIndexFeature = "example_index";
 constexpr const char* kPredictionProbabilitiesFeature = "probabilities";
+constexpr const char* kPredictionValueFeature = "prediction";  // regression
 
 // The features the models and slices need, decoded for every example.
 struct ExampleTable {
   int64_t size = 0;
   std::map<std::string, int64_t> widths;              // model input feature -> values per example
   std::map<std::string, std::vector<float>> inputs;   // feature -> [size, width]
+  // The label as a number (a regression target) and, where it is a whole number, as a class id:
+  // which the model needs is known once its output width is.
+  std::vector<double> label_values;
   std::vector<int64_t> labels;
+  std::vector<char> label_is_class_id;
   std::vector<std::string> slice_features;
   std::vector<std::vector<std::vector<std::string>>> slice_values;  // [example][slice feature] -> values
   std::vector<tensorflow::Features> slice_protos;                   // the slicing features as read
@@ -96,7 +101,9 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
     values.resize(records.size() * static_cast<size_t>(width));
     columns.push_back({feature, width, values.data()});
   }
+  table.label_values.resize(records.size());
   table.labels.resize(records.size());
+  table.label_is_class_id.resize(records.size());
   table.slice_features = slice_features;
   table.slice_values.resize(records.size());
   table.slice_protos.resize(records.size());
@@ -134,20 +141,24 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
       if (!label) fail("{}: no label feature '{}' (model_specs.label_key)", where(), label_key);
       if (label->int64_list().value_size() == 1) {
         table.labels[i] = label->int64_list().value(0);
+        table.label_values[i] = static_cast<double>(table.labels[i]);
+        table.label_is_class_id[i] = 1;
       } else if (label->float_list().value_size() == 1) {
         float v = label->float_list().value(0);
-        // A float label must be a whole number that fits int64 before it is cast (inf and NaN do not).
+        table.label_values[i] = v;
+        // A float class id must be a whole number that fits int64 before it is cast (inf and NaN do
+        // not); make_predictions() says so when the model is a classifier.
         constexpr float kInt64Limit = 9.2233720368547758e18f;  // 2^63
-        if (!std::isfinite(v) || std::floor(v) != v || v >= kInt64Limit || v < -kInt64Limit) {
-          fail("{}: label '{}' is {}; expected one finite integer class id", where(), label_key, v);
+        if (std::isfinite(v) && std::floor(v) == v && v < kInt64Limit && v >= -kInt64Limit) {
+          table.labels[i] = static_cast<int64_t>(v);
+          table.label_is_class_id[i] = 1;
         }
-        table.labels[i] = static_cast<int64_t>(v);
       } else if (label->has_bytes_list()) {
         fail("{}: label '{}' is a string; map it to class ids in the Transform (compute_and_apply_vocabulary) and set "
              "model_specs.preprocessing_function_names: [transform_features] with label_key the transformed label",
              where(), label_key);
       } else {
-        fail("{}: label '{}' must hold one integer class id (got {} values)", where(), label_key,
+        fail("{}: label '{}' must hold one integer class id, or one number for a regression model (got {} values)", where(), label_key,
              label->int64_list().value_size() + label->float_list().value_size());
       }
       for (const auto& name : slice_features) {
@@ -192,8 +203,15 @@ void check_probabilities(const EvalModel& model, const Predictions& p, const Exa
   }
 }
 
-// Probabilities of every example, batch by batch; workers take every `workers`-th batch.
-Predictions predict_all(EvalModel& model, const ExampleTable& table, int64_t batch_size, size_t threads) {
+// A model's outputs for every example: [size, width] values.
+struct ModelOutputs {
+  int64_t width = 0;
+  std::vector<float> values;
+};
+
+// The outputs of every example, batch by batch; workers take every `workers`-th batch. An output
+// is [batch, width], or [batch] (one value per example).
+ModelOutputs predict_all(EvalModel& model, const ExampleTable& table, int64_t batch_size, size_t threads) {
   if (model.max_batch() > 0) batch_size = std::min(batch_size, model.max_batch());
   int64_t batches = (table.size + batch_size - 1) / batch_size;
   size_t workers = std::min<size_t>(threads == 0 ? default_threads() : threads, static_cast<size_t>(batches));
@@ -214,20 +232,75 @@ Predictions predict_all(EvalModel& model, const ExampleTable& table, int64_t bat
       outputs[static_cast<size_t>(b)] = model.predict(batch, worker);
     }
   }, workers);
-  Predictions p;
-  p.num_classes = outputs[0].rank() == 2 ? outputs[0].dim(1) : 0;
-  p.probabilities.reserve(static_cast<size_t>(table.size * p.num_classes));
+  ModelOutputs out;
+  out.width = outputs[0].rank() == 2 ? outputs[0].dim(1) : 1;
+  out.values.reserve(static_cast<size_t>(table.size * out.width));
   for (int64_t b = 0; b < batches; ++b) {
     const nn::Tensor& y = outputs[static_cast<size_t>(b)];
     int64_t rows = std::min(table.size, (b + 1) * batch_size) - b * batch_size;
-    if (y.rank() != 2 || y.dim(0) != rows || y.dim(1) != p.num_classes || p.num_classes < 2) {
-      fail("{}: output shape {} for a batch of {}; expected [batch, classes] probabilities", model.path().string(),
-           nn::shape_string(y.shape()), rows);
+    bool ok = y.rank() == 2 ? y.dim(0) == rows && y.dim(1) == out.width && out.width >= 1 : y.rank() == 1 && y.dim(0) == rows && out.width == 1;
+    if (!ok) {
+      fail("{}: output shape {} for a batch of {}; expected [batch, classes] probabilities, or [batch, 1] or [batch]: one value per "
+           "example (a regression model, or a binary classifier's positive-class probability)",
+           model.path().string(), nn::shape_string(y.shape()), rows);
     }
-    p.probabilities.insert(p.probabilities.end(), y.data(), y.data() + y.size());
+    out.values.insert(out.values.end(), y.data(), y.data() + y.size());
+  }
+  return out;
+}
+
+// How the error messages name a model's output.
+std::string output_text(const EvalModel& model, int64_t width) {
+  return fmt::format("model {}: output '{}' has shape [batch, {}]", model.path().string(), model.output_name(), width);
+}
+
+// The model's outputs as the metrics take them: class probabilities (a binary model's [N, 1]
+// positive-class probability p as [1 - p, p]), or one value per example for regression; the labels
+// checked against the model.
+Predictions make_predictions(const EvalModel& model, ModelOutputs outputs, ProblemType type, const ExampleTable& table,
+                             const std::string& label_key) {
+  Predictions p;
+  p.problem_type = type;
+  if (type == ProblemType::Regression) {
+    p.values = std::move(outputs.values);
+    p.targets = table.label_values;
+    for (int64_t i = 0; i < table.size; ++i) {
+      auto at = static_cast<size_t>(i);
+      if (!std::isfinite(p.values[at])) {
+        fail("{}: output '{}' gives {} for example {} ({}); expected a finite value", model.path().string(), model.output_name(), p.values[at],
+             i, table.where(i));
+      }
+      if (!std::isfinite(p.targets[at])) fail("{}: label '{}' is {}; expected one finite number (a regression target)", table.where(i), label_key, p.targets[at]);
+    }
+    return p;
+  }
+  if (outputs.width == 1) {
+    p.num_classes = 2;
+    p.probabilities.reserve(outputs.values.size() * 2);
+    for (int64_t i = 0; i < table.size; ++i) {
+      float v = outputs.values[static_cast<size_t>(i)];
+      if (!std::isfinite(v) || v < 0 || v > 1) {
+        fail("{}: output '{}' gives {} for example {} ({}); a binary classifier's single output is the positive class's probability, in [0, 1] "
+             "(a sigmoid)",
+             model.path().string(), model.output_name(), v, i, table.where(i));
+      }
+      p.probabilities.insert(p.probabilities.end(), {1 - v, v});
+    }
+  } else {
+    p.num_classes = outputs.width;
+    p.probabilities = std::move(outputs.values);
   }
   p.labels = table.labels;
   check_probabilities(model, p, table);
+  for (int64_t i = 0; i < table.size; ++i) {
+    auto at = static_cast<size_t>(i);
+    if (!table.label_is_class_id[at]) fail("{}: label '{}' is {}; expected one finite integer class id", table.where(i), label_key, table.label_values[at]);
+    int64_t label = p.labels[at];
+    if (type == ProblemType::Binary && label != 0 && label != 1) {
+      fail("{}: label '{}' is {}; a binary classifier's labels are 0 or 1", table.where(i), label_key, label);
+    }
+    if (label < 0 || label >= p.num_classes) fail("{}: label '{}' is {}, outside the model's {} classes", table.where(i), label_key, label, p.num_classes);
+  }
   return p;
 }
 
@@ -398,6 +471,8 @@ void check_threshold(const std::string& metric, const MetricThreshold& t, double
   }
 }
 
+// Classifiers: label (int64) and probabilities (binary: [1 - p, p]); regression: label (float) and
+// prediction (float), as the comparison reads them.
 void write_predictions(const fs::path& path, const Predictions& p, const ExampleTable& table) {
   // Written beside the final name and renamed: a reader never sees half a file.
   fs::path tmp = path.parent_path() / fmt::format(".{}-{}.tfrecord.gz", path.stem().stem().string(), ::getpid());
@@ -410,9 +485,14 @@ void write_predictions(const fs::path& path, const Predictions& p, const Example
       auto& features = *example.mutable_features()->mutable_feature();
       features = table.slice_protos[static_cast<size_t>(i)].feature();
       features[kPredictionIndexFeature].mutable_int64_list()->add_value(i);
-      features[kPredictionLabelFeature].mutable_int64_list()->add_value(p.labels[static_cast<size_t>(i)]);
-      auto* probabilities = features[kPredictionProbabilitiesFeature].mutable_float_list();
-      probabilities->mutable_value()->Add(p.row(i), p.row(i) + p.num_classes);
+      if (p.regression()) {
+        features[kPredictionLabelFeature].mutable_float_list()->add_value(static_cast<float>(p.targets[static_cast<size_t>(i)]));
+        features[kPredictionValueFeature].mutable_float_list()->add_value(p.values[static_cast<size_t>(i)]);
+      } else {
+        features[kPredictionLabelFeature].mutable_int64_list()->add_value(p.labels[static_cast<size_t>(i)]);
+        auto* probabilities = features[kPredictionProbabilitiesFeature].mutable_float_list();
+        probabilities->mutable_value()->Add(p.row(i), p.row(i) + p.num_classes);
+      }
       example.SerializeToString(&bytes);
       writer.write(bytes);
     }
@@ -520,20 +600,19 @@ EvaluationResult evaluate(const EvaluationRequest& request) {
   if (!spec.preprocessing_function_names.empty()) transform = load_model_transform(request.model_uri);
   ExampleTable table = read_examples(request.example_files, widths, spec.label_key, slice_features, request.threads,
                                      transform ? &*transform : nullptr);
-  Predictions predictions = predict_all(*model, table, request.batch_size, request.threads);
+  ModelOutputs outputs = predict_all(*model, table, request.batch_size, request.threads);
+  // Regression or classification, by the model's output width and the metrics configured.
+  const int64_t width = outputs.width;
+  const ProblemType problem_type = config.problem_type_for(width, output_text(*model, width));
+  Predictions predictions = make_predictions(*model, std::move(outputs), problem_type, table, spec.label_key);
   std::optional<Predictions> baseline_predictions;
   if (baseline) {
-    baseline_predictions = predict_all(*baseline, table, request.batch_size, request.threads);
-    if (baseline_predictions->num_classes != predictions.num_classes) {
-      fail("{}: the baseline model gives {} classes, the candidate {}", baseline->path().string(), baseline_predictions->num_classes,
-           predictions.num_classes);
+    ModelOutputs baseline_outputs = predict_all(*baseline, table, request.batch_size, request.threads);
+    if (baseline_outputs.width != width) {
+      fail("{}: the baseline model gives {} {} per example, the candidate {}", baseline->path().string(), baseline_outputs.width,
+           problem_type == ProblemType::Regression ? "values" : "classes", width);
     }
-  }
-  for (int64_t i = 0; i < table.size; ++i) {
-    int64_t label = predictions.labels[static_cast<size_t>(i)];
-    if (label < 0 || label >= predictions.num_classes) {
-      fail("{}: label '{}' is {}, outside the model's {} classes", table.where(i), spec.label_key, label, predictions.num_classes);
-    }
+    baseline_predictions = make_predictions(*baseline, std::move(baseline_outputs), problem_type, table, spec.label_key);
   }
 
   EvaluationResult result;
@@ -545,7 +624,7 @@ EvaluationResult evaluate(const EvaluationRequest& request) {
   result.example_count = table.size;
   result.thresholds_configured = config.has_thresholds();
 
-  std::vector<MetricConfig> metrics = config.all_metrics();
+  std::vector<MetricConfig> metrics = config.all_metrics(problem_type);
   std::vector<Slice> slices = make_slices(slicing_specs, table);
   json metric_slices = json::array(), plot_slices = json::array(), failures_per_slice = json::array();
   std::vector<SliceColumns> evaluated;
@@ -598,7 +677,9 @@ EvaluationResult evaluate(const EvaluationRequest& request) {
   if (skipped_change_thresholds > 0) spdlog::info("Evaluator: no baseline model: {} change threshold checks skipped", skipped_change_thresholds);
 
   result.validation_ok = failures_per_slice.empty() && missing.empty();
-  result.metrics = {{"model", model_info_json(result.model)}, {"example_count", table.size}, {"slices", metric_slices}};
+  result.problem_type = problem_type;
+  result.metrics = {{"model", model_info_json(result.model)}, {"problem_type", problem_type_name(problem_type)}, {"example_count", table.size},
+                    {"slices", metric_slices}};
   if (result.baseline_model) result.metrics["baseline_model"] = model_info_json(*result.baseline_model);
   // The label's vocabulary names the classes: class id i is class_names[i].
   if (transform) {

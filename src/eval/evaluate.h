@@ -3,13 +3,14 @@
 // and plots per slice, check thresholds (against a baseline model for change thresholds) and
 // write the results:
 //
-//   metrics.json      {"model", "baseline_model"?, "slices": [{"slice_key", "slice", "metrics",
-//                      "baseline_metrics"?}]}
+//   metrics.json      {"model", "baseline_model"?, "problem_type", "example_count", "slices":
+//                      [{"slice_key", "slice", "metrics", "baseline_metrics"?}]}
 //   plots.json        {"slices": [{"slice_key", "slice", "plots"}]}
 //   validations.json  {"validation_ok", "thresholds_configured", "metric_validations_per_slice",
 //                      "missing_slices", "change_thresholds_skipped"}
 //   eval_config.json  the config with its defaults filled in
-//   predictions.tfrecord.gz  one tf.Example per example: example_index, label, probabilities and
+//   predictions.tfrecord.gz  one tf.Example per example: example_index, label (int64) and
+//                      probabilities, or for a regression model label (float) and prediction; and
 //                      the slicing features (so two evaluations can be compared example by example)
 #include <cstdint>
 #include <filesystem>
@@ -61,6 +62,7 @@ struct EvaluationResult {
   ModelInfo model;
   std::optional<ModelInfo> baseline_model;
   int64_t example_count = 0;
+  ProblemType problem_type = ProblemType::MultiClass;  // what the model was evaluated as
   bool thresholds_configured = false;
   bool validation_ok = true;
   nlohmann::json metrics, plots, validations;

@@ -100,10 +100,136 @@ double percentile(std::vector<double> values, double q) {  // linear interpolati
 
 json number_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 
+double ratio(double numerator, double denominator) { return denominator != 0 ? numerator / denominator : kNaN; }
+
+// A binary classifier's confusion matrix at one threshold: a prediction is positive when the
+// positive class's probability is above the threshold (as TFMA and Keras count it).
+struct BinaryCounts {
+  double tp = 0, fp = 0, tn = 0, fn = 0;
+};
+
+BinaryCounts binary_counts(const Predictions& p, const std::vector<int64_t>& rows, double threshold) {
+  BinaryCounts c;
+  for (int64_t r : rows) {
+    bool predicted = static_cast<double>(p.positive(r)) > threshold, actual = p.labels[static_cast<size_t>(r)] == 1;
+    (predicted ? (actual ? c.tp : c.fp) : (actual ? c.fn : c.tn)) += 1;
+  }
+  return c;
+}
+
+// TFMA's ConfusionMatrixAtThresholds: one matrix per threshold (rows sorted once, each threshold a
+// binary search), with precision and recall (null where 0/0).
+json confusion_matrices(const Predictions& p, const std::vector<int64_t>& rows, const std::vector<double>& thresholds) {
+  std::vector<std::pair<double, bool>> scored;
+  scored.reserve(rows.size());
+  for (int64_t r : rows) scored.emplace_back(p.positive(r), p.labels[static_cast<size_t>(r)] == 1);
+  std::sort(scored.begin(), scored.end());
+  std::vector<int64_t> positives_before(scored.size() + 1, 0);
+  for (size_t i = 0; i < scored.size(); ++i) positives_before[i + 1] = positives_before[i] + scored[i].second;
+  const int64_t n = static_cast<int64_t>(scored.size()), positives = positives_before.back();
+  json matrices = json::array();
+  for (double t : thresholds) {
+    auto above = std::upper_bound(scored.begin(), scored.end(), t, [](double v, const auto& s) { return v < s.first; }) - scored.begin();
+    int64_t tp = positives - positives_before[static_cast<size_t>(above)], fp = (n - above) - tp, fn = positives - tp, tn = n - positives - fp;
+    matrices.push_back({{"threshold", t},
+                        {"true_positives", tp},
+                        {"false_positives", fp},
+                        {"true_negatives", tn},
+                        {"false_negatives", fn},
+                        {"precision", number_or_null(ratio(static_cast<double>(tp), static_cast<double>(tp + fp)))},
+                        {"recall", number_or_null(ratio(static_cast<double>(tp), static_cast<double>(tp + fn)))}});
+  }
+  return {{"matrices", matrices}};
+}
+
+std::map<std::string, MetricValue> regression_metrics(const Predictions& p, const std::vector<int64_t>& rows,
+                                                      const std::vector<MetricConfig>& metrics) {
+  const auto n = static_cast<double>(rows.size());
+  double label_sum = 0, prediction_sum = 0, squared = 0, absolute = 0, percentage = 0;
+  for (int64_t r : rows) {
+    double y = p.targets[static_cast<size_t>(r)], v = p.values[static_cast<size_t>(r)], e = std::abs(y - v);
+    label_sum += y;
+    prediction_sum += v;
+    squared += e * e;
+    absolute += e;
+    percentage += e / std::max(std::abs(y), kPercentageErrorEpsilon);
+  }
+  // The total sum of squares about the mean (a second pass), not sum(y²) - sum(y) · mean, which
+  // cancels digits when the labels are large and close together.
+  double mean_label = label_sum / n, total = 0;
+  for (int64_t r : rows) total += (p.targets[static_cast<size_t>(r)] - mean_label) * (p.targets[static_cast<size_t>(r)] - mean_label);
+  std::map<std::string, MetricValue> out;
+  for (const auto& m : metrics) {
+    const std::string& c = m.class_name;
+    MetricValue v;
+    if (c == "ExampleCount") {
+      v.value = n;
+      v.integer = true;
+    } else if (c == "MeanSquaredError") {
+      v.value = squared / n;
+    } else if (c == "MeanAbsoluteError") {
+      v.value = absolute / n;
+    } else if (c == "RootMeanSquaredError") {
+      v.value = std::sqrt(squared / n);
+    } else if (c == "MeanAbsolutePercentageError") {
+      v.value = 100 * percentage / n;
+    } else if (c == "R2Score" || c == "CoefficientOfDetermination") {
+      // Keras's R2Score: 1 - SS_res / SS_tot; labels all equal (SS_tot = 0) give 0, or undefined
+      // (0/0) when the predictions are exact too.
+      v.value = total != 0 ? 1 - squared / total : squared != 0 ? 0.0 : kNaN;
+    } else if (c == "MeanLabel") {
+      v.value = mean_label;
+    } else if (c == "MeanPrediction") {
+      v.value = prediction_sum / n;
+    } else {
+      continue;  // a plot
+    }
+    out[m.name()] = std::move(v);
+  }
+  return out;
+}
+
+// Up to `max_points` (label, prediction) pairs, evenly spaced over the rows, so the sample is the
+// same on every run and covers the whole slice.
+json scatter_plot(const Predictions& p, const std::vector<int64_t>& rows, int64_t max_points) {
+  json points = json::array();
+  const auto n = static_cast<int64_t>(rows.size()), count = std::min(n, max_points);
+  for (int64_t k = 0; k < count; ++k) {
+    int64_t r = rows[static_cast<size_t>(k * n / count)];
+    points.push_back({{"example_index", r}, {"label", p.targets[static_cast<size_t>(r)]}, {"prediction", p.values[static_cast<size_t>(r)]}});
+  }
+  return {{"example_count", n}, {"max_points", max_points}, {"points", points}};
+}
+
+// Residuals (prediction - label) in `buckets` buckets of equal width from the smallest to the
+// largest (a bucket holds [lower, upper), the last one its upper bound too).
+json residual_histogram(const Predictions& p, const std::vector<int64_t>& rows, int64_t buckets) {
+  std::vector<double> residuals;
+  residuals.reserve(rows.size());
+  for (int64_t r : rows) residuals.push_back(static_cast<double>(p.values[static_cast<size_t>(r)]) - p.targets[static_cast<size_t>(r)]);
+  auto [lo_it, hi_it] = std::minmax_element(residuals.begin(), residuals.end());
+  double lo = *lo_it, hi = *hi_it, sum = 0;
+  if (lo == hi) lo -= 0.5, hi += 0.5;  // every residual the same: one unit around it
+  double width = (hi - lo) / static_cast<double>(buckets);
+  std::vector<int64_t> counts(static_cast<size_t>(buckets), 0);
+  for (double e : residuals) {
+    counts[static_cast<size_t>(std::clamp<int64_t>(static_cast<int64_t>((e - lo) / width), 0, buckets - 1))]++;
+    sum += e;
+  }
+  json list = json::array();
+  for (int64_t k = 0; k < buckets; ++k) {
+    list.push_back({{"lower_bound", lo + width * static_cast<double>(k)},
+                    {"upper_bound", k + 1 == buckets ? hi : lo + width * static_cast<double>(k + 1)},
+                    {"count", counts[static_cast<size_t>(k)]}});
+  }
+  return {{"residual", "prediction - label"}, {"mean_residual", sum / static_cast<double>(residuals.size())}, {"buckets", list}};
+}
+
 }  // namespace
 
 std::map<std::string, MetricValue> compute_metrics(const Predictions& p, const std::vector<int64_t>& rows,
                                                    const std::vector<MetricConfig>& metrics) {
+  if (p.regression()) return regression_metrics(p, rows, metrics);
   const int64_t classes = p.num_classes;
   const auto C = static_cast<size_t>(classes);
   const auto n = static_cast<double>(rows.size());
@@ -147,9 +273,21 @@ std::map<std::string, MetricValue> compute_metrics(const Predictions& p, const s
   for (const auto& m : metrics) {
     const std::string& c = m.class_name;
     MetricValue v;
+    bool binary = p.problem_type == ProblemType::Binary;
     if (c == "ExampleCount") {
       v.value = n;
       v.integer = true;
+    } else if (binary && (c == "BinaryAccuracy" || c == "Precision" || c == "Recall" || c == "F1Score")) {
+      // TFMA's binary metrics of the positive class at a threshold; undefined where 0/0.
+      BinaryCounts b = binary_counts(p, rows, m.thresholds().front());
+      v.value = c == "BinaryAccuracy" ? ratio(b.tp + b.tn, n)
+                : c == "Precision"    ? ratio(b.tp, b.tp + b.fp)
+                : c == "Recall"       ? ratio(b.tp, b.tp + b.fn)
+                                      : ratio(2 * b.tp, 2 * b.tp + b.fp + b.fn);
+    } else if (binary && (c == "MeanLabel" || c == "MeanPrediction")) {
+      double sum = 0;
+      for (int64_t r : rows) sum += c == "MeanLabel" ? static_cast<double>(p.labels[static_cast<size_t>(r)]) : static_cast<double>(p.positive(r));
+      v.value = sum / n;
     } else if (c == "SparseCategoricalAccuracy") {
       v.value = static_cast<double>(correct) / n;
     } else if (c == "SparseCategoricalCrossentropy") {
@@ -193,7 +331,20 @@ json compute_plots(const Predictions& p, const std::vector<int64_t>& rows, const
   json plots = json::object();
   const auto C = static_cast<size_t>(p.num_classes);
   for (const auto& m : metrics) {
-    if (m.class_name == "MultiClassConfusionMatrixPlot") {
+    if (p.regression()) {
+      if (m.class_name == "PredictionLabelScatterPlot") plots[m.name()] = scatter_plot(p, rows, config_int(m, "max_points", kDefaultScatterPoints));
+      if (m.class_name == "ResidualHistogramPlot") plots[m.name()] = residual_histogram(p, rows, config_int(m, "num_buckets", kDefaultResidualBuckets));
+      continue;
+    }
+    if (m.class_name == "ConfusionMatrixAtThresholds" && p.problem_type == ProblemType::Binary) {
+      plots[m.name()] = confusion_matrices(p, rows, m.thresholds());
+    } else if (m.class_name == "ConfusionMatrixPlot" && p.problem_type == ProblemType::Binary) {
+      // TFMA's thresholds: just below 0 (every example positive), then 0, 1/n, ..., 1.
+      int64_t count = config_int(m, "num_thresholds", kDefaultConfusionMatrixPlotThresholds);
+      std::vector<double> thresholds = {-1e-6};
+      for (int64_t i = 0; i <= count; ++i) thresholds.push_back(static_cast<double>(i) / static_cast<double>(count));
+      plots[m.name()] = confusion_matrices(p, rows, thresholds);
+    } else if (m.class_name == "MultiClassConfusionMatrixPlot") {
       std::vector<std::vector<int64_t>> matrix(C, std::vector<int64_t>(C, 0));
       for (int64_t r : rows) matrix[static_cast<size_t>(p.labels[static_cast<size_t>(r)])][static_cast<size_t>(argmax(p.row(r), p.num_classes))]++;
       std::vector<int64_t> ids(C);

@@ -1,6 +1,8 @@
 #pragma once
-// Multi-class metrics and plots over a model's probabilities ([N, C]) and integer labels, computed
-// on any multiset of rows (a slice, or a bootstrap resample of one).
+// Metrics and plots over a model's predictions, computed on any multiset of rows (a slice, or a
+// bootstrap resample of one): class probabilities ([N, C]) and integer labels for a classifier
+// (binary: C = 2, the positive class second), one value and a float label per example for a
+// regression model.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -14,12 +16,20 @@
 namespace litepipe::eval {
 
 struct Predictions {
+  ProblemType problem_type = ProblemType::MultiClass;
+  // Classification (multi-class and binary).
   int64_t num_classes = 0;
   std::vector<float> probabilities;  // row-major [size(), num_classes]
   std::vector<int64_t> labels;
+  // Regression: the model's value and the label of each example.
+  std::vector<float> values;
+  std::vector<double> targets;
 
-  int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  bool regression() const { return problem_type == ProblemType::Regression; }
+  int64_t size() const { return static_cast<int64_t>(regression() ? targets.size() : labels.size()); }
   const float* row(int64_t i) const { return probabilities.data() + i * num_classes; }
+  // Binary: the positive class's probability.
+  float positive(int64_t i) const { return row(i)[1]; }
 };
 
 // The predicted class of a row of probabilities: the first maximum, as numpy's argmax.
@@ -40,6 +50,11 @@ inline constexpr double kCrossentropyEpsilon = 1e-7;
 inline constexpr int64_t kDefaultTopK = 5;
 inline constexpr int64_t kDefaultCalibrationBuckets = 10;
 inline constexpr int kBootstrapSamples = 100;
+// Keras's mean absolute percentage error divides by max(|label|, epsilon).
+inline constexpr double kPercentageErrorEpsilon = 1e-7;
+inline constexpr int64_t kDefaultConfusionMatrixPlotThresholds = 1000;  // TFMA's ConfusionMatrixPlot
+inline constexpr int64_t kDefaultScatterPoints = 1000;
+inline constexpr int64_t kDefaultResidualBuckets = 20;
 
 // The metrics (not plots) of `metrics` on `rows` (indices into `p`; repeats allowed), by name.
 std::map<std::string, MetricValue> compute_metrics(const Predictions& p, const std::vector<int64_t>& rows,

@@ -212,7 +212,102 @@ std::string line_chart_svg(const std::string& title, const std::vector<Line>& li
   return out + legend(entries) + "</svg>\n";
 }
 
+struct Point {
+  double x, y;
+};
+
+struct ScatterSeries {
+  std::string name, color;
+  std::vector<Point> points;
+};
+
+// A range [lo, hi] holding `values` (one unit around a single value).
+std::pair<double, double> value_range(const std::vector<double>& values) {
+  if (values.empty()) return {0, 1};
+  auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+  return *lo == *hi ? std::pair{*lo - 0.5, *hi + 0.5} : std::pair{*lo, *hi};
+}
+
+// x tick labels of an axis from `lo` to `hi`, and its title.
+std::string x_axis(double lo, double hi, const std::string& label) {
+  std::string out;
+  double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
+  for (int i = 0; i <= 5; ++i) {
+    out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\" text-anchor=\"middle\">{:.4g}</text>\n", kLeft + plot_w * i / 5.0,
+                       kTop + plot_h + 14, lo + (hi - lo) * i / 5.0);
+  }
+  return out + fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\" text-anchor=\"middle\">{}</text>\n", kLeft + plot_w / 2,
+                           kHeight - 8, html_escape(label));
+}
+
+// Points of each series on one square range (x and y alike), with the diagonal y = x: a
+// regression model's prediction against the label.
+std::string scatter_svg(const std::string& title, const std::vector<ScatterSeries>& series, const std::string& x_label, const std::string& y_label) {
+  std::vector<double> all;
+  for (const auto& s : series)
+    for (const auto& p : s.points) all.insert(all.end(), {p.x, p.y});
+  auto [lo, hi] = value_range(all);
+  double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
+  auto px = [&](double x) { return kLeft + plot_w * (x - lo) / (hi - lo); };
+  auto py = [&](double y) { return kTop + plot_h * (1 - (y - lo) / (hi - lo)); };
+  std::string out = svg_open(title) + y_axis(lo, hi, y_label) + x_axis(lo, hi, x_label);
+  out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#999\" stroke-dasharray=\"5 4\"/>\n", px(lo), py(lo), px(hi), py(hi));
+  std::vector<std::pair<std::string, std::string>> entries = {{"prediction = label", "#999"}};
+  for (const auto& s : series) {
+    out += fmt::format("<g class=\"scatter\" fill=\"{}\" fill-opacity=\"0.6\">", s.color);
+    for (const auto& p : s.points) out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\"/>", px(p.x), py(p.y));
+    out += "</g>\n";
+    entries.emplace_back(s.name, s.color);
+  }
+  return out + legend(entries) + "</svg>\n";
+}
+
+struct Bucket {
+  double lower, upper, count;
+};
+
+struct HistogramSeries {
+  std::string name, color;
+  std::vector<Bucket> buckets;
+};
+
+// Overlaid histograms (each series its own buckets) on a shared x axis, with a line at x = 0.
+std::string histogram_svg(const std::string& title, const std::vector<HistogramSeries>& series, const std::string& x_label) {
+  std::vector<double> edges;
+  double most = 1;
+  for (const auto& s : series) {
+    for (const auto& b : s.buckets) {
+      edges.insert(edges.end(), {b.lower, b.upper});
+      most = std::max(most, b.count);
+    }
+  }
+  auto [lo, hi] = value_range(edges);
+  double top = std::ceil(most * 1.1 / 5) * 5;  // five grid steps of whole examples
+  double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
+  auto px = [&](double x) { return kLeft + plot_w * (x - lo) / (hi - lo); };
+  std::string out = svg_open(title) + y_axis(0, top, "examples") + x_axis(lo, hi, x_label);
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& s : series) {
+    out += fmt::format("<g class=\"histogram\" fill=\"{}\" fill-opacity=\"0.55\">", s.color);
+    for (const auto& b : s.buckets) {
+      if (b.count <= 0) continue;
+      double h = plot_h * b.count / top;
+      out += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\"><title>{} [{:.4g}, {:.4g}): {}</title></rect>", px(b.lower),
+                         kTop + plot_h - h, std::max(1.0, px(b.upper) - px(b.lower)), h, html_escape(s.name), b.lower, b.upper, b.count);
+    }
+    out += "</g>\n";
+    entries.emplace_back(s.name, s.color);
+  }
+  if (lo < 0 && hi > 0) {
+    out += fmt::format("<line x1=\"{:.1f}\" y1=\"{}\" x2=\"{:.1f}\" y2=\"{}\" stroke=\"#555\" stroke-dasharray=\"3 3\"/>\n", px(0), kTop, px(0),
+                       kTop + plot_h);
+  }
+  return out + legend(entries) + "</svg>\n";
+}
+
 // ---------------------------------------------------------------- sections
+
+bool is_regression(const json& c) { return text_of(member(c, "agreement"), "problem_type") == "regression"; }
 
 struct Sides {
   std::string a, b;  // escaped titles
@@ -226,28 +321,84 @@ const json& overall_deltas(const json& c) {
 }
 
 std::string headline_section(const json& c, const Sides& t) {
+  enum Better { Higher, Lower, Neither };
   struct Row {
     const char* metric;
     const char* label;
-    bool lower_is_better;
+    Better better;
   };
-  const std::vector<Row> rows = {{"sparse_categorical_accuracy", "accuracy", false},
-                                 {"sparse_categorical_crossentropy", "loss (crossentropy)", true},
-                                 {"auc", "AUC (macro, one-vs-rest)", false},
-                                 {"expected_calibration_error", "expected calibration error", true},
-                                 {"example_count", "example count", false}};
+  // Whichever of these the evaluations have: classifiers' or regression models'.
+  const std::vector<Row> rows = {{"sparse_categorical_accuracy", "accuracy", Higher},
+                                 {"binary_accuracy", "binary accuracy", Higher},
+                                 {"sparse_categorical_crossentropy", "loss (crossentropy)", Lower},
+                                 {"auc", "AUC (macro, one-vs-rest)", Higher},
+                                 {"expected_calibration_error", "expected calibration error", Lower},
+                                 {"mean_squared_error", "mean squared error", Lower},
+                                 {"root_mean_squared_error", "root mean squared error", Lower},
+                                 {"mean_absolute_error", "mean absolute error", Lower},
+                                 {"mean_absolute_percentage_error", "mean absolute percentage error", Lower},
+                                 {"r2_score", "R² (coefficient of determination)", Higher},
+                                 {"mean_label", "mean label", Neither},
+                                 {"mean_prediction", "mean prediction", Neither},
+                                 {"example_count", "example count", Neither}};
   const json& overall = overall_deltas(c);
   std::vector<std::vector<std::string>> cells;
   for (const auto& r : rows) {
     if (!overall.contains(r.metric)) continue;
     const json& d = overall[r.metric];
     int digits = std::string(r.metric) == "example_count" ? 0 : 4;
-    cells.push_back({fmt::format("{} <span class=\"sub\">({})</span>", r.label, r.metric), fixed(d["a"], digits), fixed(d["b"], digits),
-                     delta_cell(d["delta"], r.lower_is_better, digits)});
+    // Counts and means are neither good nor bad news: the delta is not colored.
+    std::string delta = r.better == Neither && d["delta"].is_number() ? fmt::format("{:+.{}f}", d["delta"].get<double>(), digits)
+                                                                      : delta_cell(d["delta"], r.better == Lower, digits);
+    cells.push_back({fmt::format("{} <span class=\"sub\">({})</span>", r.label, r.metric), fixed(d["a"], digits), fixed(d["b"], digits), delta});
   }
   const json& ag = c["agreement"];
-  cells.push_back({"top-1 agreement", "", "", fixed(ag["agreement_rate"])});
+  if (is_regression(c)) cells.push_back({"mean |Δ prediction| (example by example)", "", "", fixed(member(ag, "mean_abs_prediction_delta"), 6)});
+  else cells.push_back({"top-1 agreement", "", "", fixed(ag["agreement_rate"])});
   return "<h2>Headline (Overall slice)</h2>\n" + html_table({"metric", t.a, t.b, "Δ (B − A)"}, cells);
+}
+
+// Regression: prediction against label for both models, and their residual histograms (Overall,
+// from plots.json: the scatter is a sample of at most the plot's max_points examples).
+std::string regression_plots_section(const json& c) {
+  std::vector<ScatterSeries> scatter;
+  std::vector<HistogramSeries> histograms;
+  std::string sampled;
+  for (const char* side : {"a", "b"}) {
+    const std::string title = c[side]["title"].get<std::string>(), color = side == std::string("a") ? kColorA : kColorB;
+    const json& plots = member(member(c, "plots"), side);
+    ScatterSeries points{title, color, {}};
+    const json& sc = member(plots, "prediction_label_scatter");
+    for (const auto& p : member(sc, "points").is_array() ? member(sc, "points") : json::array()) points.points.push_back({number(member(p, "label")), number(member(p, "prediction"))});
+    if (member(sc, "example_count").is_number()) {
+      sampled += fmt::format("{}{}: {} of {} examples", sampled.empty() ? "" : "; ", html_escape(title), points.points.size(), fixed(member(sc, "example_count")));
+    }
+    scatter.push_back(points);
+    HistogramSeries h{title, color, {}};
+    const json& buckets = member(member(plots, "residual_histogram"), "buckets");
+    for (const auto& b : buckets.is_array() ? buckets : json::array()) h.buckets.push_back({number(member(b, "lower_bound")), number(member(b, "upper_bound")), number(member(b, "count"))});
+    histograms.push_back(h);
+  }
+  return "<h2>Predictions (regression, Overall)</h2>\n<div class=\"row\"><div>" +
+         scatter_svg("Prediction vs label", scatter, "label", "prediction") + (sampled.empty() ? "" : "<p class=\"sub\">Points: " + sampled + ".</p>") +
+         "</div><div>" + histogram_svg("Residual histogram", histograms, "residual (prediction − label)") + "</div></div>\n";
+}
+
+std::string regression_agreement_section(const json& c, const Sides& t) {
+  const json& ag = c["agreement"];
+  const json& at = member(ag, "max_abs_prediction_delta_at");
+  std::string where = at.is_object() ? fmt::format(" (example_index {}, label {:.6g}: {:.6g} → {:.6g})", fixed(member(at, "example_index")),
+                                                   number(member(at, "label")), number(member(at, "a")), number(member(at, "b")))
+                                     : "";
+  std::vector<std::vector<std::string>> rows = {
+      {"examples compared (matched by example_index)", fixed(member(ag, "example_count"))},
+      {"max |Δ prediction|", fixed(member(ag, "max_abs_prediction_delta"), 6) + html_escape(where)},
+      {"mean |Δ prediction|", fixed(member(ag, "mean_abs_prediction_delta"), 8)},
+      {"mean absolute error " + t.a, fixed(member(ag, "mae_a"), 6)},
+      {"mean absolute error " + t.b, fixed(member(ag, "mae_b"), 6)},
+      {"root mean squared error " + t.a, fixed(member(ag, "rmse_a"), 6)},
+      {"root mean squared error " + t.b, fixed(member(ag, "rmse_b"), 6)}};
+  return "<h2>Agreement, example by example</h2>\n" + html_table({"", "value"}, rows);
 }
 
 std::string per_class_section(const json& c) {
@@ -345,16 +496,20 @@ std::string size_latency_section(const json& c, const Sides& t) {
 }
 
 std::string slices_section(const json& c, const Sides& t) {
+  // Classifiers: accuracy and loss; regression models: mean absolute and squared error.
+  const bool regression = is_regression(c);
+  const char* main = regression ? "mean_absolute_error" : "sparse_categorical_accuracy";
+  const char* second = regression ? "mean_squared_error" : "sparse_categorical_crossentropy";
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : c["metric_deltas"]) {
     const json& m = s["metrics"];
     auto get = [&](const char* metric, const char* field) { return m.contains(metric) ? m[metric][field] : json(nullptr); };
-    rows.push_back({html_escape(s["slice_key"].get<std::string>()), fixed(get("example_count", "a")), fixed(get("sparse_categorical_accuracy", "a")),
-                    fixed(get("sparse_categorical_accuracy", "b")), delta_cell(get("sparse_categorical_accuracy", "delta")),
-                    delta_cell(get("sparse_categorical_crossentropy", "delta"), true)});
+    rows.push_back({html_escape(s["slice_key"].get<std::string>()), fixed(get("example_count", "a")), fixed(get(main, "a")), fixed(get(main, "b")),
+                    delta_cell(get(main, "delta"), regression), delta_cell(get(second, "delta"), true)});
   }
+  std::string label = regression ? "MAE" : "accuracy";
   std::string out = "<h2>Metric deltas per slice</h2>\n" +
-                    html_table({"slice", "examples", "accuracy " + t.a, "accuracy " + t.b, "Δ accuracy", "Δ loss"}, rows);
+                    html_table({"slice", "examples", label + " " + t.a, label + " " + t.b, "Δ " + label, regression ? "Δ MSE" : "Δ loss"}, rows);
   for (const char* key : {"slices_only_in_a", "slices_only_in_b"}) {
     if (c[key].empty()) continue;
     std::string names;
@@ -390,11 +545,14 @@ std::string comparison_report_html(const json& c) {
                             html_escape(c[side]["model"].value("model_type", "")), html_escape(c[side]["model"].value("path", "")),
                             html_escape(c[side].value("evaluation", "")));
   }
+  // Regression models have no classes: a scatter plot and residual histogram instead of the
+  // per-class, confusion matrix and calibration sections.
+  std::string body = is_regression(c) ? regression_plots_section(c) + regression_agreement_section(c, t)
+                                      : per_class_section(c) + confusion_section(c, t) + calibration_section(c, t) + agreement_section(c);
   return fmt::format("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>litepipe: {} vs {}</title><style>{}</style></head>\n"
                      "<body>\n<h1>Model comparison: <span class=\"a\">{}</span> vs <span class=\"b\">{}</span></h1>\n<div class=\"sub\">{}</div>\n"
-                     "{}{}{}{}{}{}{}</body></html>\n",
-                     t.a, t.b, kStyle, t.a, t.b, subtitle, headline_section(c, t), per_class_section(c), confusion_section(c, t),
-                     calibration_section(c, t), agreement_section(c), size_latency_section(c, t), slices_section(c, t));
+                     "{}{}{}{}</body></html>\n",
+                     t.a, t.b, kStyle, t.a, t.b, subtitle, headline_section(c, t), body, size_latency_section(c, t), slices_section(c, t));
 }
 
 }  // namespace litepipe::eval

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "onnx/onnx_model.h"
 #include "tflite/fp16.h"
+#include "tflite/metadata.h"
 #include "tflite/op_versions.h"
 #include "tflite/quantizer.h"
 #include "tflite_subset_generated.h"
@@ -915,10 +916,25 @@ std::string convert_onnx_to_tflite(const onnx::ModelProto& model, const Converte
   const int modes = int{options.float16_weights} + int{options.dynamic_range_weights} + int{options.full_integer};
   if (modes > 1) fail("{}: choose one of float16, dynamic-range and full-integer quantization", origin);
   std::string tflite = Converter(model, options, origin).run();
-  if (!options.full_integer) return tflite;
-  return quantize_full_integer(tflite, options.representative_dataset,
-                               {.signature_key = options.signature_key, .int8_input_output = options.int8_input_output,
-                                .per_channel_fully_connected = options.per_channel_fully_connected}, origin);
+  if (options.full_integer) {
+    tflite = quantize_full_integer(tflite, options.representative_dataset,
+                                   {.signature_key = options.signature_key, .int8_input_output = options.int8_input_output,
+                                    .per_channel_fully_connected = options.per_channel_fully_connected}, origin);
+  }
+  // Class names travel as TFLite Support metadata: TFLITE_METADATA and labels.txt, last, so that
+  // every quantization keeps them.
+  std::vector<std::string> class_names = onnx_class_names(model, origin);
+  if (class_names.empty()) return tflite;
+  std::string name = model.graph().name().empty() ? "litepipe model" : model.graph().name();
+  std::string producer = model.producer_name();
+  if (!producer.empty() && !model.producer_version().empty()) producer += " " + model.producer_version();
+  ClassifierMetadata metadata{
+      .name = name,
+      .description = fmt::format("{}: classifies its input into {} classes, one score per class (labels in {}). Converted by litepipe "
+                                 "from ONNX{}.", name, class_names.size(), kLabelFileName, producer.empty() ? "" : " (made by " + producer + ")"),
+      .version = model.model_version() > 0 ? std::to_string(model.model_version()) : "",
+      .class_names = class_names};
+  return populate_classifier_metadata(tflite, metadata, origin);
 }
 
 }  // namespace litepipe::tfl

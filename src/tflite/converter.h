@@ -2,7 +2,9 @@
 // ONNX -> TensorFlow Lite conversion of a serving model: builtin ops only, NHWC throughout
 // (NCHW<->NHWC transposes of the ONNX graph disappear), batch normalization folded, activations
 // fused where TFLite can, constants folded, a SignatureDef named as TFLite's converter names it
-// (`serving_default_<input>:0`, dynamic batch as shape_signature -1).
+// (`serving_default_<input>:0`, dynamic batch as shape_signature -1). A model whose ONNX metadata
+// holds class names (litepipe.class_names) gets TFLite Support metadata: TFLITE_METADATA with the
+// output's label file, labels.txt packed after the flatbuffer as a zip archive (tflite/metadata.h).
 #include <string>
 #include <vector>
 

@@ -52,6 +52,8 @@ Interpreter::Interpreter(std::string model_bytes, std::string origin) : bytes_(s
   if (bytes_.size() < 8 || !::tflite::ModelBufferHasIdentifier(data)) {
     fail("{}: not a TensorFlow Lite model (no TFL3 file identifier)", origin_);
   }
+  // The whole file, as TFLite's FlatBufferModel::VerifyAndBuildFromAllocation does: bytes after
+  // the flatbuffer (TFLite Support's associated files, a zip archive) are outside every offset.
   flatbuffers::Verifier verifier(data, bytes_.size());
   if (!::tflite::VerifyModelBuffer(verifier)) fail("{}: corrupt TensorFlow Lite flatbuffer (verification failed)", origin_);
   model_ = ::tflite::GetModel(data);
@@ -145,6 +147,12 @@ std::map<std::string, std::string> Interpreter::metadata() const {
   }
   return result;
 }
+
+std::optional<ModelMetadataInfo> Interpreter::model_metadata() const { return read_model_metadata(bytes_, origin_); }
+
+std::map<std::string, std::string> Interpreter::associated_files() const { return read_associated_files(bytes_, origin_); }
+
+std::vector<std::string> Interpreter::output_labels(size_t output) const { return read_output_labels(bytes_, output, origin_); }
 
 void Interpreter::fail_node(const Node& node, const std::string& message) const {
   size_t index = static_cast<size_t>(&node - nodes_.data());

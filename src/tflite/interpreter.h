@@ -1,17 +1,21 @@
 #pragma once
-// A TensorFlow Lite interpreter in the spirit of TFLite Micro: the flatbuffer is verified first,
-// every operator's kernel validates its tensors and computes output shapes in Prepare (once per
-// input shape), one activation arena is planned for the whole graph, and Eval is lean. It loads
-// any valid .tflite whose operators it implements, not only litepipe's.
+// A TensorFlow Lite interpreter in the spirit of TFLite Micro: the flatbuffer is verified first
+// (over the whole file, as TFLite's FlatBufferModel does, so a file with TFLite Support's
+// associated files zipped after the flatbuffer loads), every operator's kernel validates its
+// tensors and computes output shapes in Prepare (once per input shape), one activation arena is
+// planned for the whole graph, and Eval is lean. It loads any valid .tflite whose operators it
+// implements, not only litepipe's.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "nn/tensor.h"
+#include "tflite/metadata.h"
 
 namespace tflite {
 struct Model;
@@ -100,7 +104,17 @@ class Interpreter {
     std::map<std::string, int> inputs, outputs;
   };
   const std::map<std::string, Signature>& signatures() const { return signatures_; }
+  // The model's Metadata entries: name -> the buffer's text up to its first NUL (e.g.
+  // min_runtime_version). TFLITE_METADATA holds a flatbuffer: read it with model_metadata().
   std::map<std::string, std::string> metadata() const;
+  // TFLite Support metadata (tflite/metadata.h): the ModelMetadata in TFLITE_METADATA (nullopt
+  // without one), the files packed after the flatbuffer as a zip archive (name -> contents), and
+  // the labels of output `output` (its TENSOR_AXIS_LABELS file; empty without one). Read on each
+  // call; corrupt metadata is an Error here, never when the model is loaded or run.
+  std::optional<ModelMetadataInfo> model_metadata() const;
+  std::map<std::string, std::string> associated_files() const;
+  std::vector<std::string> output_labels(size_t output) const;
+  // The whole file, flatbuffer and any associated files after it.
   size_t model_bytes() const { return bytes_.size(); }
 
   [[noreturn]] void fail_node(const Node& node, const std::string& message) const;

@@ -1,7 +1,8 @@
 #pragma once
 // TFX's model rewriting API (tfx.components.trainer.rewriting) in C++: a rewriter validates the
 // original model, rewrites it, and validates the result; the TFLite rewriter converts a serving
-// model (litepipe's SavedModel: a folder with model.onnx) into a `tflite` file.
+// model (litepipe's SavedModel: a folder with model.onnx) into a `tflite` file, which carries the
+// model's class names (if it has any) as TFLite Support metadata (see tflite/metadata.h).
 #include <filesystem>
 #include <functional>
 #include <memory>
