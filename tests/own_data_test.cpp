@@ -365,6 +365,37 @@ TEST_F(OwnDataTest, PenguinPipelineRunsEndToEnd) {
   }
 }
 
+// The no-code regression example: body mass from bill and flipper sizes, ONNX and TFLite
+// evaluated with regression metrics; the penguins without a body mass are left out, and counted.
+TEST_F(OwnDataTest, NoCodeRegressionExampleRunsEndToEnd) {
+  ASSERT_TRUE(fs::exists(kPenguinsCsv)) << "scripts/install.sh installs r-cran-palmerpenguins";
+  std::string text = read_file(testing::source_dir() / "examples/penguin/pipeline_body_mass.yaml");
+  for (size_t at = text.find("../../pipelines/penguin_body_mass"); at != std::string::npos; at = text.find("../../pipelines/penguin_body_mass"))
+    text.replace(at, std::string("../../pipelines/penguin_body_mass").size(), (dir_ / "root").string());
+  fs::path pipeline = write("pipeline.yaml", text);
+  ASSERT_EQ(run("run " + pipeline.string()), 0) << log();
+  json full = read_json_file(fs::directory_iterator(dir_ / "root" / "Evaluator" / "evaluation")->path() / "metrics.json");
+  json lite = read_json_file(fs::directory_iterator(dir_ / "root" / "Evaluator.lite" / "evaluation")->path() / "metrics.json");
+  EXPECT_EQ(full["problem_type"], "regression");
+  const json& overall = full["slices"][0]["metrics"];
+  EXPECT_GT(overall["r2_score"]["value"].get<double>(), 0.6);
+  EXPECT_LT(overall["mean_absolute_error"]["value"].get<double>(), 400);
+  EXPECT_NEAR(lite["slices"][0]["metrics"]["mean_absolute_error"]["value"].get<double>(), overall["mean_absolute_error"]["value"].get<double>(), 1e-3);
+  // Every eval example is either scored or counted as having no label (342 of the 344 penguins
+  // were weighed).
+  int64_t eval_examples = 0;
+  for (const auto& f : fs::directory_iterator(fs::directory_iterator(dir_ / "root" / "ExampleGen" / "examples")->path() / "Split-eval")) {
+    TFRecordReader reader(f.path());
+    std::string record;
+    while (reader.next(record)) ++eval_examples;
+  }
+  EXPECT_EQ(full["example_count"].get<int64_t>() + full["examples_without_label"].get<int64_t>(), eval_examples);
+  EXPECT_LE(full["examples_without_label"].get<int64_t>(), 2);
+  bool pushed = false;
+  for (const auto& e : fs::directory_iterator(dir_ / "root" / "serving_model")) pushed |= fs::exists(e.path() / "tflite");
+  EXPECT_TRUE(pushed) << log();
+}
+
 TEST_F(OwnDataTest, ResolverParametersAreCheckedWhenThePipelineIsBuilt) {
   testing::expect_error([&] { Resolver({.strategy = "latest_blessed"}); }, {"Resolver", "strategy is 'latest_blessed'"});
   testing::expect_error([&] { Resolver({.strategy = "latest_blessed_model"}); }, {"Resolver", "needs model_blessing"});

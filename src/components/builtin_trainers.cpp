@@ -122,8 +122,13 @@ void train_builtin(const BuiltinTrainerConfig& c, const FnArgs& fn_args) {
   bool raw_examples = !examples_have(fn_args.train_files, inputs[0]);
   nn::ExampleMap map;
   if (raw_examples) map = [&graph](const tensorflow::Example& e) { return graph.apply(e); };
-  nn::Dataset train = nn::load_examples(fn_args.train_files, inputs, label, map);
-  nn::Dataset eval = nn::load_examples(fn_args.eval_files, inputs, label, map);
+  // An example without a label value cannot be learned from: left out, and said so.
+  nn::Dataset train = nn::load_examples(fn_args.train_files, inputs, label, map, /*skip_missing_labels=*/true);
+  nn::Dataset eval = nn::load_examples(fn_args.eval_files, inputs, label, map, /*skip_missing_labels=*/true);
+  if (train.without_label + eval.without_label > 0) {
+    spdlog::warn("Trainer (builtin): {} train and {} eval examples have no value for label '{}': left out", train.without_label,
+                 eval.without_label, label);
+  }
 
   bool regression = c.run_fn == kDnnRegressor;
   std::vector<std::string> class_names = regression ? std::vector<std::string>{} : graph.vocabulary(label);

@@ -48,6 +48,10 @@ struct ExampleTable {
   std::vector<tensorflow::Features> slice_protos;                   // the slicing features as read
   std::vector<std::pair<size_t, int64_t>> origin;                   // (file, record) of each example
   std::vector<fs::path> files;
+  // Examples whose label is missing (an empty value list, e.g. an NA cell) cannot be scored: they
+  // are left out of the table, counted, and the first is named in the log.
+  int64_t without_label = 0;
+  std::string first_without_label;
 
   std::string where(int64_t i) const {
     const auto& [file, record] = origin[static_cast<size_t>(i)];
@@ -66,6 +70,40 @@ std::vector<std::string> feature_strings(const tensorflow::Feature& f) {
     for (const auto& v : f.bytes_list().value()) values.push_back(utf8_or_escaped(v));
   }
   return values;
+}
+
+// Drops the rows marked in `unlabeled` from every column of the table, keeping the order.
+void remove_unlabeled(ExampleTable& table, const std::vector<char>& unlabeled) {
+  size_t kept = 0;
+  for (size_t i = 0; i < unlabeled.size(); ++i) {
+    if (unlabeled[i]) {
+      if (table.without_label++ == 0) table.first_without_label = table.where(static_cast<int64_t>(i));
+      continue;
+    }
+    if (kept != i) {
+      for (auto& [feature, values] : table.inputs) {
+        auto width = static_cast<size_t>(table.widths.at(feature));
+        std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(i * width), width, values.begin() + static_cast<std::ptrdiff_t>(kept * width));
+      }
+      table.label_values[kept] = table.label_values[i];
+      table.labels[kept] = table.labels[i];
+      table.label_is_class_id[kept] = table.label_is_class_id[i];
+      table.slice_values[kept] = std::move(table.slice_values[i]);
+      table.slice_protos[kept] = std::move(table.slice_protos[i]);
+      table.origin[kept] = table.origin[i];
+    }
+    ++kept;
+  }
+  if (kept == unlabeled.size()) return;
+  if (kept == 0) fail("{}: no example has a value for the label (every one is missing)", table.files.front().string());
+  for (auto& [feature, values] : table.inputs) values.resize(kept * static_cast<size_t>(table.widths.at(feature)));
+  table.label_values.resize(kept);
+  table.labels.resize(kept);
+  table.label_is_class_id.resize(kept);
+  table.slice_values.resize(kept);
+  table.slice_protos.resize(kept);
+  table.origin.resize(kept);
+  table.size = static_cast<int64_t>(kept);
 }
 
 // With `transform` (TFMA's preprocessing_function_names), the label and slicing features are
@@ -108,6 +146,7 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
   table.slice_values.resize(records.size());
   table.slice_protos.resize(records.size());
 
+  std::vector<char> unlabeled(records.size(), 0);
   constexpr size_t kChunk = 256;
   parallel_for((records.size() + kChunk - 1) / kChunk, [&](size_t chunk) {
     tensorflow::Example example;
@@ -139,6 +178,10 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
       }
       const tensorflow::Feature* label = lookup(label_key);
       if (!label) fail("{}: no label feature '{}' (model_specs.label_key)", where(), label_key);
+      if (label->int64_list().value_size() + label->float_list().value_size() + label->bytes_list().value_size() == 0) {
+        unlabeled[i] = 1;
+        continue;
+      }
       if (label->int64_list().value_size() == 1) {
         table.labels[i] = label->int64_list().value(0);
         table.label_values[i] = static_cast<double>(table.labels[i]);
@@ -172,6 +215,7 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
       }
     }
   }, threads);
+  remove_unlabeled(table, unlabeled);
   return table;
 }
 
@@ -679,7 +723,11 @@ EvaluationResult evaluate(const EvaluationRequest& request) {
   result.validation_ok = failures_per_slice.empty() && missing.empty();
   result.problem_type = problem_type;
   result.metrics = {{"model", model_info_json(result.model)}, {"problem_type", problem_type_name(problem_type)}, {"example_count", table.size},
-                    {"slices", metric_slices}};
+                    {"examples_without_label", table.without_label}, {"slices", metric_slices}};
+  if (table.without_label > 0) {
+    spdlog::warn("Evaluator: {} examples have no label value (missing), e.g. {}; they are not in the metrics", table.without_label,
+                 table.first_without_label);
+  }
   if (result.baseline_model) result.metrics["baseline_model"] = model_info_json(*result.baseline_model);
   // The label's vocabulary names the classes: class id i is class_names[i].
   if (transform) {

@@ -8,13 +8,13 @@
 namespace litepipe::nn {
 
 Dataset load_examples(const std::vector<std::string>& files, const std::vector<std::string>& features, const std::string& label,
-                      const ExampleMap& map) {
+                      const ExampleMap& map, bool skip_missing_labels) {
   if (files.empty()) fail("load_examples: no files");
   if (features.empty()) fail("load_examples: no features to read");
   std::vector<std::vector<float>> xs(features.size());
   std::vector<int64_t> widths(features.size(), -1);
   std::vector<float> ys;
-  int64_t n = 0;
+  int64_t n = 0, without_label = 0;
   std::string record;
   tensorflow::Example e;
   for (const auto& file : files) {
@@ -24,6 +24,13 @@ Dataset load_examples(const std::vector<std::string>& files, const std::vector<s
       if (!e.ParseFromString(record)) fail("{} is not a tf.Example", where());
       if (map) e = map(e);
       const auto& f = e.features().feature();
+      if (skip_missing_labels && !label.empty()) {
+        auto fy = f.find(label);
+        if (fy != f.end() && fy->second.int64_list().value_size() + fy->second.float_list().value_size() + fy->second.bytes_list().value_size() == 0) {
+          ++without_label;
+          continue;
+        }
+      }
       for (size_t k = 0; k < features.size(); ++k) {
         auto fx = f.find(features[k]);
         if (fx == f.end()) fail("{} has no feature '{}'", where(), features[k]);
@@ -59,6 +66,7 @@ Dataset load_examples(const std::vector<std::string>& files, const std::vector<s
   for (size_t k = 0; k < features.size(); ++k) d.features[features[k]] = Tensor::from({n, widths[k]}, xs[k]);
   d.x = d.features.at(features[0]);
   d.y = Tensor::from({n}, ys);
+  d.without_label = without_label;
   return d;
 }
 
