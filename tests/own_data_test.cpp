@@ -319,6 +319,11 @@ TEST_F(OwnDataTest, PenguinPipelineRunsEndToEnd) {
     EXPECT_TRUE(island_slices);
   }
 
+  // The comparison report names the classes.
+  fs::path comparison = fs::directory_iterator(dir_ / "root" / "ModelComparator.penguin_lite" / "comparison")->path();
+  EXPECT_NE(read_file(comparison / "report.html").find("Gentoo"), std::string::npos);
+  EXPECT_EQ(read_json_file(comparison / "comparison.json")["class_names"].size(), 3u);
+
   // Run 2: the Resolver finds run 1's blessed models, and each Evaluator compares with its own
   // baseline (TFX's LatestBlessedModelStrategy); the change threshold is now checked.
   ASSERT_EQ(run("run " + copy.string()), 0) << log();

@@ -519,6 +519,15 @@ json compare_evaluations(const ComparisonRequest& request) {
                  {"ratio_b_to_a", size_a ? json(static_cast<double>(size_b) / static_cast<double>(size_a)) : json(nullptr)}};
   out["latency"] = measure_latency(a, b, request);
   out["plots"] = {{"a", overall_plots(a)}, {"b", overall_plots(b)}};
+  // The classes' names (the label vocabulary both were evaluated with), for the report.
+  for (const Evaluation* e : {&a, &b}) {
+    const json names = e->metrics.value("class_names", json());
+    if (names.is_null() || out.contains("class_names")) continue;
+    if (!names.is_array() || !std::all_of(names.begin(), names.end(), [](const json& n) { return n.is_string(); })) {
+      fail("{}: metrics.json field class_names must be a list of strings", e->dir.string());
+    }
+    out["class_names"] = names;
+  }
   if (request.output_dir) {
     fs::create_directories(*request.output_dir);
     write_json_file_atomic(*request.output_dir / kComparisonFile, out);

@@ -85,13 +85,24 @@ std::string html_table(const std::vector<std::string>& header, const std::vector
   return out + "</table>\n";
 }
 
+// Class `id` as the report shows it: "2 Gentoo" when the comparison has class names.
+std::string class_label(const json& c, int64_t id) {
+  const json names = c.value("class_names", json::array());
+  if (id >= 0 && static_cast<size_t>(id) < names.size() && names[static_cast<size_t>(id)].is_string()) {
+    return fmt::format("{} {}", id, names[static_cast<size_t>(id)].get<std::string>());
+  }
+  return std::to_string(id);
+}
+
 // A confusion matrix as a table whose cells are shaded by their share of the row (actual class).
-std::string confusion_table(const json& plot, const std::string& color) {
+std::string confusion_table(const json& plot, const std::string& color, const json& c) {
   if (!plot.is_object() || !plot.contains("matrix")) return "<p class=\"sub\">No confusion matrix in plots.json.</p>";
   const json& matrix = plot["matrix"];
   std::vector<std::string> ids;
-  for (const auto& id : plot.value("class_ids", json::array())) ids.push_back(html_escape(id.is_string() ? id.get<std::string>() : id.dump()));
-  while (ids.size() < matrix.size()) ids.push_back(std::to_string(ids.size()));
+  for (const auto& id : plot.value("class_ids", json::array())) {
+    ids.push_back(html_escape(id.is_number_integer() ? class_label(c, id.get<int64_t>()) : id.is_string() ? id.get<std::string>() : id.dump()));
+  }
+  while (ids.size() < matrix.size()) ids.push_back(html_escape(class_label(c, static_cast<int64_t>(ids.size()))));
   std::string out = "<table class=\"cm\"><tr><th>actual \\ pred.</th>";
   for (const auto& id : ids) out += "<th>" + id + "</th>";
   out += "</tr>\n";
@@ -414,11 +425,12 @@ std::string per_class_section(const json& c) {
   // example-by-example agreement (present whatever metrics were configured).
   for (const auto& k : c["agreement"]["per_class"]) {
     std::string cls = std::to_string(k["class"].get<int64_t>());
-    categories.push_back(cls);
+    std::string shown = html_escape(class_label(c, k["class"].get<int64_t>()));
+    categories.push_back(class_label(c, k["class"].get<int64_t>()));
     acc_a.values.push_back(number(k["accuracy_a"]));
     acc_b.values.push_back(number(k["accuracy_b"]));
     json delta = k["accuracy_a"].is_number() && k["accuracy_b"].is_number() ? json(number(k["accuracy_b"]) - number(k["accuracy_a"])) : json(nullptr);
-    rows.push_back({cls, fixed(k["example_count"]), fixed(k["accuracy_a"]), fixed(k["accuracy_b"]), delta_cell(delta), per_class("precision", cls, "a"),
+    rows.push_back({shown, fixed(k["example_count"]), fixed(k["accuracy_a"]), fixed(k["accuracy_b"]), delta_cell(delta), per_class("precision", cls, "a"),
                     per_class("precision", cls, "b"), fixed(k["top1_flips"])});
   }
   return "<h2>Per class (by label)</h2>\n<div class=\"row\"><div>" +
@@ -429,7 +441,7 @@ std::string per_class_section(const json& c) {
 std::string confusion_section(const json& c, const Sides& t) {
   auto matrix = [&](const char* side) { return c["plots"][side].value("multi_class_confusion_matrix_plot", json(nullptr)); };
   return "<h2>Confusion matrices (Overall; rows actual, columns predicted)</h2>\n<div class=\"row\"><div><p class=\"a\">" + t.a + "</p>" +
-         confusion_table(matrix("a"), kColorA) + "</div><div><p class=\"b\">" + t.b + "</p>" + confusion_table(matrix("b"), kColorB) + "</div></div>\n";
+         confusion_table(matrix("a"), kColorA, c) + "</div><div><p class=\"b\">" + t.b + "</p>" + confusion_table(matrix("b"), kColorB, c) + "</div></div>\n";
 }
 
 std::string calibration_section(const json& c, const Sides& t) {
@@ -468,7 +480,7 @@ std::string agreement_section(const json& c) {
   Series flips{"top-1 flips", "#b07aa1", {}};
   double most = 1;
   for (const auto& k : ag["per_class"]) {
-    categories.push_back(std::to_string(k["class"].get<int64_t>()));
+    categories.push_back(class_label(c, k["class"].get<int64_t>()));
     flips.values.push_back(number(k["top1_flips"]));
     most = std::max(most, number(k["top1_flips"]));
   }
