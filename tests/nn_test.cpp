@@ -265,4 +265,48 @@ TEST_F(NnFiles, OnnxRunnerReportsUnsupportedOpsAndMissingInputs) {
 }
 
 }  // namespace
+
+// A text classifier's layers: Embedding (+ GlobalAveragePooling1D) gradients by central
+// differences, learning, and the ONNX export (Cast + Gather + ReduceMean) computing the same.
+TEST_F(NnFiles, EmbeddingAndGlobalAveragePooling1DTrainAndExport) {
+  set_random_seed(8);
+  auto ids = Input({6}, "tokens");
+  Model probe({ids}, Dense(3)(GlobalAveragePooling1D()(Embedding(10, 4)(ids))));
+  Tensor sample({2, 6});
+  for (int64_t i = 0; i < sample.size(); ++i) sample[i] = static_cast<float>((i * 7) % 10);
+  check_gradients(probe, sample);
+
+  // Class 1 when token 3 occurs among six tokens of 20.
+  std::mt19937 rng(2);
+  std::uniform_int_distribution<int> token(0, 19);
+  int64_t n = 400;
+  Tensor x({n, 6}), y({n});
+  for (int64_t r = 0; r < n; ++r) {
+    bool has = false;
+    for (int64_t k = 0; k < 6; ++k) {
+      int t = token(rng);
+      if (r % 2 == 0 && k == r % 6) t = 3;
+      if (r % 2 == 1 && t == 3) t = 4;
+      x[r * 6 + k] = static_cast<float>(t);
+      has |= t == 3;
+    }
+    y[r] = has ? 1.0f : 0.0f;
+  }
+  auto in = Input({6}, "tokens");
+  auto h = Dense(8, {.activation = "relu"})(GlobalAveragePooling1D()(Embedding(20, 8)(in)));
+  Model model({in}, Dense(2, {.activation = "softmax"})(h));
+  model.compile(Adam({.learning_rate = 0.02f}), SparseCategoricalCrossentropy());
+  auto history = model.fit(x, y, {.epochs = 30, .batch_size = 32, .verbose = 0});
+  EXPECT_GT(history.history["sparse_categorical_accuracy"].back(), 0.95);
+  Tensor expected = model.predict(x);
+  fs::path path = model.save(dir_);
+  onnxio::OnnxRunner runner(path);
+  Tensor got = runner.run({{"tokens", x}}).begin()->second;
+  ASSERT_EQ(got.size(), expected.size());
+  for (int64_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], expected[i], 1e-5);
+  // An id outside the table is an error naming the layer.
+  Tensor bad({1, 6}, 25.0f);
+  expect_error([&] { model.predict(bad); }, {"embedding", "25", "[0, 20)"});
+}
+
 }  // namespace litepipe::nn

@@ -48,6 +48,11 @@ LayerRef Rescaling(float scale, float offset = 0.0f, std::string name = {});
 LayerRef Add(std::string name = {});
 // Keras's Concatenate (axis -1): `Concatenate()({a, b, c})`.
 LayerRef Concatenate(std::string name = {});
+// Keras's Embedding(input_dim, output_dim): ids [steps] (whole numbers in [0, input_dim)) become
+// vectors [steps, output_dim]; exported as ONNX Gather.
+LayerRef Embedding(int64_t input_dim, int64_t output_dim, std::string name = {});
+// Keras's GlobalAveragePooling1D: [steps, features] -> [features], the mean over the steps.
+LayerRef GlobalAveragePooling1D(std::string name = {});
 // Keras's CategoryEncoding(num_tokens, output_mode="one_hot"): an integer id (shape [1]) becomes a
 // one-hot row of num_tokens (an id outside [0, num_tokens) gives zeros).
 LayerRef CategoryEncoding(int64_t num_tokens, std::string name = {});

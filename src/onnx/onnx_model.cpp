@@ -45,7 +45,7 @@ namespace {
 const std::set<std::string> kSupportedOps = {
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid", "Tanh", "Softmax", "Reshape",
     "Flatten", "Transpose", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization",
-    "Identity", "Dropout", "Concat", "IsNaN", "Where"};
+    "Identity", "Dropout", "Concat", "IsNaN", "Where", "Cast", "Gather", "ReduceMean"};
 
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
   for (const auto& a : n.attribute())
@@ -260,6 +260,46 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
       for (int64_t i = 0; i < out.size(); ++i) out[i] = std::isnan(in(0)[i]) ? 1.0f : 0.0f;
     } else if (op == "Where") {
       out = where_select(in(0), in(1), in(2), where);
+    } else if (op == "Cast") {
+      // Values stay floats here; a cast to an integer type truncates them as ONNX does.
+      int64_t to = attr_int(n, "to", onnx::TensorProto::FLOAT);
+      out = Tensor(in(0).shape());
+      bool integer = to == onnx::TensorProto::INT64 || to == onnx::TensorProto::INT32;
+      if (!integer && to != onnx::TensorProto::FLOAT) fail("{}: cast to type {} (float and integers only)", where, to);
+      for (int64_t i = 0; i < out.size(); ++i) out[i] = integer ? std::trunc(in(0)[i]) : in(0)[i];
+    } else if (op == "Gather") {
+      // Rows of `data` (axis 0) picked by integer ids: [ids..., data's other dims].
+      const Tensor& data = in(0);
+      const Tensor& ids = in(1);
+      if (attr_int(n, "axis", 0) != 0 || data.rank() < 1) fail("{}: only axis 0 is supported", where);
+      int64_t rows = data.dim(0), row = data.size() / std::max<int64_t>(rows, 1);
+      nn::Shape shape = ids.shape();
+      shape.insert(shape.end(), data.shape().begin() + 1, data.shape().end());
+      out = Tensor(shape);
+      for (int64_t i = 0; i < ids.size(); ++i) {
+        float v = ids[i];
+        int64_t id = static_cast<int64_t>(v);
+        if (id < 0) id += rows;  // ONNX: negative ids count from the end
+        if (!(v == std::floor(v)) || id < 0 || id >= rows) fail("{}: index {} is out of range [-{}, {})", where, v, rows, rows);
+        std::copy_n(data.data() + id * row, row, out.data() + i * row);
+      }
+    } else if (op == "ReduceMean") {
+      const Tensor& x = in(0);
+      const onnx::AttributeProto* axes_attr = find_attr(n, "axes");
+      if (!axes_attr || axes_attr->ints_size() != 1) fail("{}: one reduction axis is supported", where);
+      auto rank = static_cast<int64_t>(x.rank());
+      int64_t axis = axes_attr->ints(0) < 0 ? axes_attr->ints(0) + rank : axes_attr->ints(0);
+      if (axis < 0 || axis >= rank) fail("{}: axis {} is out of range for rank {}", where, axes_attr->ints(0), rank);
+      int64_t outer = 1, inner = 1, steps = x.dim(static_cast<size_t>(axis));
+      for (int64_t d = 0; d < axis; ++d) outer *= x.dim(static_cast<size_t>(d));
+      for (int64_t d = axis + 1; d < rank; ++d) inner *= x.dim(static_cast<size_t>(d));
+      nn::Shape shape = x.shape();
+      if (attr_int(n, "keepdims", 1)) shape[static_cast<size_t>(axis)] = 1;
+      else shape.erase(shape.begin() + axis);
+      out = Tensor(shape);
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t s2 = 0; s2 < steps; ++s2)
+          for (int64_t k = 0; k < inner; ++k) out[o * inner + k] += x[(o * steps + s2) * inner + k] / static_cast<float>(steps);
     } else if (op == "Softmax") {
       const Tensor& x = in(0);
       int64_t axis = attr_int(n, "axis", -1);
