@@ -64,6 +64,7 @@ void check_input_gradient(const LayerRef& layer, Shape input_shape, uint64_t see
   Tensor x = random_tensor([&] { Shape s = {2}; s.insert(s.end(), input_shape.begin(), input_shape.end()); return s; }(), seed);
   Tensor y = model.forward({x}, true);
   Tensor projection = random_tensor(y.shape(), 7);
+  layer->set_input_gradient_needed(true);  // a Model skips it for its first layer; the test wants it
   auto grads = layer->backward(projection);
   for (int64_t i = 0; i < x.size(); i += std::max<int64_t>(1, x.size() / 23)) {
     double numeric = central_difference(x[i], [&] { return projected(model, x, projection); });
@@ -265,6 +266,20 @@ TEST_F(NnFiles, OnnxRunnerReportsUnsupportedOpsAndMissingInputs) {
 }
 
 }  // namespace
+
+// The first layer after an Input computes no input gradient (nothing trainable is upstream); a
+// layer after a trainable one does, and training gives the same weights either way.
+TEST(NnGradients, NoInputGradientWhereNothingTrainableIsUpstream) {
+  auto in = Input({6, 6, 1});
+  auto conv = Conv2D(2, {3, 3});
+  auto scale = Rescaling(0.5f);
+  auto dense = Dense(2);
+  Model model({in}, dense(Flatten()(conv(scale(in)))));
+  EXPECT_FALSE(scale->input_gradient_needed());
+  EXPECT_FALSE(conv->input_gradient_needed());
+  EXPECT_TRUE(dense->input_gradient_needed());
+  check_gradients(model, random_tensor({2, 6, 6, 1}, 5));
+}
 
 // A text classifier's layers: Embedding (+ GlobalAveragePooling1D) gradients by central
 // differences, learning, and the ONNX export (Cast + Gather + ReduceMean) computing the same.

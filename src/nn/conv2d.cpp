@@ -63,7 +63,7 @@ class Conv2DLayer final : public Layer {
     Tensor dz = activation_.backward(dy);
     int64_t n = dz.dim(0);
     auto& k = kernels(n);
-    Tensor dx({n, in_[0], in_[1], in_[2]});
+    Tensor dx = input_gradient_needed() ? Tensor({n, in_[0], in_[1], in_[2]}) : Tensor();
     run_weighted_backward(k.bwd_data, k.bwd_weights, k.descs, x_, dz, param("kernel"), use_bias_ ? &param("bias") : nullptr, dx);
     return {dx};
   }

@@ -51,7 +51,7 @@ class DenseLayer final : public Layer {
     Tensor dz = activation_.backward(dy);
     int64_t n = dz.dim(0);
     auto& k = kernels(n);
-    Tensor dx({n, in_});
+    Tensor dx = input_gradient_needed() ? Tensor({n, in_}) : Tensor();
     run_weighted_backward(k.bwd_data, k.bwd_weights, k.descs, x_, dz, param("kernel"), use_bias_ ? &param("bias") : nullptr, dx);
     return {dx};
   }

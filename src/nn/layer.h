@@ -51,6 +51,12 @@ class Layer {
   Shape build_once(const std::vector<Shape>& inputs, Rng& rng);
   bool built() const { return built_; }
 
+  // Whether backward() must compute the gradient w.r.t. the inputs. The Model turns it off where
+  // nothing trainable lies upstream (e.g. the first layer after an Input): a convolution then
+  // skips its backward-data pass, a third of a small CNN's step.
+  void set_input_gradient_needed(bool needed) { input_gradient_needed_ = needed; }
+  bool input_gradient_needed() const { return input_gradient_needed_; }
+
   // True when the layer's output is a softmax. With backward_from_logits set, backward() takes
   // the gradient w.r.t. the softmax's input (the loss fused it) and skips the softmax.
   virtual bool ends_with_softmax() const { return false; }
@@ -68,6 +74,7 @@ class Layer {
   std::string name_;
   std::vector<Parameter> params_;
   bool built_ = false;
+  bool input_gradient_needed_ = true;
   std::vector<Shape> built_inputs_;
   Shape built_output_;
 };

@@ -38,6 +38,18 @@ Model::Model(std::vector<NodeRef> inputs, NodeRef output, std::string name)
     order_.push_back(n);
   };
   visit(output_);
+  // Gradients flow only where a trainable parameter lies upstream: a layer fed by Inputs (or by
+  // layers without weights) does not compute its input gradient.
+  std::map<Layer*, bool> needed;  // a shared layer needs it if any of its applications does
+  for (const auto& n : order_) {
+    bool own = false;
+    for (const auto& p : n->layer->parameters()) own |= p.trainable;
+    bool upstream = false;
+    for (const auto& i : n->inputs) upstream |= trainable_upstream_.count(i.get()) > 0;
+    if (own || upstream) trainable_upstream_.insert(n.get());
+    needed[n->layer.get()] |= upstream;
+  }
+  for (auto& [layer, need] : needed) layer->set_input_gradient_needed(need);
   // The same layer applied twice is allowed (shared weights); two layers with one name are not.
   std::map<std::string, const Layer*> by_name;
   for (const auto& n : order_) {
@@ -95,7 +107,7 @@ void Model::backward(const Tensor& grad_output) {
     std::vector<Tensor> input_grads = n->layer->backward(g->second);
     for (size_t k = 0; k < n->inputs.size(); ++k) {
       const Node* in = n->inputs[k].get();
-      if (!in->layer) continue;
+      if (!in->layer || !trainable_upstream_.count(in)) continue;  // nothing to train up there
       auto existing = grads.find(in);
       if (existing == grads.end()) {
         grads[in] = input_grads[k];

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,7 @@ class Model {
   std::vector<std::string> metrics_;
   std::vector<Tensor> ordered(const NamedTensors& x, const char* caller) const;  // in Input order, checked
   std::map<const Node*, Tensor> values_;
+  std::set<const Node*> trainable_upstream_;  // nodes whose value depends on a trainable parameter
   Tensor last_prediction_;
   bool fused_softmax_loss_ = false;  // loss gradient taken w.r.t. the output softmax's logits  // of the last train_step, for the running accuracy
 };

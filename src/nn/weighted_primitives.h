@@ -23,11 +23,14 @@ inline void run_weighted_forward(const dnnl::primitive& fwd, const WeightedDescs
 }
 
 // dx from dz; kernel.grad and bias->grad from x and dz.
+// An empty `dx` skips the backward-data pass (no one needs the input's gradient).
 inline void run_weighted_backward(const dnnl::primitive& bwd_data, const dnnl::primitive& bwd_weights, const WeightedDescs& d,
                                   const Tensor& x, const Tensor& dz, Parameter& kernel, Parameter* bias, Tensor& dx) {
-  bwd_data.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, mem(d.dst, dz)},
-                                  {DNNL_ARG_WEIGHTS, mem(d.weights, kernel.value)},
-                                  {DNNL_ARG_DIFF_SRC, mem(d.src, dx)}});
+  if (!dx.empty()) {
+    bwd_data.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, mem(d.dst, dz)},
+                                    {DNNL_ARG_WEIGHTS, mem(d.weights, kernel.value)},
+                                    {DNNL_ARG_DIFF_SRC, mem(d.src, dx)}});
+  }
   std::unordered_map<int, dnnl::memory> args = {
       {DNNL_ARG_SRC, mem(d.src, x)}, {DNNL_ARG_DIFF_DST, mem(d.dst, dz)}, {DNNL_ARG_DIFF_WEIGHTS, mem(d.weights, kernel.grad)}};
   if (bias) args[DNNL_ARG_DIFF_BIAS] = mem(d.bias, bias->grad);
