@@ -8,7 +8,8 @@ dnnl::engine& cpu_engine() {
 }
 
 dnnl::stream& cpu_stream() {
-  static dnnl::stream stream(cpu_engine());
+  // One stream per thread: Evaluator workers run primitives side by side.
+  static thread_local dnnl::stream stream(cpu_engine());
   return stream;
 }
 

@@ -42,10 +42,16 @@ onnx::ModelProto load_model(const std::filesystem::path& path) {
 
 namespace {
 
-const std::set<std::string> kSupportedOps = {
-    "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid", "Tanh", "Softmax", "Reshape",
-    "Flatten", "Transpose", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization",
-    "Identity", "Dropout", "Concat", "IsNaN", "Where", "Cast", "Gather", "ReduceMean"};
+// Ops as resolved at load: the run loop dispatches on this, not on op-type strings.
+enum class Op { Gemm, MatMul, Add, Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Softmax, Reshape, Flatten, Transpose, Conv, MaxPool,
+                AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat, IsNaN, Where, Cast, Gather, ReduceMean };
+const std::map<std::string, Op> kOps = {
+    {"Gemm", Op::Gemm}, {"MatMul", Op::MatMul}, {"Add", Op::Add}, {"Sub", Op::Sub}, {"Mul", Op::Mul}, {"Div", Op::Div},
+    {"Relu", Op::Relu}, {"Clip", Op::Clip}, {"Sigmoid", Op::Sigmoid}, {"Tanh", Op::Tanh}, {"Softmax", Op::Softmax},
+    {"Reshape", Op::Reshape}, {"Flatten", Op::Flatten}, {"Transpose", Op::Transpose}, {"Conv", Op::Conv}, {"MaxPool", Op::MaxPool},
+    {"AveragePool", Op::AveragePool}, {"GlobalAveragePool", Op::GlobalAveragePool}, {"BatchNormalization", Op::BatchNormalization},
+    {"Identity", Op::Identity}, {"Dropout", Op::Dropout}, {"Concat", Op::Concat}, {"IsNaN", Op::IsNaN}, {"Where", Op::Where},
+    {"Cast", Op::Cast}, {"Gather", Op::Gather}, {"ReduceMean", Op::ReduceMean}};
 
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
   for (const auto& a : n.attribute())
@@ -170,10 +176,26 @@ Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm) {
 struct OnnxRunner::Impl {
   std::map<std::string, Tensor> constants;
   std::vector<std::string> inputs, outputs;
-  // oneDNN primitives for Conv / pooling, per node and input shape.
+  // Every value has a slot, resolved at load; constants sit in their slots once.
+  std::map<std::string, int> slot_of;
+  std::vector<Tensor> constant_slots;
+  std::vector<char> is_constant;
+  std::vector<int> input_slots, output_slots;
+  struct Node {
+    Op op;
+    std::vector<int> in;  // -1: an omitted optional input
+    int out = -1;
+    std::string where;  // "<model>: node 'x' (Op)", for errors
+  };
+  std::vector<Node> nodes;
+  int slot(const std::string& name) {
+    auto [it, added] = slot_of.emplace(name, static_cast<int>(slot_of.size()));
+    return it->second;
+  }
+  // oneDNN primitives for Conv / pooling, per node and input shape. The lock guards the cache
+  // only: primitives run concurrently (each thread has its own stream).
   std::mutex mutex;
   std::map<std::pair<int, Shape>, dnnl::primitive> primitives;
-  std::map<std::pair<int, Shape>, Shape> primitive_out;
 };
 
 OnnxRunner::OnnxRunner(const std::filesystem::path& path) : OnnxRunner(load_model(path), path.string()) {}
@@ -188,11 +210,34 @@ OnnxRunner::OnnxRunner(onnx::ModelProto model, std::string origin)
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
     if (!n.domain().empty() && n.domain() != "ai.onnx") fail("{}: node '{}' uses domain '{}'; only the default ONNX domain is supported", origin_, n.name(), n.domain());
-    if (!kSupportedOps.count(n.op_type())) fail("{}: node '{}' has op '{}', which litepipe's ONNX runner does not support", origin_, n.name(), n.op_type());
+    if (!kOps.count(n.op_type())) fail("{}: node '{}' has op '{}', which litepipe's ONNX runner does not support", origin_, n.name(), n.op_type());
     if ((n.op_type() == "MaxPool" || n.op_type() == "AveragePool" || n.op_type() == "Conv") &&
         find_attr(n, "auto_pad") && find_attr(n, "auto_pad")->s() != "NOTSET") {
       fail("{}: node '{}' ({}) uses auto_pad={}; only explicit pads are supported", origin_, n.name(), n.op_type(), find_attr(n, "auto_pad")->s());
     }
+  }
+  for (const auto& [name, t] : impl_->constants) impl_->slot(name);
+  for (const auto& name : impl_->inputs) impl_->input_slots.push_back(impl_->slot(name));
+  for (const auto& n : g.node()) {
+    Impl::Node prepared{kOps.at(n.op_type()), {}, -1, fmt::format("{}: node '{}' ({})", origin_, n.name(), n.op_type())};
+    for (const auto& i : n.input()) {
+      if (i.empty()) prepared.in.push_back(-1);
+      else if (!impl_->slot_of.count(i)) fail("{}: input '{}' is not computed by an earlier node", prepared.where, i);
+      else prepared.in.push_back(impl_->slot_of.at(i));
+    }
+    if (n.output_size() < 1) fail("{}: has no output", prepared.where);
+    prepared.out = impl_->slot(n.output(0));
+    impl_->nodes.push_back(std::move(prepared));
+  }
+  for (const auto& name : impl_->outputs) {
+    if (!impl_->slot_of.count(name)) fail("{}: graph output '{}' is computed by no node", origin_, name);
+    impl_->output_slots.push_back(impl_->slot_of.at(name));
+  }
+  impl_->constant_slots.resize(impl_->slot_of.size());
+  impl_->is_constant.assign(impl_->slot_of.size(), 0);
+  for (const auto& [name, t] : impl_->constants) {
+    impl_->constant_slots[static_cast<size_t>(impl_->slot_of.at(name))] = t;
+    impl_->is_constant[static_cast<size_t>(impl_->slot_of.at(name))] = 1;
   }
   for (const auto& p : model_.metadata_props()) {
     if (p.key() == kSignatureMetadataKey) signature_def_ = nlohmann::json::parse(p.value());
@@ -214,60 +259,63 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
   using namespace dnnl;
   using nn::dt;
   using nn::tag;
-  std::map<std::string, Tensor> values = impl_->constants;
-  for (const auto& name : impl_->inputs) {
-    auto it = feeds.find(name);
-    if (it == feeds.end()) fail("{}: missing input '{}'", origin_, name);
-    values[name] = it->second;
+  std::vector<Tensor> values(impl_->slot_of.size());
+  for (size_t i = 0; i < impl_->inputs.size(); ++i) {
+    auto it = feeds.find(impl_->inputs[i]);
+    if (it == feeds.end()) fail("{}: missing input '{}'", origin_, impl_->inputs[i]);
+    values[static_cast<size_t>(impl_->input_slots[i])] = it->second;
   }
   const auto& g = model_.graph();
   for (int node_index = 0; node_index < g.node_size(); ++node_index) {
     const auto& n = g.node(node_index);
-    const std::string& op = n.op_type();
-    std::string where = fmt::format("{}: node '{}' ({})", origin_, n.name(), op);
+    const Impl::Node& prepared = impl_->nodes[static_cast<size_t>(node_index)];
+    const Op kind = prepared.op;
+    const std::string& where = prepared.where;
+    auto has_input = [&](int i) { return static_cast<int>(prepared.in.size()) > i && prepared.in[static_cast<size_t>(i)] >= 0; };
     auto in = [&](int i) -> const Tensor& {
-      auto it = values.find(n.input(i));
-      if (it == values.end()) fail("{}: input '{}' is not computed yet", where, n.input(i));
-      return it->second;
+      if (!has_input(i)) fail("{}: input {} is missing", where, i);
+      auto slot = static_cast<size_t>(prepared.in[static_cast<size_t>(i)]);
+      const Tensor& v = impl_->is_constant[slot] ? impl_->constant_slots[slot] : values[slot];
+      if (!impl_->is_constant[slot] && v.shape().empty() && v.empty()) fail("{}: input '{}' is not computed yet", where, n.input(i));
+      return v;
     };
-    auto has_input = [&](int i) { return n.input_size() > i && !n.input(i).empty(); };
     Tensor out;
-    if (op == "Identity" || op == "Dropout") {
+    if (kind == Op::Identity || kind == Op::Dropout) {
       out = in(0);
-    } else if (op == "Relu") {
+    } else if (kind == Op::Relu) {
       out = Tensor(in(0).shape());
       for (int64_t i = 0; i < out.size(); ++i) out[i] = std::max(in(0)[i], 0.0f);
-    } else if (op == "Sigmoid") {
+    } else if (kind == Op::Sigmoid) {
       out = Tensor(in(0).shape());
       for (int64_t i = 0; i < out.size(); ++i) out[i] = 1.0f / (1.0f + std::exp(-in(0)[i]));
-    } else if (op == "Tanh") {
+    } else if (kind == Op::Tanh) {
       out = Tensor(in(0).shape());
       for (int64_t i = 0; i < out.size(); ++i) out[i] = std::tanh(in(0)[i]);
-    } else if (op == "Clip") {
+    } else if (kind == Op::Clip) {
       float lo = has_input(1) ? in(1)[0] : attr_float(n, "min", -INFINITY);
       float hi = has_input(2) ? in(2)[0] : attr_float(n, "max", INFINITY);
       out = Tensor(in(0).shape());
       for (int64_t i = 0; i < out.size(); ++i) out[i] = std::clamp(in(0)[i], lo, hi);
-    } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
-      std::function<float(float, float)> f = op == "Add" ? [](float a, float b) { return a + b; }
-                                             : op == "Sub" ? [](float a, float b) { return a - b; }
-                                             : op == "Mul" ? [](float a, float b) { return a * b; }
+    } else if (kind == Op::Add || kind == Op::Sub || kind == Op::Mul || kind == Op::Div) {
+      std::function<float(float, float)> f = kind == Op::Add ? [](float a, float b) { return a + b; }
+                                             : kind == Op::Sub ? [](float a, float b) { return a - b; }
+                                             : kind == Op::Mul ? [](float a, float b) { return a * b; }
                                                            : [](float a, float b) { return a / b; };
       out = binary(in(0), in(1), f, where);
-    } else if (op == "IsNaN") {
+    } else if (kind == Op::IsNaN) {
       // ONNX's output is bool; the runner's tensors are float, so true / false are 1 / 0.
       out = Tensor(in(0).shape());
       for (int64_t i = 0; i < out.size(); ++i) out[i] = std::isnan(in(0)[i]) ? 1.0f : 0.0f;
-    } else if (op == "Where") {
+    } else if (kind == Op::Where) {
       out = where_select(in(0), in(1), in(2), where);
-    } else if (op == "Cast") {
+    } else if (kind == Op::Cast) {
       // Values stay floats here; a cast to an integer type truncates them as ONNX does.
       int64_t to = attr_int(n, "to", onnx::TensorProto::FLOAT);
       out = Tensor(in(0).shape());
       bool integer = to == onnx::TensorProto::INT64 || to == onnx::TensorProto::INT32;
       if (!integer && to != onnx::TensorProto::FLOAT) fail("{}: cast to type {} (float and integers only)", where, to);
       for (int64_t i = 0; i < out.size(); ++i) out[i] = integer ? std::trunc(in(0)[i]) : in(0)[i];
-    } else if (op == "Gather") {
+    } else if (kind == Op::Gather) {
       // Rows of `data` (axis 0) picked by integer ids: [ids..., data's other dims].
       const Tensor& data = in(0);
       const Tensor& ids = in(1);
@@ -283,7 +331,7 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
         if (!(v == std::floor(v)) || id < 0 || id >= rows) fail("{}: index {} is out of range [-{}, {})", where, v, rows, rows);
         std::copy_n(data.data() + id * row, row, out.data() + i * row);
       }
-    } else if (op == "ReduceMean") {
+    } else if (kind == Op::ReduceMean) {
       const Tensor& x = in(0);
       const onnx::AttributeProto* axes_attr = find_attr(n, "axes");
       if (!axes_attr || axes_attr->ints_size() != 1) fail("{}: one reduction axis is supported", where);
@@ -300,7 +348,7 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t s2 = 0; s2 < steps; ++s2)
           for (int64_t k = 0; k < inner; ++k) out[o * inner + k] += x[(o * steps + s2) * inner + k] / static_cast<float>(steps);
-    } else if (op == "Softmax") {
+    } else if (kind == Op::Softmax) {
       const Tensor& x = in(0);
       int64_t axis = attr_int(n, "axis", -1);
       if (axis < 0) axis += static_cast<int64_t>(x.rank());
@@ -315,28 +363,28 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
         for (int64_t k = 0; k < c; ++k) sum += q[k] = std::exp(p[k] - m);
         for (int64_t k = 0; k < c; ++k) q[k] /= sum;
       }
-    } else if (op == "Gemm" || op == "MatMul") {
+    } else if (kind == Op::Gemm || kind == Op::MatMul) {
       const Tensor& a = in(0);
       const Tensor& b = in(1);
-      bool ta = op == "Gemm" && attr_int(n, "transA", 0), tb = op == "Gemm" && attr_int(n, "transB", 0);
-      float alpha = op == "Gemm" ? attr_float(n, "alpha", 1.0f) : 1.0f, beta = op == "Gemm" ? attr_float(n, "beta", 1.0f) : 1.0f;
-      if (b.rank() != 2 || (op == "Gemm" && a.rank() != 2)) fail("{}: expects 2-D operands, got {} and {}", where, nn::shape_string(a.shape()), nn::shape_string(b.shape()));
+      bool ta = kind == Op::Gemm && attr_int(n, "transA", 0), tb = kind == Op::Gemm && attr_int(n, "transB", 0);
+      float alpha = kind == Op::Gemm ? attr_float(n, "alpha", 1.0f) : 1.0f, beta = kind == Op::Gemm ? attr_float(n, "beta", 1.0f) : 1.0f;
+      if (b.rank() != 2 || (kind == Op::Gemm && a.rank() != 2)) fail("{}: expects 2-D operands, got {} and {}", where, nn::shape_string(a.shape()), nn::shape_string(b.shape()));
       int64_t k = ta ? a.dim(0) : a.shape().back(), m = ta ? a.dim(1) : a.size() / k;
       int64_t kb = tb ? b.dim(1) : b.dim(0), cols = tb ? b.dim(0) : b.dim(1);
       if (k != kb) fail("{}: inner dimensions differ: {} and {}", where, nn::shape_string(a.shape()), nn::shape_string(b.shape()));
       Shape out_shape = a.shape();
       out_shape.back() = cols;
-      if (op == "Gemm") out_shape = {m, cols};
+      if (kind == Op::Gemm) out_shape = {m, cols};
       out = Tensor(out_shape);
       float c_scale = 0.0f;
-      if (op == "Gemm" && has_input(2)) {
+      if (kind == Op::Gemm && has_input(2)) {
         Tensor bias = binary(out, in(2), [](float, float c) { return c; }, where);
         std::memcpy(out.data(), bias.data(), static_cast<size_t>(out.size()) * sizeof(float));
         c_scale = beta;
       }
       dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, cols, k, alpha, a.data(), ta ? m : k, b.data(), tb ? k : cols,
                  c_scale, out.data(), cols);
-    } else if (op == "Reshape") {
+    } else if (kind == Op::Reshape) {
       const Tensor& x = in(0);
       const Tensor& s = in(1);
       Shape shape(static_cast<size_t>(s.size()));
@@ -351,20 +399,20 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
       if (unknown >= 0) shape[static_cast<size_t>(unknown)] = x.size() / std::max<int64_t>(known, 1);
       if (nn::shape_size(shape) != x.size()) fail("{}: cannot reshape {} to {}", where, nn::shape_string(x.shape()), nn::shape_string(shape));
       out = x.reshaped(shape);
-    } else if (op == "Flatten") {
+    } else if (kind == Op::Flatten) {
       const Tensor& x = in(0);
       int64_t axis = attr_int(n, "axis", 1);
       if (axis < 0) axis += static_cast<int64_t>(x.rank());
       int64_t outer = 1;
       for (int64_t i = 0; i < axis; ++i) outer *= x.dim(static_cast<size_t>(i));
       out = x.reshaped({outer, x.size() / std::max<int64_t>(outer, 1)});
-    } else if (op == "Transpose") {
+    } else if (kind == Op::Transpose) {
       std::vector<int64_t> perm = attr_ints(n, "perm");
       if (perm.empty()) {
         for (size_t i = in(0).rank(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
       }
       out = transpose(in(0), perm);
-    } else if (op == "Concat") {
+    } else if (kind == Op::Concat) {
       int64_t axis = attr_int(n, "axis", 0);
       if (axis < 0) axis += static_cast<int64_t>(in(0).rank());
       Shape shape = in(0).shape();
@@ -379,7 +427,7 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
         for (int64_t o = 0; o < outer; ++o) std::memcpy(out.data() + o * out_row + offset, in(i).data() + o * row, static_cast<size_t>(row) * sizeof(float));
         offset += row;
       }
-    } else if (op == "GlobalAveragePool") {
+    } else if (kind == Op::GlobalAveragePool) {
       const Tensor& x = in(0);
       int64_t nb = x.dim(0), c = x.dim(1), hw = x.size() / (nb * c);
       out = Tensor({nb, c, 1, 1});
@@ -388,7 +436,7 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
         for (int64_t j = 0; j < hw; ++j) s += x[i * hw + j];
         out[i] = static_cast<float>(s / static_cast<double>(hw));
       }
-    } else if (op == "BatchNormalization") {
+    } else if (kind == Op::BatchNormalization) {
       const Tensor& x = in(0);
       const Tensor &scale = in(1), &bias = in(2), &mean = in(3), &var = in(4);
       float eps = attr_float(n, "epsilon", 1e-5f);
@@ -405,25 +453,25 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
       const Tensor& x = in(0);
       if (x.rank() != 4) fail("{}: expects a 4-D NCHW input, got {}", where, nn::shape_string(x.shape()));
       std::vector<int64_t> kernel = attr_ints(n, "kernel_shape");
-      if (op == "Conv" && kernel.empty()) kernel = {in(1).dim(2), in(1).dim(3)};
+      if (kind == Op::Conv && kernel.empty()) kernel = {in(1).dim(2), in(1).dim(3)};
       std::vector<int64_t> strides = attr_ints(n, "strides", {1, 1}), pads = attr_ints(n, "pads", {0, 0, 0, 0});
       std::vector<int64_t> dil = attr_ints(n, "dilations", {1, 1});
-      if (op != "Conv" && attr_int(n, "ceil_mode", 0)) fail("{}: ceil_mode=1 is not supported", where);
+      if (kind != Op::Conv && attr_int(n, "ceil_mode", 0)) fail("{}: ceil_mode=1 is not supported", where);
       int64_t group = attr_int(n, "group", 1);
       auto out_dim = [&](int i) {
         int64_t eff = (kernel[static_cast<size_t>(i)] - 1) * dil[static_cast<size_t>(i)] + 1;
         return (x.dim(2 + static_cast<size_t>(i)) + pads[static_cast<size_t>(i)] + pads[static_cast<size_t>(i) + 2] - eff) / strides[static_cast<size_t>(i)] + 1;
       };
-      int64_t oc = op == "Conv" ? in(1).dim(0) : x.dim(1);
+      int64_t oc = kind == Op::Conv ? in(1).dim(0) : x.dim(1);
       Shape out_shape = {x.dim(0), oc, out_dim(0), out_dim(1)};
       out = Tensor(out_shape);
       memory::desc src(nn::dims_of(x.shape()), dt::f32, tag::nchw), dst(nn::dims_of(out_shape), dt::f32, tag::nchw);
       memory::dims st = {strides[0], strides[1]}, pl = {pads[0], pads[1]}, pr = {pads[2], pads[3]};
       std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, nn::mem(src, x)}, {DNNL_ARG_DST, nn::mem(dst, out)}};
-      std::lock_guard lock(impl_->mutex);
+      std::unique_lock lock(impl_->mutex);
       auto key = std::make_pair(node_index, x.shape());
       auto cached = impl_->primitives.find(key);
-      if (op == "Conv") {
+      if (kind == Op::Conv) {
         const Tensor& w = in(1);
         memory::desc wd = group == 1 ? memory::desc(nn::dims_of(w.shape()), dt::f32, tag::oihw)
                                      : memory::desc({group, w.dim(0) / group, w.dim(1), w.dim(2), w.dim(3)}, dt::f32, tag::goihw);
@@ -437,19 +485,24 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
           cached = impl_->primitives.emplace(key, convolution_forward(convolution_forward::primitive_desc(desc, nn::cpu_engine()))).first;
         }
       } else if (cached == impl_->primitives.end()) {
-        algorithm alg = op == "MaxPool" ? algorithm::pooling_max
+        algorithm alg = kind == Op::MaxPool ? algorithm::pooling_max
                         : attr_int(n, "count_include_pad", 0) ? algorithm::pooling_avg_include_padding
                                                               : algorithm::pooling_avg_exclude_padding;
         pooling_forward::desc desc(prop_kind::forward_inference, alg, src, dst, st, {kernel[0], kernel[1]}, pl, pr);
         cached = impl_->primitives.emplace(key, pooling_forward(pooling_forward::primitive_desc(desc, nn::cpu_engine()))).first;
       }
-      cached->second.execute(nn::cpu_stream(), args);
+      dnnl::primitive primitive = cached->second;  // a handle: the cache may grow meanwhile
+      lock.unlock();
+      primitive.execute(nn::cpu_stream(), args);
       nn::cpu_stream().wait();
     }
-    values[n.output(0)] = out;
+    values[static_cast<size_t>(prepared.out)] = out;
   }
   std::map<std::string, Tensor> result;
-  for (const auto& o : impl_->outputs) result[o] = values.at(o);
+  for (size_t i = 0; i < impl_->outputs.size(); ++i) {
+    auto slot = static_cast<size_t>(impl_->output_slots[i]);
+    result[impl_->outputs[i]] = impl_->is_constant[slot] ? impl_->constant_slots[slot] : values[slot];
+  }
   return result;
 }
 
