@@ -281,6 +281,24 @@ TEST(NnGradients, NoInputGradientWhereNothingTrainableIsUpstream) {
   check_gradients(model, random_tensor({2, 6, 6, 1}, 5));
 }
 
+// Keras's DepthwiseConv2D: gradients by central differences (multiplier 2, strides, SAME), and the
+// ONNX export (a grouped Conv) computing what the layer computes.
+TEST_F(NnFiles, DepthwiseConv2DGradientsAndExport) {
+  set_random_seed(6);
+  auto in = Input({7, 7, 3});
+  auto dw = DepthwiseConv2D({3, 3}, {.depth_multiplier = 2, .strides = {2, 2}, .padding = "same", .activation = "relu"});
+  Model model({in}, Dense(4)(Flatten()(Conv2D(2, {1, 1})(dw(in)))));
+  EXPECT_EQ(dw->parameters()[0].value.shape(), (Shape{3, 3, 3, 2}));
+  check_gradients(model, random_tensor({2, 7, 7, 3}, 4));
+  check_input_gradient(DepthwiseConv2D({3, 3}, {.depth_multiplier = 1}), {5, 5, 2});
+  Tensor x = random_tensor({3, 7, 7, 3}, 9);
+  Tensor expected = model.predict(x);
+  onnxio::OnnxRunner runner(model.save(dir_));
+  Tensor got = runner.run({{"input", x}}).begin()->second;
+  ASSERT_EQ(got.size(), expected.size());
+  for (int64_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], expected[i], 1e-4);
+}
+
 // A text classifier's layers: Embedding (+ GlobalAveragePooling1D) gradients by central
 // differences, learning, and the ONNX export (Cast + Gather + ReduceMean) computing the same.
 TEST_F(NnFiles, EmbeddingAndGlobalAveragePooling1DTrainAndExport) {

@@ -1,5 +1,6 @@
-// Conv2D on NHWC activations with a Keras HWIO kernel [kh, kw, in, out]: oneDNN convolution
-// forward / backward-data / backward-weights, cached per batch size.
+// Conv2D on NHWC activations with a Keras HWIO kernel [kh, kw, in, out] (and DepthwiseConv2D, a
+// grouped convolution with one group per input channel): oneDNN convolution forward /
+// backward-data / backward-weights, cached per batch size.
 #include "nn/activation.h"
 #include "nn/conv_util.h"
 #include "nn/dnnl_util.h"
@@ -13,18 +14,25 @@ using namespace dnnl;
 
 class Conv2DLayer final : public Layer {
  public:
-  Conv2DLayer(int64_t filters, std::vector<int64_t> kernel, const Conv2DOptions& o)
-      : Layer(o.name.empty() ? default_layer_name("conv2d") : o.name), filters_(filters), kernel_(std::move(kernel)),
-        strides_(o.strides), padding_(o.padding), use_bias_(o.use_bias), activation_(parse_activation(o.activation)) {
-    if (filters <= 0) fail("layer {}: Conv2D filters must be positive, got {}", name(), filters);
+  // depth_multiplier > 0: Keras's DepthwiseConv2D (each input channel convolved on its own into
+  // depth_multiplier outputs; kernel [kh, kw, in, depth_multiplier]); filters is then ignored.
+  Conv2DLayer(int64_t filters, std::vector<int64_t> kernel, const Conv2DOptions& o, int64_t depth_multiplier = 0)
+      : Layer(o.name.empty() ? default_layer_name(depth_multiplier ? "depthwise_conv2d" : "conv2d") : o.name), filters_(filters),
+        depth_multiplier_(depth_multiplier), kernel_(std::move(kernel)), strides_(o.strides), padding_(o.padding), use_bias_(o.use_bias),
+        activation_(parse_activation(o.activation)) {
+    if (depth_multiplier < 0) fail("layer {}: depth_multiplier must be positive, got {}", name(), depth_multiplier);
+    if (!depthwise() && filters <= 0) fail("layer {}: Conv2D filters must be positive, got {}", name(), filters);
     if (kernel_.size() == 1) kernel_.push_back(kernel_[0]);
     if (strides_.size() == 1) strides_.push_back(strides_[0]);
     if (kernel_.size() != 2 || strides_.size() != 2) fail("layer {}: kernel_size and strides must have 1 or 2 values", name());
   }
-  std::string type() const override { return "Conv2D"; }
+  std::string type() const override { return depthwise() ? "DepthwiseConv2D" : "Conv2D"; }
   nlohmann::json config() const override {
-    return {{"filters", filters_}, {"kernel_size", kernel_}, {"strides", strides_}, {"padding", padding_},
-            {"activation", activation_name(activation_.activation())}, {"use_bias", use_bias_}};
+    nlohmann::json c = {{"kernel_size", kernel_}, {"strides", strides_}, {"padding", padding_},
+                        {"activation", activation_name(activation_.activation())}, {"use_bias", use_bias_}};
+    if (depthwise()) c["depth_multiplier"] = depth_multiplier_;
+    else c["filters"] = filters_;
+    return c;
   }
 
   Shape build(const std::vector<Shape>& inputs, Rng& rng) override {
@@ -40,8 +48,14 @@ class Conv2DLayer final : public Layer {
       fail("layer {}: {}", name(), e.what());
     }
     int64_t receptive = kernel_[0] * kernel_[1];
-    glorot_uniform(add_param("kernel", {kernel_[0], kernel_[1], in_[2], filters_}).value, receptive * in_[2],
-                   receptive * filters_, rng);
+    if (depthwise()) {
+      filters_ = in_[2] * depth_multiplier_;
+      // Keras's fans for a [kh, kw, in, multiplier] kernel.
+      glorot_uniform(add_param("depthwise_kernel", {kernel_[0], kernel_[1], in_[2], depth_multiplier_}).value, receptive * in_[2],
+                     receptive * depth_multiplier_, rng);
+    } else {
+      glorot_uniform(add_param("kernel", {kernel_[0], kernel_[1], in_[2], filters_}).value, receptive * in_[2], receptive * filters_, rng);
+    }
     if (use_bias_) add_param("bias", {filters_});
     return {h_.out, w_.out, filters_};
   }
@@ -51,7 +65,7 @@ class Conv2DLayer final : public Layer {
     int64_t n = x.dim(0);
     auto& k = kernels(n);
     Tensor z({n, h_.out, w_.out, filters_});
-    run_weighted_forward(k.fwd, k.descs, x, param("kernel"), use_bias_ ? &param("bias") : nullptr, z);
+    run_weighted_forward(k.fwd, k.descs, x, kernel(), use_bias_ ? &param("bias") : nullptr, z);
     if (training) x_ = x;
     return activation_.forward(z, training);
   }
@@ -64,14 +78,15 @@ class Conv2DLayer final : public Layer {
     int64_t n = dz.dim(0);
     auto& k = kernels(n);
     Tensor dx = input_gradient_needed() ? Tensor({n, in_[0], in_[1], in_[2]}) : Tensor();
-    run_weighted_backward(k.bwd_data, k.bwd_weights, k.descs, x_, dz, param("kernel"), use_bias_ ? &param("bias") : nullptr, dx);
+    run_weighted_backward(k.bwd_data, k.bwd_weights, k.descs, x_, dz, kernel(), use_bias_ ? &param("bias") : nullptr, dx);
     return {dx};
   }
 
   void to_onnx(onnxio::GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
-    // ONNX Conv weights are OIHW.
-    const Tensor& hwio = param("kernel").value;
-    int64_t kh = kernel_[0], kw = kernel_[1], ci = in_[2], co = filters_;
+    // ONNX Conv weights are OIHW; a depthwise conv is a Conv with one group per input channel,
+    // weights [in * multiplier, 1, kh, kw] (output c * multiplier + m, as Keras orders them).
+    const Tensor& hwio = kernel().value;
+    int64_t kh = kernel_[0], kw = kernel_[1], ci = depthwise() ? 1 : in_[2], co = filters_;
     Tensor oihw({co, ci, kh, kw});
     for (int64_t y = 0; y < kh; ++y)
       for (int64_t x = 0; x < kw; ++x)
@@ -85,11 +100,16 @@ class Conv2DLayer final : public Layer {
     onnxio::GraphBuilder::set_attr(node, "kernel_shape", kernel_);
     onnxio::GraphBuilder::set_attr(node, "strides", strides_);
     onnxio::GraphBuilder::set_attr(node, "pads", std::vector<int64_t>{h_.pad_before, w_.pad_before, h_.pad_after, w_.pad_after});
+    if (depthwise()) onnxio::GraphBuilder::set_attr(node, "group", in_[2]);
     g.set_layout(z, onnxio::Layout::NCHW);
     if (!plain) activation_.to_onnx(g, z, out);
   }
 
  private:
+  bool depthwise() const { return depth_multiplier_ > 0; }
+  Parameter& kernel() { return param(depthwise() ? "depthwise_kernel" : "kernel"); }
+  const Parameter& kernel() const { return param(depthwise() ? "depthwise_kernel" : "kernel"); }
+
   struct Kernels {
     WeightedDescs descs;
     convolution_forward fwd;
@@ -100,7 +120,9 @@ class Conv2DLayer final : public Layer {
     auto it = cache_.find(n);
     if (it != cache_.end()) return it->second;
     memory::desc src = nhwc_desc(n, in_[0], in_[1], in_[2]);
-    memory::desc weights({filters_, in_[2], kernel_[0], kernel_[1]}, dt::f32, tag::hwio);
+    // Keras's [kh, kw, in, multiplier] depthwise kernel is oneDNN's grouped hwigo with one input per group.
+    memory::desc weights = depthwise() ? memory::desc({in_[2], depth_multiplier_, 1, kernel_[0], kernel_[1]}, dt::f32, tag::hwigo)
+                                       : memory::desc({filters_, in_[2], kernel_[0], kernel_[1]}, dt::f32, tag::hwio);
     memory::desc bias({filters_}, dt::f32, tag::a);
     memory::desc dst = nhwc_desc(n, h_.out, w_.out, filters_);
     memory::dims strides = {strides_[0], strides_[1]}, pad_l = {h_.pad_before, w_.pad_before},
@@ -119,7 +141,7 @@ class Conv2DLayer final : public Layer {
         .first->second;
   }
 
-  int64_t filters_;
+  int64_t filters_, depth_multiplier_;
   std::vector<int64_t> kernel_, strides_;
   std::string padding_;
   bool use_bias_;
@@ -134,6 +156,11 @@ class Conv2DLayer final : public Layer {
 
 LayerRef Conv2D(int64_t filters, std::vector<int64_t> kernel_size, const Conv2DOptions& options) {
   return LayerRef(std::make_shared<Conv2DLayer>(filters, std::move(kernel_size), options));
+}
+LayerRef DepthwiseConv2D(std::vector<int64_t> kernel_size, const DepthwiseConv2DOptions& o) {
+  return LayerRef(std::make_shared<Conv2DLayer>(
+      0, std::move(kernel_size), Conv2DOptions{.strides = o.strides, .padding = o.padding, .activation = o.activation, .use_bias = o.use_bias, .name = o.name},
+      o.depth_multiplier));
 }
 
 }  // namespace litepipe::nn

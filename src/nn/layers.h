@@ -30,6 +30,16 @@ struct Conv2DOptions {
   std::string name = {};
 };
 LayerRef Conv2D(int64_t filters, std::vector<int64_t> kernel_size, const Conv2DOptions& options = {});
+struct DepthwiseConv2DOptions {
+  int64_t depth_multiplier = 1;
+  std::vector<int64_t> strides = {1, 1};
+  std::string padding = "valid";  // valid | same
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string name = {};
+};
+// Keras's DepthwiseConv2D: each input channel convolved on its own (kernel [kh, kw, in, multiplier]).
+LayerRef DepthwiseConv2D(std::vector<int64_t> kernel_size, const DepthwiseConv2DOptions& options = {});
 
 struct PoolOptions {
   std::vector<int64_t> strides = {};  // default: pool_size
