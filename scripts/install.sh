@@ -17,6 +17,7 @@ APT_PACKAGES=(
   r-cran-palmerpenguins   # TFX's penguin data as CSV (examples/penguin)
   nodejs
   chromium   # headless: the test that renders the comparison report
+  clang libclang-rt-14-dev libomp-dev   # scripts/fuzz.sh: libFuzzer + ASan/UBSan runtimes, OpenMP for clang
 )
 
 missing=()

@@ -159,7 +159,7 @@ TEST_F(MissingValuesOpsTest, UnsupportedUsesFailNamingTheOp) {
   boolean_operand.mutable_graph()->mutable_node(2)->set_input(0, "isnan");
   expect_error([&] { tfl::convert_onnx_to_tflite(boolean_operand, {}, "missing_values.onnx"); }, {"missing_values.onnx", "Mul", "'isnan' is boolean"});
 
-  // The interpreter validates types in Prepare, naming the operator.
+  // The interpreter validates types when it loads the model (its kernel's Init), naming the operator.
   std::string lite = tfl::convert_onnx_to_tflite(proto, {}, "missing_values.onnx");
   auto model = ::tflite::UnPackModel(lite.data());
   auto& graph = *model->subgraphs[0];
@@ -170,8 +170,8 @@ TEST_F(MissingValuesOpsTest, UnsupportedUsesFailNamingTheOp) {
   }
   flatbuffers::FlatBufferBuilder fbb;
   fbb.Finish(::tflite::Model::Pack(fbb, model.get()), ::tflite::ModelIdentifier());
-  tfl::Interpreter broken(std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()), "broken.tflite");
-  expect_error([&] { broken.allocate_tensors(); }, {"broken.tflite", "NOT_EQUAL", "expected bool"});
+  const std::string broken(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+  expect_error([&] { tfl::Interpreter(broken, "broken.tflite"); }, {"broken.tflite", "NOT_EQUAL", "expected bool"});
 }
 
 }  // namespace

@@ -55,11 +55,15 @@ nlohmann::json read_json_file(const fs::path& path) {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     fail("{}: malformed JSON at byte {}: {}", path.string(), e.byte, e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (1e400)
+    fail("{}: unreadable JSON: {}", path.string(), e.what());
   }
 }
 
 void write_json_file_atomic(const fs::path& path, const nlohmann::json& value) {
-  write_file_atomic(path, value.dump(2) + "\n");
+  // Strings from data (feature values, names) may not be UTF-8: invalid bytes become U+FFFD
+  // rather than failing the write.
+  write_file_atomic(path, value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 std::vector<fs::path> list_files(const fs::path& root) {

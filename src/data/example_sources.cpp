@@ -190,6 +190,11 @@ std::vector<CsvColumn> read_csv_file(const fs::path& path, const std::string& sp
   std::map<std::string, size_t> header_index;
   for (size_t c = 0; c < table.header.size(); ++c) {
     if (table.header[c].empty()) fail("{}: CSV header column {} has no name", path.string(), c + 1);
+    try {
+      (void)nlohmann::json(table.header[c]).dump();  // feature names end up in JSON files
+    } catch (const nlohmann::json::type_error&) {
+      fail("{}: CSV header column {} is not UTF-8 text (save the file as UTF-8)", path.string(), c + 1);
+    }
     auto [it, inserted] = header_index.emplace(table.header[c], c);
     if (!inserted) fail("{}: CSV header names column '{}' twice (columns {} and {}); each feature needs its own name", path.string(), table.header[c], it->second + 1, c + 1);
   }

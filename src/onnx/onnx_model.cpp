@@ -73,27 +73,40 @@ std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name
 
 // Values flow as float tensors; int64 shape constants are kept as exact floats (|v| < 2^24).
 Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& origin) {
+  // The size is checked against the data before anything is allocated: dims are hostile.
   Shape shape(t.dims().begin(), t.dims().end());
-  Tensor out(shape);
-  int64_t n = out.size();
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) fail("{}: initializer '{}' has dims {} (negative or overflowing)", origin, t.name(), nn::shape_string(shape));
+  }
+  auto expect = [&](int64_t have, int64_t unit) {
+    if (have != n * unit) fail("{}: initializer '{}' holds {} bytes, its dims {} need {}", origin, t.name(), have, nn::shape_string(shape), n * unit);
+  };
+  Tensor out;
   switch (t.data_type()) {
     case onnx::TensorProto::FLOAT:
       if (t.has_raw_data()) {
-        if (static_cast<int64_t>(t.raw_data().size()) != n * 4) fail("{}: initializer '{}' has {} bytes, expected {}", origin, t.name(), t.raw_data().size(), n * 4);
+        expect(static_cast<int64_t>(t.raw_data().size()), 4);
+        out = Tensor(shape);
         std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
       } else {
-        if (t.float_data_size() != n) fail("{}: initializer '{}' has {} values, expected {}", origin, t.name(), t.float_data_size(), n);
+        expect(t.float_data_size() * int64_t{4}, 4);
+        out = Tensor(shape);
         std::copy(t.float_data().begin(), t.float_data().end(), out.data());
       }
       break;
     case onnx::TensorProto::INT64:
       if (t.has_raw_data()) {
+        expect(static_cast<int64_t>(t.raw_data().size()), 8);
+        out = Tensor(shape);
         for (int64_t i = 0; i < n; ++i) {
           int64_t v;
           std::memcpy(&v, t.raw_data().data() + i * 8, 8);
           out[i] = static_cast<float>(v);
         }
       } else {
+        expect(t.int64_data_size() * int64_t{8}, 8);
+        out = Tensor(shape);
         for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(t.int64_data(static_cast<int>(i)));
       }
       break;
@@ -101,6 +114,18 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& origin) 
       fail("{}: initializer '{}' has data type {}; the runner handles FLOAT and INT64", origin, t.name(), t.data_type());
   }
   return out;
+}
+
+// The fewest inputs each op needs (the run loop reads them without asking again).
+int min_inputs(Op op) {
+  switch (op) {
+    case Op::Gemm: case Op::MatMul: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Reshape: case Op::Gather:
+    case Op::Conv:
+      return 2;
+    case Op::Where: return 3;
+    case Op::BatchNormalization: return 5;
+    default: return 1;
+  }
 }
 
 Shape broadcast_shape(const Shape& a, const Shape& b, const std::string& where) {
@@ -226,6 +251,11 @@ OnnxRunner::OnnxRunner(onnx::ModelProto model, std::string origin)
       else prepared.in.push_back(impl_->slot_of.at(i));
     }
     if (n.output_size() < 1) fail("{}: has no output", prepared.where);
+    int present = 0;
+    for (int k : prepared.in) present += k >= 0;
+    if (present < min_inputs(prepared.op) || (!prepared.in.empty() && prepared.in[0] < 0)) {
+      fail("{}: has {} inputs, the op needs at least {}", prepared.where, present, min_inputs(prepared.op));
+    }
     prepared.out = impl_->slot(n.output(0));
     impl_->nodes.push_back(std::move(prepared));
   }
@@ -240,7 +270,13 @@ OnnxRunner::OnnxRunner(onnx::ModelProto model, std::string origin)
     impl_->is_constant[static_cast<size_t>(impl_->slot_of.at(name))] = 1;
   }
   for (const auto& p : model_.metadata_props()) {
-    if (p.key() == kSignatureMetadataKey) signature_def_ = nlohmann::json::parse(p.value());
+    if (p.key() != kSignatureMetadataKey) continue;
+    try {
+      signature_def_ = nlohmann::json::parse(p.value());
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}: metadata '{}' is not JSON: {}", origin_, kSignatureMetadataKey, e.what());
+    }
+    if (!signature_def_.is_object()) fail("{}: metadata '{}' must be a JSON object of signatures", origin_, kSignatureMetadataKey);
   }
   if (signature_def_.is_null()) {
     nlohmann::json sig = {{"inputs", nlohmann::json::object()}, {"outputs", nlohmann::json::object()}};
@@ -256,6 +292,19 @@ std::vector<std::string> OnnxRunner::input_names() const { return impl_->inputs;
 std::vector<std::string> OnnxRunner::output_names() const { return impl_->outputs; }
 
 std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor>& feeds) const {
+  // Shapes come from the file: one too large for memory, or one oneDNN refuses, is an Error.
+  try {
+    return run_graph(feeds);
+  } catch (const std::bad_alloc&) {
+    fail("{}: a tensor of this model does not fit in memory", origin_);
+  } catch (const std::length_error&) {
+    fail("{}: a tensor of this model does not fit in memory", origin_);
+  } catch (const dnnl::error& e) {
+    fail("{}: oneDNN rejected a convolution or pooling of this model: {}", origin_, e.what());
+  }
+}
+
+std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, Tensor>& feeds) const {
   using namespace dnnl;
   using nn::dt;
   using nn::tag;
@@ -414,7 +463,15 @@ std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor
       out = transpose(in(0), perm);
     } else if (kind == Op::Concat) {
       int64_t axis = attr_int(n, "axis", 0);
-      if (axis < 0) axis += static_cast<int64_t>(in(0).rank());
+      auto rank = static_cast<int64_t>(in(0).rank());
+      if (axis < 0) axis += rank;
+      if (axis < 0 || axis >= rank) fail("{}: axis {} is out of range for rank {}", where, attr_int(n, "axis", 0), rank);
+      for (int i = 1; i < n.input_size(); ++i) {
+        const Shape& other = in(i).shape();
+        bool same = other.size() == in(0).shape().size();
+        for (size_t d = 0; same && d < other.size(); ++d) same = static_cast<int64_t>(d) == axis || other[d] == in(0).shape()[d];
+        if (!same) fail("{}: input {} has shape {}, which does not concatenate with {} on axis {}", where, i, nn::shape_string(other), nn::shape_string(in(0).shape()), axis);
+      }
       Shape shape = in(0).shape();
       shape[static_cast<size_t>(axis)] = 0;
       for (int i = 0; i < n.input_size(); ++i) shape[static_cast<size_t>(axis)] += in(i).dim(static_cast<size_t>(axis));

@@ -44,6 +44,7 @@ class OnnxRunner {
   const onnx::ModelProto& model() const { return model_; }
 
  private:
+  std::map<std::string, nn::Tensor> run_graph(const std::map<std::string, nn::Tensor>& inputs) const;
   struct Impl;
   onnx::ModelProto model_;
   std::string origin_;

@@ -1,0 +1,145 @@
+// DEPTHWISE_CONV_2D (filter [1, height, width, channels], channels = input channels x depth
+// multiplier): float32, and int8 with a per-channel filter along axis 3 (TFLite's reference
+// double rounding).
+#include <algorithm>
+
+#include "tflite/runtime/kernels/kernel_util.h"
+#include "tflite/runtime/kernels/kernels.h"
+#include "tflite/runtime/kernels/requantizer.h"
+
+namespace litepipe::tfl::kernels {
+namespace {
+
+struct DepthwiseConvData : OpData {
+  ConvParams params;
+  int32_t depth_multiplier = 0;  // 0: implied by the filter
+  bool int8 = false;
+  ConvGeometry g{};
+  size_t acc = 0;  // int8: scratch accumulators
+  OpContext::QuantParams x{}, y{};
+  Requantizer requantize;
+};
+
+std::unique_ptr<OpData> init(OpContext& ctx) {
+  ctx.expect_counts(2, 3, 1);
+  auto d = std::make_unique<DepthwiseConvData>();
+  const auto o = options_or_default<::tflite::DepthwiseConv2DOptionsT>(ctx);
+  d->params.padding = padding(ctx, o.padding);
+  d->params.stride_h = positive(ctx, o.stride_h, "stride_h");
+  d->params.stride_w = positive(ctx, o.stride_w, "stride_w");
+  d->params.dilation_h = positive(ctx, o.dilation_h_factor, "dilation_h_factor");
+  d->params.dilation_w = positive(ctx, o.dilation_w_factor, "dilation_w_factor");
+  d->params.activation = fused_activation(ctx, o.fused_activation_function);
+  if (o.depth_multiplier < 0) ctx.fail("depth_multiplier is {}, expected at least 0", o.depth_multiplier);
+  d->depth_multiplier = o.depth_multiplier;
+  const Tensor& x = ctx.input(0);
+  const Tensor& f = ctx.input(1);
+  const Tensor& y = ctx.output();
+  const Tensor* b = ctx.optional_input(2);
+  if (x.type == DType::Float32) {
+    ctx.expect_type(f, DType::Float32, "filter");
+    ctx.expect_type(y, DType::Float32, "output");
+    if (b) ctx.expect_type(*b, DType::Float32, "bias");
+  } else if (x.type == DType::Int8) {
+    d->int8 = true;
+    check_int8_filter(ctx, f, 3);
+    d->x = ctx.int8_params(x, "input");
+    d->y = ctx.int8_params(y, "output");
+    int8_activation_range(ctx, d->params.activation, d->y);
+    if (b) ctx.expect_type(*b, DType::Int32, "bias");
+  } else {
+    ctx.fail("input '{}' is {}; expected float32 or int8", x.name, dtype_name(x.type));
+  }
+  return d;
+}
+
+void eval_float(OpContext& ctx);
+void eval_int8(OpContext& ctx);
+
+void prepare(OpContext& ctx) {
+  auto& d = ctx.data<DepthwiseConvData>();
+  d.g = conv_geometry(ctx, d.params, true);
+  const ConvGeometry& g = d.g;
+  if (d.depth_multiplier > 0 && g.oc != g.ic * d.depth_multiplier) {
+    ctx.fail("filter has {} channels; the input's {} channels times depth_multiplier {} make {}", g.oc, g.ic, d.depth_multiplier, g.ic * d.depth_multiplier);
+  }
+  ctx.set_output_shape(ctx.output(), {g.batch, g.oh, g.ow, g.oc});
+  const Tensor* b = ctx.optional_input(2);
+  if (b && b->elements() != g.oc) ctx.fail("bias '{}' has {} values; the filter has {} channels", b->name, b->elements(), g.oc);
+  if (!d.int8) {
+    ctx.node().eval = eval_float;
+    return;
+  }
+  auto [lo, hi] = int8_activation_range(ctx, d.params.activation, d.y);
+  d.requantize.set(channel_multipliers(ctx, ctx.input(1), g.oc, 3, d.x, d.y), int32_bias(ctx, g.oc), false, d.y.zero_point, lo, hi);
+  d.acc = ctx.request_scratch(ctx.scratch_bytes(g.batch * g.oh * g.ow * g.oc, sizeof(int32_t), "accumulators"));
+  ctx.node().eval = eval_int8;
+}
+
+void eval_float(OpContext& ctx) {
+  const auto& d = ctx.data<DepthwiseConvData>();
+  const ConvGeometry& g = d.g;
+  const float* x = ctx.input(0).as<float>();
+  const float* f = ctx.input(1).as<float>();
+  const Tensor* b = ctx.optional_input(2);
+  Tensor& out = ctx.output();
+  float* y = out.as<float>();
+  const int64_t mult = g.oc / g.ic;
+  for (int64_t bi = 0; bi < g.batch; ++bi)
+    for (int64_t oy = 0; oy < g.oh; ++oy)
+      for (int64_t ox = 0; ox < g.ow; ++ox)
+        for (int64_t oc = 0; oc < g.oc; ++oc) {
+          const int64_t ic = oc / mult;
+          float acc = b ? b->as<float>()[oc] : 0.0f;
+          for (int64_t ky = 0; ky < g.kh; ++ky) {
+            const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+            if (iy < 0 || iy >= g.ih) continue;
+            for (int64_t kx = 0; kx < g.kw; ++kx) {
+              const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+              if (ix < 0 || ix >= g.iw) continue;
+              acc += x[((bi * g.ih + iy) * g.iw + ix) * g.ic + ic] * f[(ky * g.kw + kx) * g.oc + oc];
+            }
+          }
+          y[((bi * g.oh + oy) * g.ow + ox) * g.oc + oc] = acc;
+        }
+  apply_activation(y, out.elements(), d.params.activation);
+}
+
+void eval_int8(OpContext& ctx) {
+  const auto& d = ctx.data<DepthwiseConvData>();
+  const ConvGeometry& g = d.g;
+  const int8_t* x = ctx.input(0).as<int8_t>();
+  const int8_t* f = ctx.input(1).as<int8_t>();
+  auto* acc = ctx.scratch<int32_t>(d.acc);
+  const int64_t multiplier = g.oc / g.ic, rows = g.batch * g.oh * g.ow;
+  const int32_t input_zero_point = d.x.zero_point;
+#pragma omp parallel for if (rows * g.oc * g.kh * g.kw > (1 << 18)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t b = r / (g.oh * g.ow), oy = r / g.ow % g.oh, ox = r % g.ow;
+    for (int64_t oc = 0; oc < g.oc; ++oc) {
+      const int64_t ic = oc / multiplier;
+      int64_t sum = 0;  // an int32 accumulator's value, without its overflow (wrapped below)
+      for (int64_t ky = 0; ky < g.kh; ++ky) {
+        const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+        if (iy < 0 || iy >= g.ih) continue;
+        for (int64_t kx = 0; kx < g.kw; ++kx) {
+          const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+          if (ix < 0 || ix >= g.iw) continue;
+          const int32_t v = x[((b * g.ih + iy) * g.iw + ix) * g.ic + ic] - input_zero_point;
+          sum += v * f[(ky * g.kw + kx) * g.oc + oc];
+        }
+      }
+      acc[r * g.oc + oc] = static_cast<int32_t>(sum);
+    }
+  }
+  d.requantize.run(acc, rows, g.oc, ctx.output().as<int8_t>());
+}
+
+}  // namespace
+
+const Kernel& depthwise_conv_2d() {
+  static const Kernel kernel{"DEPTHWISE_CONV_2D", 3, init, prepare};
+  return kernel;
+}
+
+}  // namespace litepipe::tfl::kernels

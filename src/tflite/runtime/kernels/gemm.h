@@ -1,0 +1,68 @@
+#pragma once
+// Matrix products for the kernels, through oneDNN: float sgemm, int8 x int8 -> int32 GEMM, and
+// oneDNN int8 primitives (matmul / convolution) with weights packed once. Small products (batch-1
+// inference) run on one OpenMP thread — waking the others costs more than the product — under a
+// ThreadLimit, which restores the caller's thread count however the product ends.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <optional>
+
+#include "nn/dnnl_util.h"
+#include "tflite/runtime/tensor.h"
+
+namespace litepipe::tfl {
+
+// For its lifetime, OpenMP regions the calling thread starts use one thread when `single` is true
+// (the caller's setting is restored on destruction, also during unwinding).
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(bool single);
+  ~ThreadLimit();
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int saved_ = 0;
+  bool active_ = false;
+};
+
+// c[m, n] += a[m, k] * b[n, k]^T (float).
+void gemm_f32_nt(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c);
+// c[m, n] = (a[m, k] - a_zero_point) * b[n, k]^T, exact in int32.
+void gemm_s8_nt(int64_t m, int64_t n, int64_t k, const int8_t* a, int8_t a_zero_point, const int8_t* b, int32_t* c, int64_t single_thread_below);
+
+// A oneDNN int8 primitive (matmul or convolution) with the input zero point as an attribute,
+// weights packed once and exact int32 sums out; requantization stays the kernel's. Left empty
+// when oneDNN has no such kernel here (the caller then uses gemm_s8_nt).
+struct Int8Primitive {
+  std::optional<dnnl::primitive> primitive;
+  dnnl::memory src, dst;  // bound to the tensors' memory at each run
+  dnnl::memory packed_weights;
+
+  // `make_primitive_desc(attributes)` builds the Primitive's descriptor; a dnnl::error (no such
+  // kernel for these shapes here) leaves the primitive empty.
+  template <typename Primitive, typename MakeDesc>
+  void plan(MakeDesc make_primitive_desc, const dnnl::memory::desc& src_desc, const dnnl::memory::desc& user_weights,
+            const dnnl::memory::desc& dst_desc, int32_t input_zero_point, const Tensor& weights) {
+    dnnl::primitive_attr attr;
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {input_zero_point});
+    try {
+      auto pd = make_primitive_desc(attr);
+      packed_weights = dnnl::memory(pd.weights_desc(), nn::cpu_engine());
+      dnnl::memory user(user_weights, nn::cpu_engine(), weights.data);
+      reorder_weights(user);
+      primitive = Primitive(pd);
+      src = dnnl::memory(src_desc, nn::cpu_engine(), DNNL_MEMORY_NONE);
+      dst = dnnl::memory(dst_desc, nn::cpu_engine(), DNNL_MEMORY_NONE);
+    } catch (const dnnl::error&) {
+      primitive.reset();
+    }
+  }
+  void execute(void* input, int32_t* sums, int64_t work);
+
+ private:
+  void reorder_weights(dnnl::memory& user);
+};
+
+}  // namespace litepipe::tfl

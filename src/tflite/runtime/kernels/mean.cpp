@@ -1,0 +1,123 @@
+// MEAN over constant int32 axes, float32 and int8. int8 global average pooling (4-D, axes {1, 2},
+// keep_dims) is TFLite's optimized integer Mean: the raw int8 sum times input_scale / (count *
+// output_scale), plus a rounded zero-point bias. Any other int8 reduction is its
+// QuantizedMeanOrSum: the zero point removed from the sum, 1 / count folded into the multiplier.
+#include <algorithm>
+
+#include "tflite/runtime/kernels/kernel_util.h"
+#include "tflite/runtime/kernels/kernels.h"
+
+namespace litepipe::tfl::kernels {
+namespace {
+
+struct MeanData : OpData {
+  bool keep_dims = false;
+  bool int8 = false;
+  OpContext::QuantParams x{}, y{};
+  Reduction reduction;
+  size_t sums = 0;  // scratch: one sum per output value
+  bool spatial = false;  // int8: the 4-D global-average-pooling path
+  qmath::Multiplier multiplier;
+  int64_t bias = 0;
+};
+
+std::unique_ptr<OpData> init(OpContext& ctx) {
+  ctx.expect_counts(2, 2, 1);
+  auto d = std::make_unique<MeanData>();
+  d->keep_dims = options_or_default<::tflite::ReducerOptionsT>(ctx).keep_dims;
+  const Tensor& x = ctx.input(0);
+  const Tensor& axes = ctx.input(1);
+  const Tensor& y = ctx.output();
+  ctx.expect_type(axes, DType::Int32, "axes");
+  if (!axes.constant) ctx.fail("axes '{}' must be constant", axes.name);
+  if (axes.shape.size() > 1) ctx.fail("axes '{}' has rank {}, expected 0 or 1", axes.name, axes.shape.size());
+  if (x.type == DType::Float32) {
+    ctx.expect_type(y, DType::Float32, "output");
+  } else if (x.type == DType::Int8) {
+    d->int8 = true;
+    d->x = ctx.int8_params(x, "input");
+    d->y = ctx.int8_params(y, "output");
+  } else {
+    ctx.fail("input '{}' is {}; expected float32 or int8", x.name, dtype_name(x.type));
+  }
+  return d;
+}
+
+void eval_float(OpContext& ctx);
+void eval_int8(OpContext& ctx);
+
+void prepare(OpContext& ctx) {
+  auto& d = ctx.data<MeanData>();
+  const Tensor& x = ctx.input(0);
+  const Tensor& axes = ctx.input(1);
+  Tensor& y = ctx.output();
+  d.reduction = reduction(ctx, x, axes, d.keep_dims);
+  ctx.set_output_shape(y, d.reduction.output_shape);
+  const int64_t outputs = y.elements();
+  d.sums = ctx.request_scratch(ctx.scratch_bytes(outputs, d.int8 ? sizeof(int64_t) : sizeof(double), "sums"));
+  if (!d.int8) {
+    ctx.node().eval = eval_float;
+    return;
+  }
+  const auto& reduce = d.reduction.reduce;
+  const int64_t count = d.reduction.count;  // >= 1 (reduction() checks)
+  d.spatial = d.keep_dims && x.shape.size() == 4 && axes.elements() == 2 && reduce[1] && reduce[2] && !reduce[0] && !reduce[3];
+  if (d.spatial) {
+    const float real_scale = d.x.scale / (static_cast<float>(count) * d.y.scale);
+    d.multiplier = checked_multiplier(ctx, static_cast<double>(real_scale), "mean");
+    float shift = static_cast<float>(d.x.zero_point) * d.x.scale / d.y.scale;
+    shift = shift > 0 ? shift + 0.5f : shift - 0.5f;
+    d.bias = int64_t{d.y.zero_point} - qmath::float_to_int32(shift);
+  } else {
+    qmath::Multiplier m = checked_multiplier(ctx, static_cast<double>(d.x.scale) / static_cast<double>(d.y.scale), "mean");
+    // Fold 1 / count into the multiplier, keeping as many bits as the significand allows.
+    int bits = 63 - __builtin_clzll(static_cast<uint64_t>(count));
+    bits = std::min(bits, 32);
+    bits = std::min(bits, 31 + m.shift);  // m.shift >= -31
+    m.significand = static_cast<int32_t>((static_cast<int64_t>(m.significand) << bits) / count);
+    m.shift -= bits;
+    // A shift below -31 shifts every bit out: all results are 0 (TFLite's QuantizeMultiplier rule).
+    if (m.shift < -31) m = {};
+    d.multiplier = m;
+  }
+  ctx.node().eval = eval_int8;
+}
+
+void eval_float(OpContext& ctx) {
+  const auto& d = ctx.data<MeanData>();
+  const Tensor& x = ctx.input(0);
+  Tensor& y = ctx.output();
+  const int64_t outputs = y.elements();
+  auto* sums = ctx.scratch<double>(d.sums);
+  std::fill(sums, sums + outputs, 0.0);
+  reduce_sum(x.shape, d.reduction.reduce, x.as<float>(), sums);
+  const auto count = static_cast<double>(d.reduction.count);
+  for (int64_t i = 0; i < outputs; ++i) y.as<float>()[i] = static_cast<float>(sums[i] / count);
+}
+
+void eval_int8(OpContext& ctx) {
+  const auto& d = ctx.data<MeanData>();
+  const Tensor& x = ctx.input(0);
+  Tensor& y = ctx.output();
+  const int64_t outputs = y.elements();
+  auto* sums = ctx.scratch<int64_t>(d.sums);
+  std::fill(sums, sums + outputs, 0);
+  reduce_sum(x.shape, d.reduction.reduce, x.as<int8_t>(), sums);
+  int8_t* yd = y.as<int8_t>();
+  const int64_t zero_point_sum = int64_t{d.x.zero_point} * d.reduction.count;
+  for (int64_t o = 0; o < outputs; ++o) {
+    // TFLite accumulates in int32: the same value, wrapped, without the overflow.
+    const int64_t v = d.spatial ? int64_t{qmath::apply(static_cast<int32_t>(sums[o]), d.multiplier)} + d.bias
+                                : int64_t{qmath::apply(static_cast<int32_t>(sums[o] - zero_point_sum), d.multiplier)} + d.y.zero_point;
+    yd[o] = static_cast<int8_t>(std::clamp<int64_t>(v, -128, 127));
+  }
+}
+
+}  // namespace
+
+const Kernel& mean() {
+  static const Kernel kernel{"MEAN", 2, init, prepare};
+  return kernel;
+}
+
+}  // namespace litepipe::tfl::kernels
