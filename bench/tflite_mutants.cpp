@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -526,16 +527,20 @@ Outcome run_mutant(const std::string& bytes, uint64_t seed, uint64_t index, cons
   }
 }
 
-// The kind of an error message, for the summary: its text with numbers and quoted names removed.
+// The kind of an error message, for the summary: its text after the origin, with numbers and
+// quoted names replaced.
 std::string error_kind(const std::string& message) {
   std::string s = message;
-  if (auto colon = s.find(": "); colon != std::string::npos) s = s.substr(colon + 2);
+  if (s.rfind("mutant: ", 0) == 0) s = s.substr(8);
   std::string out;
   bool quoted = false;
-  for (char c : s) {
-    if (c == '\'') {
-      quoted = !quoted;
-      if (!quoted) out += "'…'";
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool opens = c == '\'' && !quoted && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '(');
+    const bool closes = c == '\'' && quoted && (i + 1 == s.size() || !std::isalpha(static_cast<unsigned char>(s[i + 1])));
+    if (opens || closes) {
+      quoted = opens;
+      if (closes) out += "'…'";
       continue;
     }
     if (quoted) continue;
@@ -545,7 +550,7 @@ std::string error_kind(const std::string& message) {
     }
     out += c;
   }
-  return out.substr(0, 90);
+  return out.substr(0, 100);
 }
 
 int usage(const char* argv0) {

@@ -34,8 +34,12 @@ command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (bash scripts/i
 build=${LITEPIPE_FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${LITEPIPE_FUZZ_JOBS:-$(nproc)}
 echo "fuzz: building ${targets[*]} in $build (clang, libFuzzer, ASan + UBSan)"
-CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLITEPIPE_BUILD_FUZZERS=ON \
-  -DLITEPIPE_BUILD_TESTS=OFF -DLITEPIPE_BUILD_BENCH=OFF >/dev/null
+# A build directory already configured for fuzzing (the test script's sanitizer build, which also
+# holds the test suite) is used as it is; otherwise one is configured with the fuzzers only.
+if ! grep -qs '^LITEPIPE_BUILD_FUZZERS:BOOL=ON' "$build/CMakeCache.txt"; then
+  CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLITEPIPE_BUILD_FUZZERS=ON \
+    -DLITEPIPE_BUILD_TESTS=OFF -DLITEPIPE_BUILD_BENCH=OFF >/dev/null
+fi
 build_targets=()
 for t in "${targets[@]}"; do build_targets+=(--target "${t}_fuzzer"); done
 nice cmake --build "$build" -j"$jobs" "${build_targets[@]}"
@@ -63,11 +67,21 @@ for t in "${targets[@]}"; do
   fi
   if [ ${#regressions[@]} -gt 0 ]; then
     echo "fuzz: $t: replaying ${#regressions[@]} regression input(s) from fuzz/regressions/$t"
-    if ! nice "$bin" -timeout=25 -rss_limit_mb=2048 "${regressions[@]}" >"$tmp/$t.regressions.log" 2>&1; then
-      echo "fuzz: $t: a regression input still fails:"
-      tail -n 60 "$tmp/$t.regressions.log"
-      failed+=("$t (regression)")
-      summary+=("$(printf '%-14s regression input fails' "$t")")
+    still=0
+    for f in "${regressions[@]}"; do
+      # (in a subshell, so that bash's "Aborted" notice goes to the log too)
+      if ! (nice "$bin" -timeout=25 -rss_limit_mb=2048 "$f") >"$tmp/$t.regression.log" 2>&1; then
+        # The first line that says what went wrong, then the stack's frames in litepipe.
+        why=$(grep -m1 -E 'runtime error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|what\(\)' "$tmp/$t.regression.log" || true)
+        echo "fuzz: $t: still fails: $f"
+        echo "    ${why:-exit status != 0}"
+        grep -E '^ +#[0-9]+ 0x[0-9a-f]+ in .* /.*/(src|fuzz)/' "$tmp/$t.regression.log" | head -n 4 | sed -E 's/^ +/      /' || true
+        still=$((still + 1))
+      fi
+    done
+    if [ "$still" -gt 0 ]; then
+      failed+=("$t ($still regression input(s))")
+      summary+=("$(printf '%-14s %d of %d regression inputs still fail' "$t" "$still" "${#regressions[@]}")")
       continue
     fi
   fi
@@ -79,8 +93,8 @@ for t in "${targets[@]}"; do
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   echo "fuzz: $t: ${seconds}s on fuzz/corpus/$t ($(find "fuzz/corpus/$t" -type f | wc -l) seeds)"
   # shellcheck disable=SC2086  # LITEPIPE_FUZZ_ARGS is a list of flags
-  if nice "$bin" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$findings/" "${dict[@]}" ${LITEPIPE_FUZZ_ARGS:-} "$corpus" >"$tmp/$t.log" 2>&1; then
+  if (nice "$bin" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$findings/" "${dict[@]}" ${LITEPIPE_FUZZ_ARGS:-} "$corpus") >"$tmp/$t.log" 2>&1; then
     status=ok
   else
     status=FINDING
@@ -100,7 +114,7 @@ done
 echo "fuzz: summary (${seconds}s per target)"
 printf '  %s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "fuzz: findings in: ${failed[*]} (inputs under $build/findings/)" >&2
+  echo "fuzz: findings in: ${failed[*]} (new inputs under $build/findings/<target>/)" >&2
   exit 1
 fi
 echo "fuzz: no findings"

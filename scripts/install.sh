@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libonnx-dev python3-onnx libopencv-dnn-dev python3-torch
   libflatbuffers-dev flatbuffers-compiler
+  libvalijson-dev   # tests: the compiled Argo Workflow against Argo's JSON schema
   python3-pyarmnn libarmnn-cpuref-backend22
   dataset-fashion-mnist
   r-cran-palmerpenguins   # TFX's penguin data as CSV (examples/penguin)

@@ -250,7 +250,7 @@ class CompareModelsTest : public testing::TempDirTest {
     json spec = {{"label_key", "y"}};
     if (tflite) spec["model_type"] = "tf_lite";
     EvaluationRequest r;
-    r.config = parse_eval_config({{"model_specs", {spec}}, {"slicing_specs", {json::object()}}});
+    r.config = parse_eval_config({{"model_specs", {spec}}, {"slicing_specs", json::array({json::object()})}});
     r.example_files = {write_examples()};
     r.model_uri = model;
     r.output_dir = dir_ / "root" / ("Evaluator." + id) / "evaluation" / "1";

@@ -3,6 +3,7 @@
 // comparison and report of two regression evaluations.
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 
 #include "cli/eval_commands.h"
@@ -392,7 +393,7 @@ TEST_F(RegressionEvaluateTest, ChangeThresholdsLowerIsBetterAgainstTheBaseline) 
   json thresholds = {{"mean_squared_error", {{"change_threshold", {{"direction", "LOWER_IS_BETTER"}, {"absolute", 0}}}}},
                      {"r2_score", {{"change_threshold", {{"direction", "HIGHER_IS_BETTER"}, {"absolute", 0}}}}}};
   json c = config(json::array(), thresholds);
-  c["slicing_specs"] = {json::object()};
+  c["slicing_specs"] = json::array({json::object()});
   EvaluationResult better = run(c, good, worse);
   EXPECT_TRUE(better.validation_ok) << better.validations.dump(2);
   EXPECT_TRUE(slice(better.metrics, "Overall").contains("baseline_metrics"));
@@ -424,6 +425,37 @@ TEST_F(RegressionEvaluateTest, TfLiteModelGivesTheSameNumbersAndKeys) {
   for (const char* m : {"mean_squared_error", "mean_absolute_error", "r2_score", "mean_prediction"}) {
     EXPECT_NEAR(value(full.metrics, "Overall", m), value(lite.metrics, "Overall", m), 1e-5) << m;
   }
+}
+
+TEST_F(RegressionEvaluateTest, FeaturesNotInTheSchemaAreErrorsWhenTheSchemaIsKnown) {
+  fs::path model = linear_model(dir_, "linear", 2, 1, false);
+  auto run_with_schema = [&](const json& c) {
+    EvaluationRequest r;
+    r.config = parse_eval_config(c);
+    r.example_files = {write_examples()};
+    r.model_uri = model;
+    r.output_dir = dir_ / "schema_out";
+    r.schema_features = std::set<std::string>{"x", "y", "group"};
+    r.schema_origin = "schema.json";
+    return evaluate(r);
+  };
+  // The config's own features are all there: evaluated as without a schema.
+  EXPECT_EQ(run_with_schema(config()).example_count, 6);
+  fs::remove_all(dir_ / "schema_out");
+  json typo = config();
+  typo["slicing_specs"][1]["feature_keys"] = {"gruop"};
+  expect_error([&] { run_with_schema(typo); },
+               {"eval_config.slicing_specs[1].feature_keys: feature 'gruop' is not in the schema schema.json (group, x, y)"});
+  json threshold = config(json::array({{{"class_name", "MeanSquaredError"},
+                                        {"per_slice_thresholds",
+                                         {{{"slicing_specs", {{{"feature_values", {{"region", "a"}}}}}},
+                                           {"threshold", {{"value_threshold", {{"upper_bound", 10}}}}}}}}}}));
+  expect_error([&] { run_with_schema(threshold); },
+               {"eval_config.metrics_specs[0].metrics[0].per_slice_thresholds[0].slicing_specs[0].feature_values: feature 'region'"});
+  json label = config();
+  label["model_specs"][0]["label_key"] = "target";
+  expect_error([&] { run_with_schema(label); }, {"eval_config.model_specs.label_key: feature 'target' is not in the schema"});
+  EXPECT_FALSE(fs::exists(dir_ / "schema_out" / kMetricsFile));
 }
 
 TEST_F(RegressionEvaluateTest, ErrorsNameTheMetricTheShapeAndTheExample) {

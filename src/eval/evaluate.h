@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,11 @@ struct EvaluationRequest {
   std::filesystem::path output_dir;                  // where the files above are written
   int64_t batch_size = kDefaultBatchSize;
   size_t threads = 0;  // 0 = every core
+  // The features of the examples' schema, when the Evaluator has one: every feature the config
+  // names (label, slicing, per-slice thresholds) must be one of them (or, with
+  // preprocessing_function_names, an output of the model's transform graph).
+  std::optional<std::set<std::string>> schema_features;
+  std::string schema_origin;  // the schema file, for errors
 };
 
 struct ModelInfo {

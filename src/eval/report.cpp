@@ -14,7 +14,7 @@ using nlohmann::json;
 
 constexpr const char* kColorA = "#4e79a7";
 constexpr const char* kColorB = "#f28e2b";
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 
 constexpr const char* kStyle = R"(
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto; max-width: 1240px; padding: 0 12px; color: #222; }
@@ -32,7 +32,7 @@ svg text { font-family: inherit; }
 
 // ---------------------------------------------------------------- text and numbers
 
-double number(const json& v) { return v.is_number() ? v.get<double>() : kNaN; }
+double number(const json& v) { return v.is_number() ? v.get<double>() : kNoValue; }
 
 // `j[key]`, or null when `j` is not an object or lacks it (operator[] on a const json must not be
 // given a missing key).
@@ -176,7 +176,7 @@ std::string bar_chart_svg(const std::string& title, const std::vector<std::strin
   for (size_t c = 0; c < categories.size(); ++c) {
     double x0 = kLeft + group_w * static_cast<double>(c) + group_w * 0.1;
     for (size_t s = 0; s < series.size(); ++s) {
-      double v = c < series[s].values.size() ? series[s].values[c] : kNaN;
+      double v = c < series[s].values.size() ? series[s].values[c] : kNoValue;
       if (std::isnan(v)) continue;
       double share = std::clamp((v - lo) / (hi - lo), 0.0, 1.0);
       out += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"><title>{} {}: {:.4f}</title></rect>\n",
@@ -257,7 +257,8 @@ std::string scatter_svg(const std::string& title, const std::vector<ScatterSerie
   std::vector<double> all;
   for (const auto& s : series)
     for (const auto& p : s.points) all.insert(all.end(), {p.x, p.y});
-  auto [lo, hi] = value_range(all);
+  const auto range = value_range(all);
+  const double lo = range.first, hi = range.second;
   double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
   auto px = [&](double x) { return kLeft + plot_w * (x - lo) / (hi - lo); };
   auto py = [&](double y) { return kTop + plot_h * (1 - (y - lo) / (hi - lo)); };
@@ -292,7 +293,8 @@ std::string histogram_svg(const std::string& title, const std::vector<HistogramS
       most = std::max(most, b.count);
     }
   }
-  auto [lo, hi] = value_range(edges);
+  const auto range = value_range(edges);
+  const double lo = range.first, hi = range.second;
   double top = std::ceil(most * 1.1 / 5) * 5;  // five grid steps of whole examples
   double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
   auto px = [&](double x) { return kLeft + plot_w * (x - lo) / (hi - lo); };

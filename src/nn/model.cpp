@@ -274,7 +274,8 @@ std::vector<Tensor> Model::ordered(const NamedTensors& x, const char* caller) co
     out.push_back(it->second);
   }
   if (x.size() != inputs_.size()) {
-    for (const auto& [k, _] : x) {
+    for (const auto& entry : x) {
+      const std::string& k = entry.first;
       bool known = std::any_of(inputs_.begin(), inputs_.end(), [&](const NodeRef& i) { return i->name == k; });
       if (!known) fail("model {}: {}() got '{}', which is not an Input of the model", name_, caller, k);
     }

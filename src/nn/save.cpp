@@ -34,7 +34,8 @@ std::filesystem::path Model::save(const std::filesystem::path& dir, const SavedS
     if (!serving.empty()) fail("model {}: SavedSignature sets both input_name and inputs", name_);
     serving[inputs_[0]->name] = {signature.input_name.empty() ? inputs_[0]->name : signature.input_name, signature.preprocessing};
   }
-  for (const auto& [name, _] : serving) {
+  for (const auto& entry : serving) {
+    const std::string& name = entry.first;
     if (std::none_of(inputs_.begin(), inputs_.end(), [&](const NodeRef& i) { return i->name == name; })) {
       fail("model {}: SavedSignature::inputs names '{}', which is not an Input of the model", name_, name);
     }

@@ -80,6 +80,16 @@ class MetadataStore {
 
 std::unique_ptr<MetadataStore> open_sqlite_metadata_store(const std::filesystem::path& path);
 
+// Metadata URLs (`--metadata`), parsed in metadata_url.cpp only, so a new backend is one more
+// scheme there. Now: `sqlite:///ABSOLUTE/PATH` (the embedded store; one host at a time).
+struct MetadataUrl {
+  std::string scheme;    // "sqlite"
+  std::string location;  // sqlite: the database file
+};
+MetadataUrl parse_metadata_url(const std::string& url);
+std::unique_ptr<MetadataStore> open_metadata_store(const std::string& url);
+std::string sqlite_metadata_url(const std::filesystem::path& file);
+
 // Lineage of an artifact back to the pipeline's sources: each step is (execution, its inputs).
 struct LineageStep {
   Artifact artifact;

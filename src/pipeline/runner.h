@@ -24,6 +24,11 @@ struct RunOptions {
   // One run per pipeline root at a time (a lock file naming the holder's pid and host): a second
   // run waits for the first, or with wait_for_lock = false fails at once naming the holder.
   bool wait_for_lock = true;
+  // The run's name in the metadata store (empty: a new one from the time and pid). Naming it lets
+  // separately scheduled component jobs share one run; the record is created when first used.
+  std::string run_id = {};
+  // Where the metadata lives (see open_metadata_store); empty: the pipeline's SQLite file.
+  std::string metadata_url = {};
 };
 
 struct ComponentRun {
@@ -44,6 +49,15 @@ class LocalDagRunner {
  public:
   RunResult run(const Pipeline& pipeline, const RunOptions& options = {});
 };
+
+// Components as jobs: runs one component of `pipeline` in the run `options.run_id` (required),
+// the unit a scheduler launches. Its inputs are the outputs its upstream components last published
+// in that run; an upstream that has not completed there is an error naming it. Cache, staging and
+// publishing are LocalDagRunner's own code path. Takes no root lock: jobs of one run overlap.
+ComponentRun run_component(const Pipeline& pipeline, const std::string& component_id, const RunOptions& options);
+
+// The run context's name in the metadata store: "<pipeline name>:<run id>".
+std::string run_context_name(const Pipeline& pipeline, const std::string& run_id);
 
 // The executor half, for `litepipe execute`: runs one invocation (JSON: component_type,
 // component_id, execution_id, pipeline_root, tmp_dir, inputs, outputs, exec_properties) and

@@ -21,7 +21,7 @@ struct ConverterOptions {
   bool float16_weights = false;
   // Dynamic-range quantization: FULLY_CONNECTED weights with at least 1024 values become
   // per-tensor symmetric int8 and the op runs TFLite's hybrid kernel (inputs quantized per batch
-  // row at run time, asymmetric_quantize_inputs, version 7).
+  // row at run time, asymmetric_quantize_inputs, version 9 as op_version.cc gives it).
   bool dynamic_range_weights = false;
   // Full-integer int8: calibrated on `representative_dataset` (see quantizer.h); float32 inputs
   // and outputs unless int8_input_output.

@@ -26,6 +26,7 @@ struct Value {
   Shape shape;                   // TFLite shape, -1 batch
   std::optional<Constant> constant;
   bool boolean = false;          // a BOOL tensor (IsNaN's output)
+  bool int32 = false;            // an INT32 tensor (a Cast's output: GATHER's indices)
 };
 
 class ConversionContext {

@@ -363,6 +363,65 @@ void concat(ConversionContext& cx, const onnx::NodeProto& n) {
   cx.add_op(::tflite::BuiltinOperator_CONCATENATION, 1, inputs, {out}, ModelBuilder::options(o));
 }
 
+// Cast of a computed float tensor to an integer type -> CAST to int32 (TFLite's index type): how
+// an Embedding's float ids become GATHER's indices.
+void cast(ConversionContext& cx, const onnx::NodeProto& n) {
+  Value v = cx.value(n.input(0), "input");
+  const int64_t to = cx.attr_i(n, "to", 0);
+  if (v.constant || v.boolean || v.int32) cx.fail_node(n, "only a computed float32 tensor can be cast");
+  if (to != onnx::TensorProto::INT64 && to != onnx::TensorProto::INT32) {
+    cx.fail_node(n, fmt::format("cast to ONNX type {} is not supported (only to INT32 / INT64 indices)", to));
+  }
+  int out = cx.new_output(n, v.shape, v.nchw, ::tflite::TensorType_INT32);
+  cx.values[n.output(0)].int32 = true;
+  ::tflite::CastOptionsT o;
+  o.in_data_type = ::tflite::TensorType_FLOAT32;
+  o.out_data_type = ::tflite::TensorType_INT32;
+  cx.add_op(::tflite::BuiltinOperator_CAST, 1, {v.tensor}, {out}, ModelBuilder::options(o));
+}
+
+// Gather(constant table, computed int32 ids) along axis 0 -> GATHER: an Embedding's lookup.
+void gather(ConversionContext& cx, const onnx::NodeProto& n) {
+  Value& table = cx.value(n.input(0), "data");
+  Value ids = cx.value(n.input(1), "indices");
+  if (!table.constant || ids.constant || !ids.int32) cx.fail_node(n, "expects a constant table and computed integer indices (a Cast's output)");
+  if (cx.attr_i(n, "axis", 0) != 0) cx.fail_node(n, "only axis 0 is supported");
+  if (table.constant->dims.empty()) cx.fail_node(n, "the table must have rank >= 1");
+  Shape shape = ids.shape;
+  shape.insert(shape.end(), table.constant->dims.begin() + 1, table.constant->dims.end());
+  int params = cx.tensor_of(table, n.output(0) + "/table");
+  int out = cx.new_output(n, shape);
+  cx.add_op(::tflite::BuiltinOperator_GATHER, 1, {params, ids.tensor}, {out}, ModelBuilder::options(::tflite::GatherOptionsT{}));
+}
+
+// ReduceMean over constant axes (the attribute, opset < 18) of a non-NCHW tensor -> MEAN (e.g.
+// GlobalAveragePooling1D's mean over the steps).
+void reduce_mean(ConversionContext& cx, const onnx::NodeProto& n) {
+  Value v = cx.value(n.input(0), "input");
+  if (v.constant || v.nchw) cx.fail_node(n, "expects a computed tensor that is not an NCHW activation (use GlobalAveragePool)");
+  const auto rank = static_cast<int64_t>(v.shape.size());
+  std::vector<int64_t> axes = cx.attr_ints(n, "axes", {});
+  if (axes.empty()) cx.fail_node(n, "axes must be given (reducing every axis is not supported)");
+  std::vector<bool> reduce(static_cast<size_t>(rank), false);
+  for (int64_t& a : axes) {
+    if (a < 0) a += rank;
+    if (a <= 0 || a >= rank) cx.fail_node(n, fmt::format("axis {} is out of range or the batch axis", a));
+    reduce[static_cast<size_t>(a)] = true;
+  }
+  const bool keep = cx.attr_i(n, "keepdims", 1) != 0;
+  Shape shape;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (!reduce[static_cast<size_t>(d)]) shape.push_back(v.shape[static_cast<size_t>(d)]);
+    else if (keep) shape.push_back(1);
+  }
+  std::vector<int32_t> axis_values(axes.begin(), axes.end());
+  int axes_tensor = cx.builder.add_const_int32(n.output(0) + "/axes", axis_values);
+  int out = cx.new_output(n, shape);
+  ::tflite::ReducerOptionsT o;
+  o.keep_dims = keep;
+  cx.add_op(::tflite::BuiltinOperator_MEAN, 1, {v.tensor, axes_tensor}, {out}, ModelBuilder::options(o));
+}
+
 void sigmoid(ConversionContext& cx, const onnx::NodeProto& n) { unary(cx, n, ::tflite::BuiltinOperator_LOGISTIC); }
 
 }  // namespace
@@ -370,6 +429,7 @@ void sigmoid(ConversionContext& cx, const onnx::NodeProto& n) { unary(cx, n, ::t
 Lowering find_lowering(const std::string& op_type) {
   static const std::pair<const char*, Lowering> table[] = {
       {"Identity", identity},   {"Dropout", identity},          {"IsNaN", is_nan},
+      {"Cast", cast},           {"Gather", gather},             {"ReduceMean", reduce_mean},
       {"Where", where},         {"Transpose", transpose},       {"Gemm", fully_connected},
       {"MatMul", fully_connected}, {"Relu", activation},        {"Clip", activation},
       {"Tanh", activation},     {"Sigmoid", sigmoid},           {"Softmax", softmax},

@@ -18,16 +18,17 @@ inline const char* runtime_version(::tflite::BuiltinOperator op, int version) {
     case BuiltinOperator_SELECT_V2: return "2.2.0";  // version 1, the only one litepipe writes or runs
     case BuiltinOperator_TANH: return "1.14.0";
     case BuiltinOperator_RELU: return version >= 2 ? "2.1.0" : "1.5.0";
-    case BuiltinOperator_RELU6: case BuiltinOperator_LOGISTIC: case BuiltinOperator_CONCATENATION:
-      return version >= 2 ? "1.14.0" : "1.5.0";
+    case BuiltinOperator_RELU6: case BuiltinOperator_CONCATENATION: return version >= 2 ? "1.14.0" : "1.5.0";
+    case BuiltinOperator_LOGISTIC: return "1.14.0";
     case BuiltinOperator_DEPTHWISE_CONV_2D: return version >= 3 ? "1.14.0" : version >= 2 ? "1.12.0" : "1.5.0";
     case BuiltinOperator_DEQUANTIZE: return version >= 3 ? "1.15.0" : version == 2 ? "1.14.0" : "1.13.1";
     case BuiltinOperator_QUANTIZE: return "1.14.0";
-    case BuiltinOperator_FULLY_CONNECTED: return version >= 7 ? "2.3.0" : version >= 4 ? "1.14.0" : version >= 2 ? "1.10.0" : "1.5.0";
+    case BuiltinOperator_FULLY_CONNECTED:
+      return version >= 7 ? "2.3.0" : version == 6 ? "2.1.0" : version == 5 ? "2.0.0" : version >= 3 ? "1.14.0" : version == 2 ? "1.10.0" : "1.5.0";
     case BuiltinOperator_CONV_2D: return version >= 5 ? "2.4.0" : version >= 2 ? "1.14.0" : "1.5.0";
     case BuiltinOperator_MAX_POOL_2D: case BuiltinOperator_AVERAGE_POOL_2D: case BuiltinOperator_SOFTMAX:
-    case BuiltinOperator_ADD: case BuiltinOperator_MUL:
-      return version >= 2 ? "1.14.0" : "1.5.0";
+    case BuiltinOperator_ADD: return version >= 2 ? "1.14.0" : "1.5.0";
+    case BuiltinOperator_MUL: return version >= 3 ? "1.15.0" : version == 2 ? "1.14.0" : "1.5.0";
     default: return "1.5.0";
   }
 }

@@ -152,8 +152,9 @@ void fold_scalar_affine_into_linear_ops(ModelBuilder& builder) {
 
 // Dynamic range: weights with at least 1024 values (TFLite's weights_min_num_elements) become
 // symmetric int8 as TFLite's SymmetricQuantizeFloats does it (scale = max|w| / 127,
-// q = round(w * 127 / max|w|)): per tensor for FULLY_CONNECTED (hybrid kernel v7, asymmetric
-// inputs), per output channel (axis 0) for CONV_2D (per-channel hybrid kernel v5).
+// q = round(w * 127 / max|w|)): per tensor for FULLY_CONNECTED (hybrid kernel with
+// asymmetric_quantize_inputs: version 9 by op_version.cc), per output channel (axis 0) for CONV_2D
+// (per-channel hybrid kernel v5).
 void quantize_weights_for_hybrid_kernels(ModelBuilder& builder) {
   ::tflite::ModelT& m = builder.model();
   ::tflite::SubGraphT& g = builder.graph();
@@ -193,7 +194,7 @@ void quantize_weights_for_hybrid_kernels(ModelBuilder& builder) {
     t->quantization->quantized_dimension = 0;
     op->inputs[1] = qt;
     if (fc) {
-      op->opcode_index = builder.opcode(::tflite::BuiltinOperator_FULLY_CONNECTED, 7);
+      op->opcode_index = builder.opcode(::tflite::BuiltinOperator_FULLY_CONNECTED, 9);
       op->builtin_options.AsFullyConnectedOptions()->asymmetric_quantize_inputs = true;
     } else {
       op->opcode_index = builder.opcode(::tflite::BuiltinOperator_CONV_2D, 5);

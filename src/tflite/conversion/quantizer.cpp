@@ -88,12 +88,22 @@ class FullIntegerQuantizer {
     ranges_ = &ranges;
     // Activations: graph inputs first, then each operator's output in execution order, so a
     // same-scale op (reshape, pooling) can copy its input's parameters.
-    for (int32_t i : graph_->inputs) quantize_activation(i, range_params(i));
+    // An input read only by CAST (ids for GATHER) stays float32: CAST takes float.
+    for (int32_t i : graph_->inputs)
+      if (!read_only_by_cast(i)) quantize_activation(i, range_params(i));
     std::vector<std::unique_ptr<::tflite::OperatorT>> ordered;
     for (auto& op : graph_->operators) {
       BuiltinOperator code = builtin(*op);
       int32_t out = op->outputs.at(0);
-      if (code == ::tflite::BuiltinOperator_RESHAPE || code == ::tflite::BuiltinOperator_MAX_POOL_2D ||
+      if (code == ::tflite::BuiltinOperator_CAST) {
+        // int32 indices: nothing to quantize.
+      } else if (code == ::tflite::BuiltinOperator_GATHER) {
+        // TFLite's quantizer: the table is quantized as an activation (asymmetric over its range)
+        // and the output keeps its parameters (same scale in and out).
+        if (!is_constant(op->inputs.at(0))) fail("{}: full-integer quantization: GATHER's table '{}' is not constant", origin_, tensor(op->inputs[0]).name);
+        quantize_constant_operand(op->inputs[0]);
+        quantize_activation(out, params_.at(op->inputs[0]));
+      } else if (code == ::tflite::BuiltinOperator_RESHAPE || code == ::tflite::BuiltinOperator_MAX_POOL_2D ||
           code == ::tflite::BuiltinOperator_AVERAGE_POOL_2D) {
         quantize_activation(out, params_.at(op->inputs.at(0)));
       } else if (code == ::tflite::BuiltinOperator_SOFTMAX || code == ::tflite::BuiltinOperator_LOGISTIC) {
@@ -138,13 +148,13 @@ class FullIntegerQuantizer {
         ::tflite::BuiltinOperator_SOFTMAX, ::tflite::BuiltinOperator_ADD, ::tflite::BuiltinOperator_MUL,
         ::tflite::BuiltinOperator_SUB, ::tflite::BuiltinOperator_CONCATENATION, ::tflite::BuiltinOperator_RELU,
         ::tflite::BuiltinOperator_RELU6, ::tflite::BuiltinOperator_LOGISTIC, ::tflite::BuiltinOperator_TANH,
-        ::tflite::BuiltinOperator_MEAN};
+        ::tflite::BuiltinOperator_MEAN, ::tflite::BuiltinOperator_GATHER, ::tflite::BuiltinOperator_CAST};
     for (size_t k = 0; k < graph_->operators.size(); ++k) {
       auto code = builtin(*graph_->operators[k]);
       if (!supported.count(code)) {
         fail("{}: full-integer quantization: operator {} is {}, which has no int8 kernel in litepipe "
              "(int8 ops: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE, SOFTMAX, ADD, SUB, MUL, "
-             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH, MEAN)",
+             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH, MEAN, GATHER; CAST of float ids)",
              origin_, k, ::tflite::EnumNameBuiltinOperator(code));
       }
       if (auto* fc = graph_->operators[k]->builtin_options.AsFullyConnectedOptions(); fc && fc->fused_activation_function == ::tflite::ActivationFunctionType_TANH) {
@@ -157,6 +167,15 @@ class FullIntegerQuantizer {
   }
 
   ::tflite::TensorT& tensor(int32_t index) { return *graph_->tensors.at(static_cast<size_t>(index)); }
+  bool read_only_by_cast(int32_t index) const {
+    bool read = false;
+    for (const auto& op : graph_->operators) {
+      if (std::find(op->inputs.begin(), op->inputs.end(), index) == op->inputs.end()) continue;
+      if (builtin(*op) != ::tflite::BuiltinOperator_CAST) return false;
+      read = true;
+    }
+    return read;
+  }
   std::vector<uint8_t>& data(int32_t index) { return model_->buffers.at(tensor(index).buffer)->data; }
   bool is_constant(int32_t index) { return tensor(index).buffer != 0 && !data(index).empty(); }
 
@@ -328,7 +347,7 @@ class FullIntegerQuantizer {
         version = ratio >= 1.0f ? 3 : 2;
         break;
       }
-      case ::tflite::BuiltinOperator_RESHAPE: case ::tflite::BuiltinOperator_QUANTIZE: version = 1; break;
+      case ::tflite::BuiltinOperator_RESHAPE: case ::tflite::BuiltinOperator_QUANTIZE: case ::tflite::BuiltinOperator_CAST: version = 1; break;
       default: version = 2; break;
     }
     // Operator codes are shared between operators: re-point instead of editing in place.
@@ -340,6 +359,7 @@ class FullIntegerQuantizer {
   void wrap_with_float_io() {
     std::vector<std::unique_ptr<::tflite::OperatorT>> front, back;
     for (int32_t input : graph_->inputs) {
+      if (tensor(input).type != ::tflite::TensorType_INT8) continue;  // a float input read by CAST
       const int32_t quantized = int8_twin(input);
       for (auto& op : graph_->operators)
         for (int32_t& i : op->inputs)

@@ -22,6 +22,7 @@ struct ConvData : OpData {
   ConvParams params;
   Path path = Path::Float;
   std::vector<int32_t> row_sums;  // hybrid: sum of each output channel's int8 filter values
+  bool hybrid_per_channel = true;  // hybrid: inputs quantized asymmetrically (TFLite's per-channel kernel)
   // Prepare
   ConvGeometry g{};
   int64_t k = 0;  // filter values per output channel
@@ -65,6 +66,9 @@ std::unique_ptr<OpData> init(OpContext& ctx) {
       ctx.fail("hybrid filter '{}' must be quantized per output channel (axis 0): {} scales on axis {} for {} channels", f.name, f.scale.size(),
                f.quantized_dimension, oc);
     }
+    // As TFLite's Prepare: the per-channel kernel (asymmetric inputs) only when the channels' scales
+    // differ; one scale for all takes the per-tensor kernel (symmetric inputs, no offset).
+    d->hybrid_per_channel = std::any_of(f.scale.begin(), f.scale.end(), [&](float s) { return s != f.scale[0]; });
     const int64_t k = oc > 0 ? f.elements() / oc : 0;
     d->row_sums.assign(static_cast<size_t>(oc), 0);
     for (int64_t c = 0; c < oc; ++c) {
@@ -197,7 +201,8 @@ void im2col(const ConvGeometry& g, int64_t k, const int8_t* x, int8_t pad, int64
   }
 }
 
-// Per-channel hybrid, as TFLite's optimized kernel: the input quantized per batch (asymmetric),
+// Hybrid, as TFLite's optimized kernels: the input quantized per batch (asymmetric for the
+// per-channel kernel, symmetric with offset 0 for the per-tensor one),
 // im2col padding with the input's zero point, an int8 GEMM for exact int32 sums, and
 // out = float(acc - row_sum * zero_point) * (channel_scale * input_scale) + bias.
 void eval_hybrid(OpContext& ctx) {
@@ -213,7 +218,7 @@ void eval_hybrid(OpContext& ctx) {
   const int64_t image = g.ih * g.iw * g.ic, pixels = g.oh * g.ow;
   const float* x = ctx.input(0).as<float>();
   for (int64_t bi = 0; bi < g.batch; ++bi) {
-    quantize_hybrid_input(x + bi * image, image, true, quantized + bi * image, &scales[bi], &offsets[bi]);
+    quantize_hybrid_input(x + bi * image, image, d.hybrid_per_channel, quantized + bi * image, &scales[bi], &offsets[bi]);
   }
   for (int64_t bi = 0; bi < g.batch; ++bi) {
     im2col(g, d.k, quantized, static_cast<int8_t>(offsets[bi]), bi * pixels, pixels, cols);

@@ -200,7 +200,9 @@ void eval_int8(OpContext& ctx) {
 }  // namespace
 
 const Kernel& fully_connected() {
-  static const Kernel kernel{"FULLY_CONNECTED", 7, init, prepare};
+  // Version 9 is the hybrid kernel with asymmetric_quantize_inputs; 8 (shuffled/sparse weights) and
+  // 7 (int16 activations) are refused by the model check and Prepare's type checks.
+  static const Kernel kernel{"FULLY_CONNECTED", 9, init, prepare};
   return kernel;
 }
 

@@ -26,5 +26,7 @@ const Kernel& select_v2();
 const Kernel& concatenation();
 const Kernel& quantize();
 const Kernel& dequantize();
+const Kernel& cast();
+const Kernel& gather();
 
 }  // namespace litepipe::tfl::kernels

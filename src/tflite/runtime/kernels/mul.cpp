@@ -12,7 +12,7 @@ std::unique_ptr<OpData> init(OpContext& ctx) {
 }  // namespace
 
 const Kernel& mul() {
-  static const Kernel kernel{"MUL", 2, init, binary_prepare};
+  static const Kernel kernel{"MUL", 3, init, binary_prepare};  // 3: int8 with a multiplier >= 1
   return kernel;
 }
 

@@ -25,7 +25,12 @@ std::unique_ptr<OpData> init(OpContext& ctx) {
 // A power-of-two scale (e.g. 1 for raw pixels) divides exactly as a float multiplication, so this
 // path gives the double division's result; it is branch-free (values clamped first) so it
 // vectorizes, which needs comparisons that may not trap.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), optimize("no-trapping-math")))
+#if defined(__clang__)
+#define LITEPIPE_NO_TRAPPING_MATH  // clang assumes no floating-point traps by default
+#else
+#define LITEPIPE_NO_TRAPPING_MATH , optimize("no-trapping-math")
+#endif
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default") LITEPIPE_NO_TRAPPING_MATH))
 void quantize_power_of_two_scale(const float* __restrict x, int64_t count, float inverse_scale, int32_t zero_point, int8_t* __restrict y) {
   for (int64_t i = 0; i < count; ++i) {
     float v = x[i] * inverse_scale;
