@@ -73,7 +73,7 @@ void check_input_gradient(const LayerRef& layer, Shape input_shape, uint64_t see
 }
 
 TEST(NnGradients, DenseWithEachActivation) {
-  for (const char* act : {"linear", "relu", "sigmoid", "tanh", "softmax", "relu6"}) {
+  for (const char* act : {"linear", "relu", "sigmoid", "tanh", "softmax", "relu6", "hard_swish", "swish", "gelu"}) {
     set_random_seed(3);
     auto input = Input({5});
     Model model({input}, Dense(4, {.activation = act})(input));

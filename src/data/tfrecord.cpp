@@ -2,6 +2,7 @@
 
 #include <isa-l/crc.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -78,8 +79,15 @@ bool TFRecordReader::next(std::string& record) {
     fail("{}: corrupt TFRecord: record {} at offset {} claims {} bytes", in_->name(), index_,
          record_offset, length);
   }
-  record.resize(length);
-  read_exact(record.data(), length, "data");
+  // Grown as the data arrives (doubling from 1 MiB): a header claiming gigabytes in a short file
+  // costs no more memory than the bytes that are really there.
+  record.clear();
+  while (record.size() < length) {
+    const size_t have = record.size();
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(length - have, std::max<size_t>(size_t{1} << 20, have)));
+    record.resize(have + chunk);
+    read_exact(record.data() + have, chunk, "data");
+  }
   uint32_t data_crc;
   read_exact(&data_crc, 4, "data CRC");
   if (masked_crc32c(record.data(), record.size()) != data_crc) {

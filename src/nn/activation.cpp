@@ -14,7 +14,10 @@ Activation parse_activation(const std::string& name) {
   if (name == "sigmoid") return Activation::Sigmoid;
   if (name == "tanh") return Activation::Tanh;
   if (name == "softmax") return Activation::Softmax;
-  fail("unknown activation '{}' (expected linear, relu, relu6, sigmoid, tanh or softmax)", name);
+  if (name == "hard_swish") return Activation::HardSwish;
+  if (name == "swish" || name == "silu") return Activation::Swish;
+  if (name == "gelu") return Activation::Gelu;
+  fail("unknown activation '{}' (expected linear, relu, relu6, sigmoid, tanh, softmax, hard_swish, swish or gelu)", name);
 }
 
 std::string activation_name(Activation a) {
@@ -25,6 +28,9 @@ std::string activation_name(Activation a) {
     case Activation::Sigmoid: return "sigmoid";
     case Activation::Tanh: return "tanh";
     case Activation::Softmax: return "softmax";
+    case Activation::HardSwish: return "hard_swish";
+    case Activation::Swish: return "swish";
+    case Activation::Gelu: return "gelu";
   }
   return "?";
 }
@@ -35,6 +41,9 @@ static algorithm eltwise_algorithm(Activation a) {
     case Activation::Relu6: return algorithm::eltwise_clip;
     case Activation::Sigmoid: return algorithm::eltwise_logistic;
     case Activation::Tanh: return algorithm::eltwise_tanh;
+    case Activation::HardSwish: return algorithm::eltwise_hardswish;
+    case Activation::Swish: return algorithm::eltwise_swish;  // alpha 1: x * sigmoid(x)
+    case Activation::Gelu: return algorithm::eltwise_gelu_tanh;
     default: return algorithm::undef;
   }
 }
@@ -44,7 +53,7 @@ ActivationKernel::Eltwise& ActivationKernel::eltwise(int64_t n) {
   if (it != eltwise_.end()) return it->second;
   memory::desc md({n}, dt::f32, tag::a);
   algorithm alg = eltwise_algorithm(activation_);
-  float alpha = 0.0f, beta = activation_ == Activation::Relu6 ? 6.0f : 0.0f;
+  float alpha = activation_ == Activation::Swish ? 1.0f : 0.0f, beta = activation_ == Activation::Relu6 ? 6.0f : 0.0f;
   eltwise_forward::primitive_desc fwd_pd(eltwise_forward::desc(prop_kind::forward_training, alg, md, alpha, beta), cpu_engine());
   eltwise_backward::primitive_desc bwd_pd(eltwise_backward::desc(alg, md, md, alpha, beta), cpu_engine(), fwd_pd);
   return eltwise_.emplace(n, Eltwise{fwd_pd, eltwise_forward(fwd_pd), eltwise_backward(bwd_pd)}).first->second;
@@ -119,6 +128,40 @@ void ActivationKernel::to_onnx(onnxio::GraphBuilder& g, const std::string& input
     case Activation::Tanh:
       g.add_node("Tanh", {x}, {output});
       break;
+    case Activation::HardSwish: {
+      // x * HardSigmoid(x) with Keras's constants (opset 13 has no HardSwish); TFLite's converter
+      // fuses the pair into HARD_SWISH.
+      std::string gate = g.unique(output + "_hard_sigmoid");
+      auto& node = g.add_node("HardSigmoid", {x}, {gate});
+      onnxio::GraphBuilder::set_attr(node, "alpha", 1.0f / 6.0f);
+      onnxio::GraphBuilder::set_attr(node, "beta", 0.5f);
+      g.add_node("Mul", {x, gate}, {output});
+      break;
+    }
+    case Activation::Swish: {
+      std::string gate = g.unique(output + "_sigmoid");
+      g.add_node("Sigmoid", {x}, {gate});
+      g.add_node("Mul", {x, gate}, {output});
+      break;
+    }
+    case Activation::Gelu: {
+      // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) from ops every runtime has (ONNX's Gelu
+      // needs opset 20).
+      float half = 0.5f, one = 1.0f, cubic = 0.044715f, scale = 0.7978845608028654f;
+      auto constant = [&](const char* what, float* v) { return g.add_initializer(output + "_" + what, v, {}); };
+      auto op = [&](const char* type, const std::string& a, const std::string& b, const char* what) {
+        std::string out = g.unique(output + "_" + what);
+        g.add_node(type, {a, b}, {out});
+        return out;
+      };
+      std::string x2 = op("Mul", x, x, "x2");
+      std::string x3 = op("Mul", x2, x, "x3");
+      std::string inner = op("Add", x, op("Mul", x3, constant("cubic", &cubic), "cubic_term"), "inner");
+      std::string t = g.unique(output + "_tanh");
+      g.add_node("Tanh", {op("Mul", inner, constant("scale", &scale), "scaled")}, {t});
+      g.add_node("Mul", {op("Mul", x, constant("half", &half), "half_x"), op("Add", t, constant("one", &one), "one_plus")}, {output});
+      break;
+    }
     case Activation::Softmax: {
       // Softmax is over the channels, the last axis of NHWC.
       x = g.in_layout(x, onnxio::Layout::NHWC);

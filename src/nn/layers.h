@@ -10,8 +10,10 @@
 
 namespace litepipe::nn {
 
-// Activation by Keras name: "linear" (none), "relu", "relu6", "sigmoid", "tanh", "softmax".
-enum class Activation { Linear, Relu, Relu6, Sigmoid, Tanh, Softmax };
+// Activation by Keras name: "linear" (none), "relu", "relu6", "sigmoid", "tanh", "softmax",
+// "hard_swish" (x * relu6(x + 3) / 6, MobileNetV3), "swish" (alias "silu": x * sigmoid(x)),
+// "gelu" (the tanh approximation, Keras's gelu(approximate=True)).
+enum class Activation { Linear, Relu, Relu6, Sigmoid, Tanh, Softmax, HardSwish, Swish, Gelu };
 Activation parse_activation(const std::string& name);
 std::string activation_name(Activation a);
 

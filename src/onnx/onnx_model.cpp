@@ -44,14 +44,14 @@ namespace {
 
 // Ops as resolved at load: the run loop dispatches on this, not on op-type strings.
 enum class Op { Gemm, MatMul, Add, Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Softmax, Reshape, Flatten, Transpose, Conv, MaxPool,
-                AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat, IsNaN, Where, Cast, Gather, ReduceMean };
+                AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat, IsNaN, Where, Cast, Gather, ReduceMean, HardSigmoid };
 const std::map<std::string, Op> kOps = {
     {"Gemm", Op::Gemm}, {"MatMul", Op::MatMul}, {"Add", Op::Add}, {"Sub", Op::Sub}, {"Mul", Op::Mul}, {"Div", Op::Div},
     {"Relu", Op::Relu}, {"Clip", Op::Clip}, {"Sigmoid", Op::Sigmoid}, {"Tanh", Op::Tanh}, {"Softmax", Op::Softmax},
     {"Reshape", Op::Reshape}, {"Flatten", Op::Flatten}, {"Transpose", Op::Transpose}, {"Conv", Op::Conv}, {"MaxPool", Op::MaxPool},
     {"AveragePool", Op::AveragePool}, {"GlobalAveragePool", Op::GlobalAveragePool}, {"BatchNormalization", Op::BatchNormalization},
     {"Identity", Op::Identity}, {"Dropout", Op::Dropout}, {"Concat", Op::Concat}, {"IsNaN", Op::IsNaN}, {"Where", Op::Where},
-    {"Cast", Op::Cast}, {"Gather", Op::Gather}, {"ReduceMean", Op::ReduceMean}};
+    {"Cast", Op::Cast}, {"Gather", Op::Gather}, {"ReduceMean", Op::ReduceMean}, {"HardSigmoid", Op::HardSigmoid}};
 
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
   for (const auto& a : n.attribute())
@@ -337,6 +337,10 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
     } else if (kind == Op::Sigmoid) {
       out = Tensor(in(0).shape());
       for (int64_t i = 0; i < out.size(); ++i) out[i] = 1.0f / (1.0f + std::exp(-in(0)[i]));
+    } else if (kind == Op::HardSigmoid) {
+      const float alpha = attr_float(n, "alpha", 0.2f), beta = attr_float(n, "beta", 0.5f);
+      out = Tensor(in(0).shape());
+      for (int64_t i = 0; i < out.size(); ++i) out[i] = std::max(0.0f, std::min(1.0f, alpha * in(0)[i] + beta));
     } else if (kind == Op::Tanh) {
       out = Tensor(in(0).shape());
       for (int64_t i = 0; i < out.size(); ++i) out[i] = std::tanh(in(0)[i]);
@@ -515,12 +519,20 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
       std::vector<int64_t> dil = attr_ints(n, "dilations", {1, 1});
       if (kind != Op::Conv && attr_int(n, "ceil_mode", 0)) fail("{}: ceil_mode=1 is not supported", where);
       int64_t group = attr_int(n, "group", 1);
+      // Hostile attributes must not index past their lists or divide by zero.
+      auto all_at_least = [](const std::vector<int64_t>& v, int64_t lo) { return std::all_of(v.begin(), v.end(), [&](int64_t e) { return e >= lo; }); };
+      if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dil.size() != 2 || !all_at_least(kernel, 1) ||
+          !all_at_least(strides, 1) || !all_at_least(pads, 0) || !all_at_least(dil, 1)) {
+        fail("{}: expects 2 kernel_shape, strides and dilations values (each >= 1) and 4 pads (each >= 0)", where);
+      }
+      if (kind == Op::Conv && in(1).rank() != 4) fail("{}: expects 4-D weights, got {}", where, nn::shape_string(in(1).shape()));
       auto out_dim = [&](int i) {
         int64_t eff = (kernel[static_cast<size_t>(i)] - 1) * dil[static_cast<size_t>(i)] + 1;
         return (x.dim(2 + static_cast<size_t>(i)) + pads[static_cast<size_t>(i)] + pads[static_cast<size_t>(i) + 2] - eff) / strides[static_cast<size_t>(i)] + 1;
       };
       int64_t oc = kind == Op::Conv ? in(1).dim(0) : x.dim(1);
       Shape out_shape = {x.dim(0), oc, out_dim(0), out_dim(1)};
+      if (out_shape[2] < 1 || out_shape[3] < 1) fail("{}: the window does not fit the input {}", where, nn::shape_string(x.shape()));
       out = Tensor(out_shape);
       memory::desc src(nn::dims_of(x.shape()), dt::f32, tag::nchw), dst(nn::dims_of(out_shape), dt::f32, tag::nchw);
       memory::dims st = {strides[0], strides[1]}, pl = {pads[0], pads[1]}, pr = {pads[2], pads[3]};

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/utf8.h"
 
 namespace litepipe {
 namespace {
@@ -17,6 +18,28 @@ std::string where(const std::filesystem::path& file, const YAML::Node& node) {
   auto mark = node.Mark();
   if (mark.is_null()) return file.string();
   return fmt::format("{}:{}:{}", file.string(), mark.line + 1, mark.column + 1);
+}
+
+// Every key a scalar and every scalar UTF-8 (what the JSON the parameters become can hold), or an
+// error at the offending node's line and column.
+void check_text(const std::filesystem::path& file, const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      if (!is_valid_utf8(node.Scalar())) fail("{}: not UTF-8 text (save the file as UTF-8)", where(file, node));
+      break;
+    case YAML::NodeType::Sequence:
+      for (const auto& item : node) check_text(file, item);
+      break;
+    case YAML::NodeType::Map:
+      for (const auto& kv : node) {
+        if (!kv.first.IsScalar()) fail("{}: a mapping key must be a plain value, not a list or mapping", where(file, kv.first));
+        check_text(file, kv.first);
+        check_text(file, kv.second);
+      }
+      break;
+    default:
+      break;
+  }
 }
 
 json to_json(const YAML::Node& node) {
@@ -80,6 +103,7 @@ Pipeline load_pipeline_file(const std::filesystem::path& path, const ComponentRe
   } catch (const YAML::Exception& e) {
     fail("{}:{}:{}: malformed YAML: {}", path.string(), e.mark.line + 1, e.mark.column + 1, e.msg);
   }
+  check_text(path, doc);
   std::filesystem::path base = std::filesystem::absolute(path).parent_path();
   check_keys(path, doc, {"pipeline_name", "pipeline_root", "enable_cache", "metadata_path", "components"}, "the pipeline");
   Pipeline pipeline;

@@ -40,6 +40,8 @@ class ConversionContext {
   std::map<std::string, int> consumers;     // ONNX name -> nodes (and graph outputs) reading it
   std::set<std::string> graph_outputs;
   std::map<int, size_t> producer;           // TFLite tensor -> operator index
+  // HardSigmoid outputs waiting for their Mul (x * HardSigmoid(x) becomes HARD_SWISH): output -> x.
+  std::map<std::string, std::string> hard_sigmoid_of;
 
   [[noreturn]] void fail_node(const onnx::NodeProto& n, const std::string& message);
   // The value of an ONNX name computed so far (an Error naming `what` when there is none).

@@ -272,7 +272,31 @@ void batch_norm(ConversionContext& cx, const onnx::NodeProto& n) {
   cx.add_op(::tflite::BuiltinOperator_ADD, 1, {scaled.tensor, b}, {out}, ModelBuilder::options(ao));
 }
 
+// x * HardSigmoid(x) with Keras's hard_swish constants -> HARD_SWISH.
+bool hard_swish(ConversionContext& cx, const onnx::NodeProto& n) {
+  if (n.op_type() != "Mul" || n.input_size() != 2) return false;
+  for (int gate = 0; gate < 2; ++gate) {
+    auto it = cx.hard_sigmoid_of.find(n.input(gate));
+    if (it == cx.hard_sigmoid_of.end() || it->second != n.input(1 - gate)) continue;
+    Value v = cx.value(it->second, "input");
+    int out = cx.new_output(n, v.shape, v.nchw);
+    cx.add_op(::tflite::BuiltinOperator_HARD_SWISH, 1, {v.tensor}, {out});
+    return true;
+  }
+  return false;
+}
+
+void hard_sigmoid(ConversionContext& cx, const onnx::NodeProto& n) {
+  Value v = cx.value(n.input(0), "input");
+  const float alpha = cx.attr_f(n, "alpha", 0.2f), beta = cx.attr_f(n, "beta", 0.5f);
+  if (v.constant || std::abs(alpha - 1.0f / 6.0f) > 1e-7f || beta != 0.5f || cx.consumers[n.output(0)] != 1 || cx.graph_outputs.count(n.output(0))) {
+    cx.fail_node(n, "HardSigmoid is supported as hard_swish: x * HardSigmoid(x, alpha=1/6, beta=0.5), read by that Mul only");
+  }
+  cx.hard_sigmoid_of[n.output(0)] = n.input(0);
+}
+
 void binary(ConversionContext& cx, const onnx::NodeProto& n) {
+  if (hard_swish(cx, n)) return;
   Value& a = cx.value(n.input(0), "input");
   Value& b = cx.value(n.input(1), "input");
   const std::string& op = n.op_type();
@@ -430,6 +454,7 @@ Lowering find_lowering(const std::string& op_type) {
   static const std::pair<const char*, Lowering> table[] = {
       {"Identity", identity},   {"Dropout", identity},          {"IsNaN", is_nan},
       {"Cast", cast},           {"Gather", gather},             {"ReduceMean", reduce_mean},
+      {"HardSigmoid", hard_sigmoid},
       {"Where", where},         {"Transpose", transpose},       {"Gemm", fully_connected},
       {"MatMul", fully_connected}, {"Relu", activation},        {"Clip", activation},
       {"Tanh", activation},     {"Sigmoid", sigmoid},           {"Softmax", softmax},

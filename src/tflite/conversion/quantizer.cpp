@@ -148,13 +148,14 @@ class FullIntegerQuantizer {
         ::tflite::BuiltinOperator_SOFTMAX, ::tflite::BuiltinOperator_ADD, ::tflite::BuiltinOperator_MUL,
         ::tflite::BuiltinOperator_SUB, ::tflite::BuiltinOperator_CONCATENATION, ::tflite::BuiltinOperator_RELU,
         ::tflite::BuiltinOperator_RELU6, ::tflite::BuiltinOperator_LOGISTIC, ::tflite::BuiltinOperator_TANH,
-        ::tflite::BuiltinOperator_MEAN, ::tflite::BuiltinOperator_GATHER, ::tflite::BuiltinOperator_CAST};
+        ::tflite::BuiltinOperator_MEAN, ::tflite::BuiltinOperator_GATHER, ::tflite::BuiltinOperator_CAST,
+        ::tflite::BuiltinOperator_HARD_SWISH};
     for (size_t k = 0; k < graph_->operators.size(); ++k) {
       auto code = builtin(*graph_->operators[k]);
       if (!supported.count(code)) {
         fail("{}: full-integer quantization: operator {} is {}, which has no int8 kernel in litepipe "
              "(int8 ops: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE, SOFTMAX, ADD, SUB, MUL, "
-             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH, MEAN, GATHER; CAST of float ids)",
+             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH, MEAN, GATHER, HARD_SWISH; CAST of float ids)",
              origin_, k, ::tflite::EnumNameBuiltinOperator(code));
       }
       if (auto* fc = graph_->operators[k]->builtin_options.AsFullyConnectedOptions(); fc && fc->fused_activation_function == ::tflite::ActivationFunctionType_TANH) {
@@ -347,7 +348,8 @@ class FullIntegerQuantizer {
         version = ratio >= 1.0f ? 3 : 2;
         break;
       }
-      case ::tflite::BuiltinOperator_RESHAPE: case ::tflite::BuiltinOperator_QUANTIZE: case ::tflite::BuiltinOperator_CAST: version = 1; break;
+      case ::tflite::BuiltinOperator_RESHAPE: case ::tflite::BuiltinOperator_QUANTIZE: case ::tflite::BuiltinOperator_CAST:
+      case ::tflite::BuiltinOperator_HARD_SWISH: version = 1; break;
       default: version = 2; break;
     }
     // Operator codes are shared between operators: re-point instead of editing in place.

@@ -14,7 +14,7 @@
 
 #include "core/error.h"
 #include "metadata_schema_subset_generated.h"
-#include "tflite/support/utf8.h"
+#include "core/utf8.h"
 #include "tflite_subset_generated.h"
 
 namespace litepipe::tfl {

@@ -28,5 +28,6 @@ const Kernel& quantize();
 const Kernel& dequantize();
 const Kernel& cast();
 const Kernel& gather();
+const Kernel& hard_swish();
 
 }  // namespace litepipe::tfl::kernels

@@ -1,9 +1,10 @@
 #pragma once
-// UTF-8 validation (flatbuffers strings are UTF-8 by the spec; names and labels end up in JSON).
+// UTF-8 validation: text read from files (flatbuffer strings, YAML, CSV) ends up in JSON, whose
+// serializer accepts only well-formed UTF-8.
 #include <cstdint>
 #include <string_view>
 
-namespace litepipe::tfl {
+namespace litepipe {
 
 // Well-formed UTF-8: no stray continuation bytes, overlong forms, surrogates or code points above
 // U+10FFFF (what nlohmann::json's serializer accepts).
@@ -34,4 +35,4 @@ inline bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-}  // namespace litepipe::tfl
+}  // namespace litepipe
