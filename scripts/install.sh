@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake pkg-config
   libprotobuf-dev protobuf-compiler
-  libsqlite3-dev zlib1g-dev libminizip-dev libisal-dev libxxhash-dev libcsv-dev
+  libsqlite3-dev libpqxx-dev zlib1g-dev libminizip-dev libisal-dev libxxhash-dev libcsv-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libonnx-dev python3-onnx libopencv-dnn-dev python3-torch
   libflatbuffers-dev flatbuffers-compiler
+  postgresql   # tests: a PostgreSQL server of their own for the metadata store (initdb, pg_ctl)
   libvalijson-dev   # tests: the compiled Argo Workflow against Argo's JSON schema
   python3-pyarmnn libarmnn-cpuref-backend22
   dataset-fashion-mnist

@@ -4,10 +4,9 @@
 
 #include "components/builtin.h"
 #include "core/files.h"
-#include "data/tfrecord.h"
+#include "jobs_pipeline.h"
 #include "pipeline/runner.h"
 #include "pipeline/yaml_pipeline.h"
-#include "tensorflow/core/example/example.pb.h"
 #include "test_helpers.h"
 
 namespace litepipe {
@@ -15,46 +14,11 @@ namespace {
 
 using nlohmann::json;
 
-// MNIST-style digits through the data components, Transform, a Trainer (the test module) and an
-// Evaluator.
-const char* kPipeline = R"(pipeline_name: jobs
-pipeline_root: local
-components:
-  - component: ExampleGen
-    parameters: {input_base: data}
-  - component: StatisticsGen
-    inputs: {examples: ExampleGen.examples}
-  - component: SchemaGen
-    inputs: {statistics: StatisticsGen.statistics}
-  - component: ExampleValidator
-    inputs: {statistics: StatisticsGen.statistics, schema: SchemaGen.schema}
-  - component: Transform
-    inputs: {examples: ExampleGen.examples, schema: SchemaGen.schema}
-    parameters:
-      preprocessing_fn:
-        - {output: image_floats_xf, op: scale_by_min_max, input: image_floats, output_min: -0.5, output_max: 0.5}
-        - {output: image_class, op: identity, input: image_class}
-  - component: Trainer
-    inputs: {examples: Transform.transformed_examples, transform_graph: Transform.transform_graph, schema: SchemaGen.schema}
-    parameters: {module_file: MODULE, run_fn: run_fn, train_args: {num_steps: 40}, eval_args: {num_steps: 5}}
-  - component: Evaluator
-    inputs: {examples: ExampleGen.examples, model: Trainer.model}
-    parameters:
-      eval_config:
-        model_specs: [{label_key: image_class}]
-        slicing_specs: [{}, {feature_keys: [image_class]}]
-        metrics_specs: [{metrics: [{class_name: SparseCategoricalAccuracy}, {class_name: SparseCategoricalCrossentropy}]}]
-)";
-
 class ComponentJobsTest : public testing::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    testing::write_idx_pair(dir_ / "data", "train", 240, true);
-    std::string text = kPipeline;
-    text.replace(text.find("MODULE"), 6, LITEPIPE_TEST_MODULE);
-    file_ = dir_ / "pipeline.yaml";
-    write_file_atomic(file_, text);
+    file_ = testing::write_jobs_pipeline(dir_);
   }
   // `litepipe ARGS`, its output kept in `log`; returns the exit status.
   int litepipe(const std::string& args, const std::string& log) {
@@ -68,29 +32,6 @@ class ComponentJobsTest : public testing::TempDirTest {
   }
   fs::path file_;
 };
-
-// Every file under `dir` by relative path, with its bytes; TFRecord files by their examples in
-// text form (the gzip header names the writer's temporary file, and protobuf writes map entries
-// in an order that differs between processes; text form sorts them).
-std::map<std::string, std::string> files_under(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::string name = fs::relative(entry.path(), dir).string(), content;
-    if (name.find(".tfrecord") != std::string::npos) {
-      TFRecordReader reader(entry.path());
-      tensorflow::Example example;
-      for (std::string record; reader.next(record);) {
-        EXPECT_TRUE(example.ParseFromString(record)) << entry.path();
-        content += example.DebugString();
-      }
-    } else {
-      content = read_file(entry.path());
-    }
-    files[name] = content;
-  }
-  return files;
-}
 
 TEST_F(ComponentJobsTest, ComponentByComponentInDagOrderEqualsALocalRun) {
   Pipeline pipeline = load_pipeline_file(file_, builtin_components());
@@ -125,7 +66,7 @@ TEST_F(ComponentJobsTest, ComponentByComponentInDagOrderEqualsALocalRun) {
       fs::path job_uri = store->artifact(ev.artifact_id)->uri;
       fs::path local_uri = mine.outputs.at(ev.key).at(static_cast<size_t>(ev.index)).uri;
       EXPECT_TRUE(job_uri.string().starts_with((dir_ / "jobs").string())) << job_uri;
-      auto job_files = files_under(job_uri), local_files = files_under(local_uri);
+      auto job_files = testing::files_under(job_uri), local_files = testing::files_under(local_uri);
       ASSERT_EQ(job_files.size(), local_files.size()) << order[i]->id() << "." << ev.key;
       for (const auto& [name, bytes] : local_files) {
         if (name == "metrics.json" || name == "eval_config.json") continue;  // compared below (they name the model's path)

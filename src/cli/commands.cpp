@@ -67,6 +67,13 @@ int run_pipeline(const RunCommand& command, const char* argv0) {
   return 0;
 }
 
+StoreToRead open_store_to_read(const std::string& metadata_url, const fs::path& metadata_file) {
+  std::string text = metadata_url.empty() ? sqlite_metadata_url(metadata_file) : metadata_url;
+  MetadataUrl url = parse_metadata_url(text);
+  if (url.scheme == "sqlite" && !fs::exists(url.location)) fail("{}: no metadata store (has the pipeline run?)", url.location);
+  return {open_metadata_store(text), url.scheme == "sqlite" ? url.location : url.display};
+}
+
 int inspect_metadata(const InspectCommand& command, std::ostream& out) {
   fs::path root = command.pipeline_root;
   fs::path metadata;
@@ -75,10 +82,9 @@ int inspect_metadata(const InspectCommand& command, std::ostream& out) {
     if (root.empty()) root = p.root;
     metadata = p.metadata_path;
   }
-  if (root.empty()) fail("inspect: pass --pipeline-root DIR or --pipeline FILE");
+  if (root.empty() && command.metadata.empty()) fail("inspect: pass --metadata URL, --pipeline-root DIR or --pipeline FILE");
   if (metadata.empty()) metadata = root / "metadata.sqlite";
-  if (!fs::exists(metadata)) fail("{}: no metadata store (has the pipeline run?)", metadata.string());
-  auto store = open_sqlite_metadata_store(metadata);
+  auto store = open_store_to_read(command.metadata, metadata).store;
 
   if (command.what == "runs") {
     for (const auto& ctx : store->contexts("run")) {

@@ -1,8 +1,12 @@
 #pragma once
 // The CLI's subcommands, callable from tests without spawning the program.
+#include <filesystem>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
+
+#include "pipeline/metadata_store.h"
 
 namespace litepipe {
 
@@ -25,8 +29,18 @@ struct InspectCommand {
   std::string pipeline_root;
   std::string run;
   std::string type;
+  std::string metadata;  // metadata URL (default: the pipeline's SQLite file)
 };
 int inspect_metadata(const InspectCommand& command, std::ostream& out);
+
+// The store a reading command (inspect, metrics, compare) looks at: `metadata_url` when given,
+// else the pipeline's SQLite file `metadata_file`, which must exist (reading never creates a
+// store). `where` names it in messages (a URL without its password, or the file).
+struct StoreToRead {
+  std::unique_ptr<MetadataStore> store;
+  std::string where;
+};
+StoreToRead open_store_to_read(const std::string& metadata_url, const std::filesystem::path& metadata_file);
 
 // Reads the invocation, runs the executor, writes `result.json` beside it ({"outputs"} or
 // {"error"}); exit status 0 when the executor succeeded.

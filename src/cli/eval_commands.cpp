@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/commands.h"
 #include "components/builtin.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -26,8 +27,8 @@ struct Column {
 
 // The newest artifact of `artifact_type` from each component of `component_type`: artifacts live at
 // <root>/<component id>/<output key>/<execution>.
-std::vector<Column> newest_artifacts(const std::string& pipeline_file, const std::string& pipeline_root, const char* artifact_type,
-                                     const char* component_type, const char* command) {
+std::vector<Column> newest_artifacts(const std::string& pipeline_file, const std::string& pipeline_root, const std::string& metadata_url,
+                                     const char* artifact_type, const char* component_type, const char* command) {
   fs::path root = pipeline_root, metadata;
   std::vector<std::string> producers;  // of the pipeline file, in its order; none: every one found
   if (!pipeline_file.empty()) {
@@ -37,21 +38,21 @@ std::vector<Column> newest_artifacts(const std::string& pipeline_file, const std
     for (const auto& c : p.components)
       if (c->spec().type_name == component_type) producers.push_back(c->id());
   }
-  if (root.empty()) fail("{}: pass evaluation folders, --pipeline FILE or --pipeline-root DIR", command);
+  if (root.empty() && metadata_url.empty()) fail("{}: pass evaluation folders, --metadata URL, --pipeline FILE or --pipeline-root DIR", command);
   if (metadata.empty()) metadata = root / "metadata.sqlite";
-  if (!fs::exists(metadata)) fail("{}: no metadata store (has the pipeline run?)", metadata.string());
+  StoreToRead store = open_store_to_read(metadata_url, metadata);
   std::map<std::string, Artifact> newest;
-  for (const auto& a : open_sqlite_metadata_store(metadata)->artifacts(artifact_type)) {
+  for (const auto& a : store.store->artifacts(artifact_type)) {
     std::string component = fs::path(a.uri).parent_path().parent_path().filename().string();
     if (!newest.count(component) || newest[component].id < a.id) newest[component] = a;
   }
-  if (newest.empty()) fail("{}: no {} artifacts yet (does the pipeline have a {}?)", metadata.string(), artifact_type, component_type);
+  if (newest.empty()) fail("{}: no {} artifacts yet (does the pipeline have a {}?)", store.where, artifact_type, component_type);
   if (producers.empty())
     for (const auto& [component, _] : newest) producers.push_back(component);
   std::vector<Column> columns;
   for (const auto& component : producers)
     if (newest.count(component)) columns.push_back({component, newest[component].uri});
-  if (columns.empty()) fail("{}: the pipeline's {} components have not run yet", metadata.string(), component_type);
+  if (columns.empty()) fail("{}: the pipeline's {} components have not run yet", store.where, component_type);
   return columns;
 }
 
@@ -84,7 +85,7 @@ int print_metrics(const MetricsCommand& command, std::ostream& out) {
   std::vector<Column> columns;
   for (const auto& dir : command.evaluations) columns.push_back({eval::evaluation_title(dir), dir});
   if (columns.empty()) {
-    columns = newest_artifacts(command.pipeline_file, command.pipeline_root, artifact_types::kModelEvaluation, "Evaluator", "metrics");
+    columns = newest_artifacts(command.pipeline_file, command.pipeline_root, command.metadata, artifact_types::kModelEvaluation, "Evaluator", "metrics");
   }
 
   std::vector<std::string> row_names = {"model_type", "model file bytes"};
@@ -185,7 +186,7 @@ std::vector<fs::path> tfrecord_files(const std::vector<std::string>& paths) {
 int compare_command(const CompareCommand& command, std::ostream& out) {
   if (command.evaluations.empty()) {
     // The newest result of each ModelComparator of the pipeline.
-    auto comparisons = newest_artifacts(command.pipeline_file, command.pipeline_root, artifact_types::kModelComparison, "ModelComparator", "compare");
+    auto comparisons = newest_artifacts(command.pipeline_file, command.pipeline_root, command.metadata, artifact_types::kModelComparison, "ModelComparator", "compare");
     for (const auto& c : comparisons) {
       fs::path report = c.dir / eval::kReportFile;
       out << c.title << ": ";

@@ -11,6 +11,7 @@ struct MetricsCommand {
   std::vector<std::string> evaluations = {};  // evaluation artifact folders; empty: from the pipeline
   std::string pipeline_file = {};
   std::string pipeline_root = {};
+  std::string metadata = {};  // metadata URL (default: the pipeline's SQLite file)
 };
 // Prints one column per evaluation (the newest of each Evaluator when read from the pipeline's
 // metadata): model type, file size, the Overall slice's metrics and the validation result.
@@ -23,6 +24,7 @@ struct CompareCommand {
   int runs = 300, warmup = 30;                // batch-1 latency runs per model (0 = none)
   std::string pipeline_file = {};
   std::string pipeline_root = {};
+  std::string metadata = {};  // metadata URL (default: the pipeline's SQLite file)
 };
 // Compares two evaluation folders (or shows the newest ModelComparator result of a pipeline) and
 // prints a summary: headline deltas, agreement, sizes, latency and where the report is.

@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--component", run.component,
                       "Run only this component (id), as one job of --run: inputs are its upstream components' outputs in that run");
   run_cmd->add_option("--run", run.run_id, "Run id to record under (created if absent); required with --component");
-  run_cmd->add_option("--metadata", run.metadata, "Metadata store URL: sqlite:///ABSOLUTE/PATH (default: the pipeline's own)");
+  constexpr const char* kMetadataHelp =
+      "Metadata store URL: sqlite:///ABSOLUTE/PATH or postgresql://USER@HOST:PORT/DATABASE (default: the pipeline's SQLite file)";
+  run_cmd->add_option("--metadata", run.metadata, kMetadataHelp);
 
   litepipe::InspectCommand inspect;
   auto* inspect_cmd = app.add_subcommand("inspect", "Show runs, executions, artifacts and lineage from the metadata store");
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("--pipeline-root", inspect.pipeline_root, "Pipeline root folder");
   inspect_cmd->add_option("--run", inspect.run, "executions: only this run (name or 'latest')");
   inspect_cmd->add_option("--type", inspect.type, "artifacts / lineage: artifact type, e.g. Model");
+  inspect_cmd->add_option("--metadata", inspect.metadata, kMetadataHelp);
 
   litepipe::PredictCommand predict;
   auto* predict_cmd = app.add_subcommand("predict", "Run a .tflite or ONNX serving model on inputs from JSON");
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
   metrics_cmd->add_option("evaluations", metrics.evaluations, "Evaluation folders (default: the newest of each Evaluator)");
   metrics_cmd->add_option("--pipeline", metrics.pipeline_file, "Pipeline YAML file (for its root)");
   metrics_cmd->add_option("--pipeline-root", metrics.pipeline_root, "Pipeline root folder");
+  metrics_cmd->add_option("--metadata", metrics.metadata, kMetadataHelp);
 
   litepipe::CompareCommand compare;
   auto* compare_cmd = app.add_subcommand("compare", "Compare two evaluations: metric deltas, agreement, sizes, latency; HTML report");
@@ -89,6 +93,7 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--warmup", compare.warmup, "Untimed runs first")->check(CLI::NonNegativeNumber);
   compare_cmd->add_option("--pipeline", compare.pipeline_file, "Pipeline YAML file (for its root)");
   compare_cmd->add_option("--pipeline-root", compare.pipeline_root, "Pipeline root folder");
+  compare_cmd->add_option("--metadata", compare.metadata, kMetadataHelp);
 
   litepipe::CompileCommand compile;
   auto* compile_cmd = app.add_subcommand("compile", "Write the pipeline as an Argo Workflow or a Kubeflow Pipelines v2 spec");

@@ -79,12 +79,18 @@ class MetadataStore {
 };
 
 std::unique_ptr<MetadataStore> open_sqlite_metadata_store(const std::filesystem::path& path);
+// A PostgreSQL database shared by component jobs on many hosts. `connection` is a libpq URL;
+// `display` names it in errors (without its password). Fails naming `display` when the server
+// cannot be reached.
+std::unique_ptr<MetadataStore> open_postgres_metadata_store(const std::string& connection, const std::string& display);
 
 // Metadata URLs (`--metadata`), parsed in metadata_url.cpp only, so a new backend is one more
-// scheme there. Now: `sqlite:///ABSOLUTE/PATH` (the embedded store; one host at a time).
+// scheme there: `sqlite:///ABSOLUTE/PATH` (the embedded store; one host at a time) or
+// `postgresql://USER@HOST:PORT/DATABASE` (a database server; any number of hosts).
 struct MetadataUrl {
-  std::string scheme;    // "sqlite"
-  std::string location;  // sqlite: the database file
+  std::string scheme;    // "sqlite" or "postgresql"
+  std::string location;  // sqlite: the database file; postgresql: the URL as libpq takes it
+  std::string display;   // the URL to show in messages: without a password
 };
 MetadataUrl parse_metadata_url(const std::string& url);
 std::unique_ptr<MetadataStore> open_metadata_store(const std::string& url);

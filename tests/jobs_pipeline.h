@@ -1,0 +1,20 @@
+#pragma once
+// The small MNIST-like pipeline of the component-job and metadata-store tests, and a way to
+// compare what two runs of it wrote.
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace litepipe::testing {
+
+// Writes 240 MNIST-style digits under `dir`/data and `dir`/pipeline.yaml (pipeline "jobs", root
+// `dir`/local): the data components, Transform, a Trainer (the test module) and an Evaluator.
+// Returns the pipeline file.
+std::filesystem::path write_jobs_pipeline(const std::filesystem::path& dir);
+
+// Every file under `dir` by relative path, with its bytes; TFRecord files by their examples in
+// text form (the gzip header names the writer's temporary file, and protobuf writes map entries
+// in an order that differs between processes; text form sorts them).
+std::map<std::string, std::string> files_under(const std::filesystem::path& dir);
+
+}  // namespace litepipe::testing
