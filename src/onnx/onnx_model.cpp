@@ -12,6 +12,8 @@
 #include <numeric>
 #include <set>
 
+#include <fmt/ranges.h>
+
 #include "core/error.h"
 #include "core/files.h"
 #include "nn/broadcast.h"
@@ -456,6 +458,7 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
       const Tensor& x = in(0);
       int64_t axis = attr_int(n, "axis", 1);
       if (axis < 0) axis += static_cast<int64_t>(x.rank());
+      if (axis < 0 || axis > static_cast<int64_t>(x.rank())) fail("{}: axis {} is out of range for rank {}", where, attr_int(n, "axis", 1), x.rank());
       int64_t outer = 1;
       for (int64_t i = 0; i < axis; ++i) outer *= x.dim(static_cast<size_t>(i));
       out = x.reshaped({outer, x.size() / std::max<int64_t>(outer, 1)});
@@ -463,6 +466,13 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
       std::vector<int64_t> perm = attr_ints(n, "perm");
       if (perm.empty()) {
         for (size_t i = in(0).rank(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+      }
+      std::vector<int64_t> sorted(perm);
+      std::sort(sorted.begin(), sorted.end());
+      for (size_t i = 0; i < sorted.size(); ++i) {
+        if (sorted.size() != in(0).rank() || sorted[i] != static_cast<int64_t>(i)) {
+          fail("{}: perm [{}] is not a permutation of the {} axes of {}", where, fmt::join(perm, ", "), in(0).rank(), nn::shape_string(in(0).shape()));
+        }
       }
       out = transpose(in(0), perm);
     } else if (kind == Op::Concat) {

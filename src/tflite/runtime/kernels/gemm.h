@@ -45,6 +45,12 @@ struct Int8Primitive {
   template <typename Primitive, typename MakeDesc>
   void plan(MakeDesc make_primitive_desc, const dnnl::memory::desc& src_desc, const dnnl::memory::desc& user_weights,
             const dnnl::memory::desc& dst_desc, int32_t input_zero_point, const Tensor& weights) {
+    // oneDNN divides by dimensions while planning: a zero-sized operand (valid in a model) takes
+    // the plain kernel instead.
+    if (src_desc.get_size() == 0 || user_weights.get_size() == 0 || dst_desc.get_size() == 0) {
+      primitive.reset();
+      return;
+    }
     dnnl::primitive_attr attr;
     attr.set_zero_points(DNNL_ARG_SRC, 0, {input_zero_point});
     try {
