@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libflatbuffers-dev flatbuffers-compiler
   postgresql   # tests: a PostgreSQL server of their own for the metadata store (initdb, pg_ctl)
   libvalijson-dev   # tests: the compiled Argo Workflow against Argo's JSON schema
+  slurm-wlm munge   # tests: a one-node Slurm cluster of their own for `--runner slurm` (slurmctld, slurmd, munged)
   python3-pyarmnn libarmnn-cpuref-backend22
   dataset-fashion-mnist
   r-cran-palmerpenguins   # TFX's penguin data as CSV (examples/penguin)

@@ -3,7 +3,9 @@
 // kernels (no XNNPACK: see testing::with_builtin_kernels_only).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <random>
 #include <set>
 
@@ -48,6 +50,26 @@ class MobileModelsTest : public testing::TempDirTest {
     auto interpreter = tfl::Interpreter::from_file(model);
     for (const auto& node : interpreter->nodes()) names.insert(node.op_name);
     return names;
+  }
+
+  // `model` in the real TFLite runtime on its builtin kernels; `nodes` gets the op types that ran.
+  nn::Tensor run_builtin(const fs::path& model, const nn::Tensor& x, std::string* nodes) {
+    fs::path copy = model.parent_path() / "builtin_kernels_only.tflite";
+    return run_real_tflite(testing::with_builtin_kernels_only(model, copy), x, dir_, nodes);
+  }
+  static void expect_ran(const std::string& nodes, std::initializer_list<const char*> op_types) {
+    for (const char* op : op_types) EXPECT_NE(nodes.find(std::string("\"") + op + "\""), std::string::npos) << op << " " << nodes;
+  }
+  // Examples whose top class differs between two [n, classes] outputs.
+  static int64_t top1_flips(const nn::Tensor& a, const nn::Tensor& b) {
+    const int64_t rows = a.dim(0), classes = a.size() / rows;
+    int64_t flips = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* pa = a.data() + r * classes;
+      const float* pb = b.data() + r * classes;
+      flips += std::max_element(pa, pa + classes) - pa != std::max_element(pb, pb + classes) - pb;
+    }
+    return flips;
   }
 
   static double max_abs_diff(const nn::Tensor& a, const nn::Tensor& b) {
@@ -97,9 +119,9 @@ TEST_F(MobileModelsTest, TextClassifierConvertsToFloatAndInt8AndMatchesTheRealRu
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
   nn::Tensor sample = x.slice_rows(0, 200);
   std::string nodes;
-  nn::Tensor real = run_real_tflite(testing::with_builtin_kernels_only(lite, dir_ / "builtin.tflite"), sample, dir_, &nodes);
+  nn::Tensor real = run_builtin(lite, sample, &nodes);
   EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 200)), 1e-5) << nodes;
-  for (const char* op : {"CAST", "GATHER", "MEAN"}) EXPECT_NE(nodes.find(std::string("\"") + op + "\""), std::string::npos) << op << nodes;
+  expect_ran(nodes, {"CAST", "GATHER", "MEAN"});
 
   // int8: the ids stay float into CAST; GATHER's int8 table keeps its scale in its output.
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "tokens", &x);
@@ -120,17 +142,74 @@ TEST_F(MobileModelsTest, TextClassifierConvertsToFloatAndInt8AndMatchesTheRealRu
     }
   }
   nn::Tensor ours8 = run_interpreter(int8, "tokens", x);
-  int64_t flips = 0;
-  for (int64_t r = 0; r < n; ++r) flips += (ours8[r * 2] > ours8[r * 2 + 1]) != (onnx[r * 2] > onnx[r * 2 + 1]);
-  EXPECT_LE(flips, n / 50) << "int8 top-1 agrees with float on 98% of the examples";
-  nn::Tensor real8 = run_real_tflite(testing::with_builtin_kernels_only(int8, dir_ / "builtin8.tflite"), sample, dir_, &nodes);
+  EXPECT_LE(top1_flips(ours8, onnx), n / 50) << "int8 top-1 agrees with float on 98% of the examples";
+  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
   EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 200)), 0) << nodes;
-  for (const char* op : {"CAST", "GATHER", "MEAN", "FULLY_CONNECTED", "SOFTMAX"})
-    EXPECT_NE(nodes.find(std::string("\"") + op + "\""), std::string::npos) << op << nodes;
+  expect_ran(nodes, {"CAST", "GATHER", "MEAN", "FULLY_CONNECTED", "SOFTMAX"});
 
   // An id outside the table is an error of the run, not a read outside it.
   nn::Tensor bad({1, kSteps}, 75.0f);
   testing::expect_error([&] { run_interpreter(lite, "tokens", bad); }, {"GATHER", "index 75", "[0, 50)"});
+}
+
+// A text classifier with GlobalMaxPooling1D (Embedding -> max over the steps -> Dense): CAST +
+// GATHER + REDUCE_MAX (keep_dims false, as TFLite's converter writes it), float32 and int8 (REDUCE_MAX
+// at the GATHER's parameters), judged by the real runtime's builtin kernels.
+TEST_F(MobileModelsTest, GlobalMaxPooling1DTextClassifierConvertsToFloatAndInt8AndMatchesTheRealRuntime) {
+  nn::set_random_seed(15);
+  constexpr int64_t kSteps = 8, kVocabulary = 40;
+  std::mt19937 rng(8);
+  std::uniform_int_distribution<int> token(0, kVocabulary - 1);
+  const int64_t n = 400;
+  // Class 1 when one of the "keywords" 0..4 occurs.
+  nn::Tensor x({n, kSteps}), y({n});
+  for (int64_t r = 0; r < n; ++r) {
+    bool keyword = false;
+    for (int64_t k = 0; k < kSteps; ++k) {
+      int t = token(rng);
+      if (r % 2 == 0 && k == r % kSteps) t = static_cast<int>(r % 5);
+      if (r % 2 == 1 && t < 5) t += 5;
+      x[r * kSteps + k] = static_cast<float>(t);
+      keyword |= t < 5;
+    }
+    y[r] = keyword ? 1.0f : 0.0f;
+  }
+  auto in = nn::Input({kSteps}, "tokens");
+  auto h = nn::Dense(8, {.activation = "relu"})(nn::GlobalMaxPooling1D()(nn::Embedding(kVocabulary, 8)(in)));
+  nn::Model model({in}, nn::Dense(2, {.activation = "softmax"})(h));
+  model.compile(nn::Adam({.learning_rate = 0.02f}), nn::SparseCategoricalCrossentropy());
+  auto history = model.fit(x, y, {.epochs = 20, .batch_size = 32, .verbose = 0});
+  EXPECT_GT(history.history["sparse_categorical_accuracy"].back(), 0.9);
+  model.save(dir_ / "model");
+  nn::Tensor onnx = onnxio::OnnxRunner(dir_ / "model" / onnxio::kModelFileName).run({{"tokens", x}}).begin()->second;
+  EXPECT_LE(max_abs_diff(onnx, model.predict(x)), 1e-6);
+
+  fs::path lite = rewrite(dir_ / "model", dir_ / "lite", "tokens", nullptr);
+  EXPECT_EQ(ops(lite), (std::set<std::string>{"CAST", "GATHER", "REDUCE_MAX", "FULLY_CONNECTED", "SOFTMAX"}));
+  nn::Tensor ours = run_interpreter(lite, "tokens", x);
+  EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
+  nn::Tensor sample = x.slice_rows(0, 200);
+  std::string nodes;
+  nn::Tensor real = run_builtin(lite, sample, &nodes);
+  EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 200)), 1e-5) << nodes;
+  expect_ran(nodes, {"CAST", "GATHER", "REDUCE_MAX"});
+
+  fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "tokens", &x);
+  auto interpreter = tfl::Interpreter::from_file(int8);
+  bool reduce_max = false;
+  for (const auto& node : interpreter->nodes()) {
+    if (node.op_name != "REDUCE_MAX") continue;
+    reduce_max = true;
+    EXPECT_EQ(node.version, 2);
+    EXPECT_EQ(interpreter->tensor(node.inputs[0]).scale, interpreter->tensor(node.outputs[0]).scale);
+    EXPECT_EQ(interpreter->tensor(node.inputs[0]).zero_point, interpreter->tensor(node.outputs[0]).zero_point);
+  }
+  EXPECT_TRUE(reduce_max);
+  nn::Tensor ours8 = run_interpreter(int8, "tokens", x);
+  EXPECT_LE(top1_flips(ours8, onnx), n / 50);
+  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
+  EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 200)), 0) << nodes;
+  expect_ran(nodes, {"CAST", "GATHER", "REDUCE_MAX", "FULLY_CONNECTED", "SOFTMAX"});
 }
 
 // A MobileNet-style image classifier: a strided SAME convolution, an inverted-residual block
@@ -175,9 +254,9 @@ TEST_F(MobileModelsTest, MobileNetStyleBlockConvertsToFloatAndInt8AndMatchesTheR
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-4);
   nn::Tensor sample = x.slice_rows(0, 100);
   std::string nodes;
-  nn::Tensor real = run_real_tflite(testing::with_builtin_kernels_only(lite, dir_ / "builtin.tflite"), sample, dir_, &nodes);
+  nn::Tensor real = run_builtin(lite, sample, &nodes);
   EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 100)), 1e-5) << nodes;
-  EXPECT_NE(nodes.find("\"DEPTHWISE_CONV_2D\""), std::string::npos) << nodes;
+  expect_ran(nodes, {"DEPTHWISE_CONV_2D"});
 
   // int8: DEPTHWISE_CONV_2D v3 with per-channel weights on axis 3; TFLite's builtin kernels give
   // the same int8 values for every op.
@@ -195,13 +274,10 @@ TEST_F(MobileModelsTest, MobileNetStyleBlockConvertsToFloatAndInt8AndMatchesTheR
   }
   EXPECT_TRUE(depthwise);
   nn::Tensor ours8 = run_interpreter(int8, "image", x);
-  int64_t flips = 0;
-  for (int64_t r = 0; r < n; ++r) flips += (ours8[r * 2] > ours8[r * 2 + 1]) != (onnx[r * 2] > onnx[r * 2 + 1]);
-  EXPECT_LE(flips, n / 25);
-  nn::Tensor real8 = run_real_tflite(testing::with_builtin_kernels_only(int8, dir_ / "builtin8.tflite"), sample, dir_, &nodes);
+  EXPECT_LE(top1_flips(ours8, onnx), n / 25);
+  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
   EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 100)), 0) << nodes;
-  for (const char* op : {"QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX", "DEQUANTIZE"})
-    EXPECT_NE(nodes.find(std::string("\"") + op + "\""), std::string::npos) << op << nodes;
+  expect_ran(nodes, {"QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX", "DEQUANTIZE"});
 }
 
 // MobileNetV3's hard_swish, swish and gelu (tanh form): Keras's formulas in nn (checked against
@@ -251,9 +327,9 @@ TEST_F(MobileModelsTest, HardSwishSwishAndGeluExportConvertAndMatchTheRealRuntim
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
   nn::Tensor sample = x.slice_rows(0, 100);
   std::string nodes;
-  nn::Tensor real = run_real_tflite(testing::with_builtin_kernels_only(lite, dir_ / "builtin.tflite"), sample, dir_, &nodes);
+  nn::Tensor real = run_builtin(lite, sample, &nodes);
   EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 100)), 1e-5) << nodes;
-  EXPECT_NE(nodes.find("\"HARD_SWISH\""), std::string::npos) << nodes;
+  expect_ran(nodes, {"HARD_SWISH"});
 
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "features", &x);
   auto interpreter = tfl::Interpreter::from_file(int8);
@@ -264,12 +340,108 @@ TEST_F(MobileModelsTest, HardSwishSwishAndGeluExportConvertAndMatchTheRealRuntim
     }
   }
   nn::Tensor ours8 = run_interpreter(int8, "features", x);
-  int64_t flips = 0;
-  for (int64_t r = 0; r < n; ++r) flips += (ours8[r * 2] > ours8[r * 2 + 1]) != (onnx[r * 2] > onnx[r * 2 + 1]);
-  EXPECT_LE(flips, n / 20);
-  nn::Tensor real8 = run_real_tflite(testing::with_builtin_kernels_only(int8, dir_ / "builtin8.tflite"), sample, dir_, &nodes);
+  EXPECT_LE(top1_flips(ours8, onnx), n / 20);
+  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
   EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 100)), 0) << nodes;
-  for (const char* op : {"HARD_SWISH", "LOGISTIC", "MUL", "TANH"}) EXPECT_NE(nodes.find(std::string("\"") + op + "\""), std::string::npos) << op << nodes;
+  expect_ran(nodes, {"HARD_SWISH", "LOGISTIC", "MUL", "TANH"});
+}
+
+// A keyword-spotting-shaped DS-CNN on spectrogram-like inputs: Conv2D, an asymmetric ZeroPadding2D,
+// a strided SeparableConv2D (depth multiplier 2), GlobalMaxPooling2D and a Multiply gate.
+// TFLite: PAD, DEPTHWISE_CONV_2D + CONV_2D, one REDUCE_MAX with keep_dims false (as TFLite's
+// converter writes GlobalMaxPooling2D), MUL; float32 and int8 (PAD and REDUCE_MAX at their
+// input's parameters, PAD padding with the zero point), judged by the real runtime's builtin kernels.
+TEST_F(MobileModelsTest, SeparableConvPaddingGlobalMaxAndMultiplyConvertToFloatAndInt8AndMatchTheRealRuntime) {
+  nn::set_random_seed(14);
+  constexpr int64_t kTime = 16, kBands = 10;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> noise(0.0f, 0.5f);
+  const int64_t n = 256;
+  // Class: a rising or a falling "chirp" (a bright diagonal) somewhere in the spectrogram.
+  nn::Tensor x({n, kTime * kBands}), y({n});
+  for (int64_t r = 0; r < n; ++r) {
+    const bool rising = r % 2 == 0;
+    for (int64_t i = 0; i < kTime * kBands; ++i) x[r * kTime * kBands + i] = noise(rng);
+    const int64_t start = (r / 2) % (kTime - 6);
+    for (int64_t k = 0; k < 6; ++k) {
+      const int64_t band = rising ? 2 + k : 7 - k;
+      x[r * kTime * kBands + (start + k) * kBands + band] += 1.0f;
+    }
+    y[r] = rising ? 1.0f : 0.0f;
+  }
+  auto in = nn::Input({kTime * kBands}, "spectrogram");
+  auto h = nn::Conv2D(8, {3, 3}, {.activation = "relu"})(nn::Reshape({kTime, kBands, 1})(in));  // [14, 8, 8]
+  h = nn::ZeroPadding2D({1, 1, 0, 2})(h);                                                         // [16, 10, 8]
+  h = nn::SeparableConv2D(12, {3, 3}, {.strides = {2, 2}, .depth_multiplier = 2, .activation = "relu"})(h);
+  auto pooled = nn::GlobalMaxPooling2D()(h);
+  auto gated = nn::Multiply()({nn::Dense(8, {.activation = "relu"})(pooled), nn::Dense(8, {.activation = "sigmoid"})(pooled)});
+  nn::Model model({in}, nn::Dense(2, {.activation = "softmax"})(gated));
+  model.compile(nn::Adam({.learning_rate = 0.01f}), nn::SparseCategoricalCrossentropy());
+  auto history = model.fit(x, y, {.epochs = 10, .batch_size = 32, .verbose = 0});
+  EXPECT_GT(history.history["sparse_categorical_accuracy"].back(), 0.85);
+  nn::Tensor keras = model.predict(x);
+  model.save(dir_ / "model");
+  nn::Tensor onnx = onnxio::OnnxRunner(dir_ / "model" / onnxio::kModelFileName).run({{"spectrogram", x}}).begin()->second;
+  EXPECT_LE(max_abs_diff(onnx, keras), 1e-5);
+
+  // float32: one RESHAPE (the input's), the Flatten after the pooling folded into REDUCE_MAX.
+  fs::path lite = rewrite(dir_ / "model", dir_ / "lite", "spectrogram", nullptr);
+  EXPECT_EQ(ops(lite), (std::set<std::string>{"RESHAPE", "CONV_2D", "PAD", "DEPTHWISE_CONV_2D", "REDUCE_MAX", "FULLY_CONNECTED", "LOGISTIC", "MUL",
+                                               "SOFTMAX"}));
+  {
+    auto interpreter = tfl::Interpreter::from_file(lite);
+    int reshapes = 0;
+    for (const auto& node : interpreter->nodes()) {
+      reshapes += node.op_name == "RESHAPE";
+      if (node.op_name == "PAD") {
+        EXPECT_EQ(node.version, 1);
+        const auto& paddings = interpreter->tensor(node.inputs[1]);
+        ASSERT_EQ(paddings.shape, (std::vector<int32_t>{4, 2}));
+        EXPECT_EQ(std::vector<int32_t>(paddings.as<int32_t>(), paddings.as<int32_t>() + 8), (std::vector<int32_t>{0, 0, 1, 1, 0, 2, 0, 0}));
+      }
+      if (node.op_name == "REDUCE_MAX") {
+        EXPECT_EQ(node.version, 1);
+        EXPECT_EQ(interpreter->tensor(node.outputs[0]).shape.size(), 2u);
+      }
+      if (node.op_name == "DEPTHWISE_CONV_2D") {
+        EXPECT_EQ(node.inputs.size(), 3u);
+        EXPECT_GE(node.inputs[2], 0) << "a bias-less depthwise convolution gets a zero bias";
+      }
+    }
+    EXPECT_EQ(reshapes, 1);
+  }
+  nn::Tensor ours = run_interpreter(lite, "spectrogram", x);
+  EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
+  nn::Tensor sample = x.slice_rows(0, 100);
+  std::string nodes;
+  nn::Tensor real = run_builtin(lite, sample, &nodes);
+  EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 100)), 1e-5) << nodes;
+  expect_ran(nodes, {"PAD", "DEPTHWISE_CONV_2D", "CONV_2D", "REDUCE_MAX", "MUL", "LOGISTIC"});
+
+  // int8: TFLite's versions (PAD 2, REDUCE_MAX 2, DEPTHWISE_CONV_2D 3) and same-scale constraints.
+  fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "spectrogram", &x);
+  auto interpreter = tfl::Interpreter::from_file(int8);
+  std::set<std::string> same_scale;
+  for (const auto& node : interpreter->nodes()) {
+    if (node.op_name == "PAD" || node.op_name == "REDUCE_MAX") {
+      EXPECT_EQ(node.version, 2) << node.op_name;
+      const auto& in8 = interpreter->tensor(node.inputs[0]);
+      const auto& out8 = interpreter->tensor(node.outputs[0]);
+      EXPECT_EQ(in8.type, tfl::DType::Int8);
+      EXPECT_EQ(in8.scale, out8.scale) << node.op_name;
+      EXPECT_EQ(in8.zero_point, out8.zero_point) << node.op_name;
+      same_scale.insert(node.op_name);
+    }
+    if (node.op_name == "DEPTHWISE_CONV_2D") {
+      EXPECT_EQ(node.version, 3);
+    }
+  }
+  EXPECT_EQ(same_scale, (std::set<std::string>{"PAD", "REDUCE_MAX"}));
+  nn::Tensor ours8 = run_interpreter(int8, "spectrogram", x);
+  EXPECT_LE(top1_flips(ours8, onnx), n / 25);
+  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
+  EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 100)), 0) << nodes;
+  expect_ran(nodes, {"QUANTIZE", "CONV_2D", "PAD", "DEPTHWISE_CONV_2D", "REDUCE_MAX", "FULLY_CONNECTED", "LOGISTIC", "MUL", "SOFTMAX", "DEQUANTIZE"});
 }
 
 }  // namespace

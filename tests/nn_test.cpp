@@ -1,6 +1,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <set>
 
 #include "nn/model.h"
 #include "onnx/onnx_model.h"
@@ -342,4 +343,70 @@ TEST_F(NnFiles, EmbeddingAndGlobalAveragePooling1DTrainAndExport) {
   expect_error([&] { model.predict(bad); }, {"embedding", "25", "[0, 20)"});
 }
 
+}  // namespace litepipe::nn
+
+namespace litepipe::nn {
+namespace {
+
+// ZeroPadding2D (asymmetric and symmetric), GlobalMaxPooling2D / 1D, Multiply and SeparableConv2D:
+// Keras's shapes, weight names and config, gradients by central differences, and the ONNX export
+// (Pad on the NHWC input, two Convs, GlobalMaxPool, Mul) computing what the layers compute.
+TEST_F(NnFiles, PaddingGlobalMaxMultiplyAndSeparableConvGradientsAndExport) {
+  set_random_seed(9);
+  check_input_gradient(ZeroPadding2D({1, 2, 0, 3}), {3, 4, 2});
+  check_input_gradient(ZeroPadding2D({1}), {2, 2, 1});
+  check_input_gradient(GlobalMaxPooling2D(), {3, 4, 2});
+  check_input_gradient(SeparableConv2D(3, {3, 3}, {.strides = {2, 1}, .padding = "same", .depth_multiplier = 2, .activation = "tanh"}), {5, 6, 2});
+
+  auto in = Input({5, 6, 2}, "image");
+  auto pad = ZeroPadding2D({1, 2, 0, 3});
+  auto padded = pad(in);
+  EXPECT_EQ(padded->shape, (Shape{8, 9, 2}));
+  EXPECT_EQ(pad->config().dump(), R"({"padding":[[1,2],[0,3]]})");
+  EXPECT_EQ(ZeroPadding2D({2, 3})(in)->shape, (Shape{9, 12, 2}));  // Keras's symmetric (rows, cols)
+  auto sep = SeparableConv2D(4, {3, 3}, {.depth_multiplier = 2, .activation = "tanh"});
+  auto features = sep(padded);
+  EXPECT_EQ(features->shape, (Shape{6, 7, 4}));
+  ASSERT_EQ(sep->parameters().size(), 3u);
+  EXPECT_EQ(sep->parameters()[0].name, "depthwise_kernel");
+  EXPECT_EQ(sep->parameters()[0].value.shape(), (Shape{3, 3, 2, 2}));
+  EXPECT_EQ(sep->parameters()[1].name, "pointwise_kernel");
+  EXPECT_EQ(sep->parameters()[1].value.shape(), (Shape{1, 1, 4, 4}));
+  EXPECT_EQ(sep->parameters()[2].name, "bias");
+  auto pooled = GlobalMaxPooling2D()(features);
+  EXPECT_EQ(pooled->shape, (Shape{4}));
+  // Three branches multiplied: each input's gradient is dy times the other two.
+  auto gated = Multiply()({Dense(3, {.activation = "tanh"})(pooled), Dense(3, {.activation = "sigmoid"})(pooled), Dense(3)(pooled)});
+  Model model({in}, Dense(2)(gated));
+  check_gradients(model, random_tensor({2, 5, 6, 2}, 3));
+
+  Tensor x = random_tensor({4, 5, 6, 2}, 10);
+  Tensor expected = model.predict(x);
+  onnxio::OnnxRunner runner(model.save(dir_));
+  std::set<std::string> ops;
+  for (const auto& node : runner.model().graph().node()) ops.insert(node.op_type());
+  for (const char* op : {"Pad", "Conv", "GlobalMaxPool", "Mul"}) EXPECT_TRUE(ops.count(op)) << op;
+  Tensor got = runner.run({{"image", x}}).begin()->second;
+  ASSERT_EQ(got.size(), expected.size());
+  for (int64_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], expected[i], 1e-5);
+
+  // GlobalMaxPooling1D: gradients (to the step holding each maximum) and the ONNX ReduceMax.
+  check_input_gradient(GlobalMaxPooling1D(), {5, 3});
+  auto ids = Input({6}, "tokens");
+  Model text({ids}, Dense(2)(GlobalMaxPooling1D()(Embedding(10, 4)(ids))));
+  Tensor tokens({3, 6});
+  for (int64_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<float>((i * 7) % 10);
+  check_gradients(text, tokens);
+  Tensor text_expected = text.predict(tokens);
+  Tensor text_got = onnxio::OnnxRunner(text.save(dir_ / "text")).run({{"tokens", tokens}}).begin()->second;
+  ASSERT_EQ(text_got.size(), text_expected.size());
+  for (int64_t i = 0; i < text_got.size(); ++i) ASSERT_NEAR(text_got[i], text_expected[i], 1e-6);
+
+  expect_error([&] { ZeroPadding2D({1, 2, 3}, "pad3"); }, {"pad3", "ZeroPadding2D padding takes 1 value, 2 (rows, cols) or 4"});
+  expect_error([&] { ZeroPadding2D({1, -1}, "negative"); }, {"negative", ">= 0"});
+  expect_error([&] { Multiply("product")({in, Input({5, 6, 3})}); }, {"product", "Multiply inputs must have the same shape"});
+  expect_error([&] { SeparableConv2D(2, {7, 7}, {.name = "wide"})(in); }, {"wide", "window 7 is larger than the input 5"});
+}
+
+}  // namespace
 }  // namespace litepipe::nn

@@ -2,10 +2,6 @@
 // temporary folder, pg_ctl on a free loopback port, stopped and removed afterwards): the test
 // pipeline records there what it records in SQLite, concurrent runs and component jobs record
 // every execution once, and an unreachable server is named with nothing recorded.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pwd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +24,7 @@
 #include "pipeline/metadata_store.h"
 #include "pipeline/runner.h"
 #include "pipeline/yaml_pipeline.h"
+#include "postgres_server.h"
 #include "test_helpers.h"
 
 namespace litepipe {
@@ -37,134 +34,12 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr const char* kInstallHint =
-    "PostgreSQL's server programs (initdb, pg_ctl) are not on PATH nor in /usr/lib/postgresql/<version>/bin; "
-    "install Debian's postgresql package (scripts/install.sh does)";
-
-// Where initdb and pg_ctl are: on PATH, else the newest of Debian's /usr/lib/postgresql/<version>/bin.
-std::optional<fs::path> postgres_bindir() {
-  auto has_programs = [](const fs::path& dir) { return fs::exists(dir / "initdb") && fs::exists(dir / "pg_ctl"); };
-  if (const char* path = std::getenv("PATH")) {
-    std::stringstream dirs(path);
-    for (std::string dir; std::getline(dirs, dir, ':');)
-      if (!dir.empty() && has_programs(dir)) return fs::path(dir);
-  }
-  std::optional<fs::path> best;
-  int best_version = -1;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
-    int version = std::atoi(entry.path().filename().c_str());
-    if (version > best_version && has_programs(entry.path() / "bin")) {
-      best = entry.path() / "bin";
-      best_version = version;
-    }
-  }
-  return best;
-}
-
-std::string shell_quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// A loopback port nothing listens on now (the kernel's pick).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    throw std::runtime_error("cannot find a free loopback port");
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-std::string file_text(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// A PostgreSQL server of the test's own: a cluster in a temporary folder, listening on a free
-// loopback port with its sockets in that folder; stopped and removed by the destructor (also when
-// the test fails). PostgreSQL refuses to run as root, so as root its programs run as the
-// `postgres` user (Debian's package creates it), which then owns the folder.
-class PostgresServer {
- public:
-  explicit PostgresServer(const fs::path& bindir) : bindir_(bindir) {
-    std::string pattern = (fs::temp_directory_path() / "litepipe-pg-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
-    dir_ = pattern;
-    try {
-      if (::geteuid() == 0) {
-        passwd* user = ::getpwnam("postgres");
-        if (!user) throw std::runtime_error("running as root, the PostgreSQL server needs the user 'postgres' to run as (Debian's postgresql package creates it)");
-        if (::chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0) throw std::runtime_error("cannot chown " + dir_.string());
-        as_user_ = "runuser -u postgres -- ";
-      }
-      run_program("initdb", "-D " + shell_quoted((dir_ / "data").string()) + " -U litepipe -A trust -E UTF8 --locale=C --no-sync", "initdb.log");
-      for (int attempt = 0; attempt < 5 && !running_; ++attempt) {
-        port_ = free_port();  // another process may take it first: then try another
-        start();
-      }
-      if (!running_) throw std::runtime_error("pg_ctl start failed:\n" + file_text(dir_ / "pg_ctl.log") + file_text(dir_ / "server.log"));
-    } catch (...) {
-      std::error_code ec;
-      fs::remove_all(dir_, ec);
-      throw;
-    }
-  }
-  ~PostgresServer() {
-    stop();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  PostgresServer(const PostgresServer&) = delete;
-  PostgresServer& operator=(const PostgresServer&) = delete;
-
-  // Starts the server on its port (fsync off: the data is thrown away); true when it runs.
-  bool start() {
-    std::string options = fmt::format(
-        "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-        "-c shared_buffers=16MB -c max_connections=60",
-        port_, shell_quoted(dir_.string()));
-    running_ = run_program("pg_ctl", "-D " + shell_quoted((dir_ / "data").string()) + " -l " + shell_quoted((dir_ / "server.log").string()) +
-                                         " -w -t 60 -o " + shell_quoted(options) + " start",
-                           "pg_ctl.log") == 0;
-    return running_;
-  }
-  void stop() {
-    if (running_) run_program("pg_ctl", "-D " + shell_quoted((dir_ / "data").string()) + " -m fast -w stop", "pg_ctl-stop.log");
-    running_ = false;
-  }
-
-  std::string url(const std::string& database) const {
-    return fmt::format("postgresql://litepipe@127.0.0.1:{}/{}", port_, database);
-  }
-  void create_database(const std::string& name) {
-    pqxx::connection connection(url("postgres"));
-    pqxx::nontransaction tx(connection);
-    tx.exec("CREATE DATABASE " + tx.quote_name(name));
-  }
-
- private:
-  // Runs a server program (from the folder it owns: the user it runs as may not enter ours).
-  int run_program(const std::string& program, const std::string& args, const std::string& log) {
-    std::string command = fmt::format("cd {} && {}{} {} > {} 2>&1", shell_quoted(dir_.string()), as_user_,
-                                      shell_quoted((bindir_ / program).string()), args, shell_quoted((dir_ / log).string()));
-    int status = std::system(command.c_str());
-    if (program == "initdb" && status != 0) throw std::runtime_error("initdb failed:\n" + file_text(dir_ / log));
-    return status;
-  }
-
-  fs::path bindir_, dir_;
-  std::string as_user_;
-  int port_ = 0;
-  bool running_ = false;
-};
+using testing::file_text;
+using testing::free_port;
+using testing::kPostgresInstallHint;
+using testing::postgres_bindir;
+using testing::PostgresServer;
+using testing::shell_quoted;
 
 // Log lines of every level from debug up, for as long as it lives.
 class LogCapture {
@@ -204,7 +79,7 @@ class PostgresMetadataTest : public testing::TempDirTest {
 
   void SetUp() override {
     TempDirTest::SetUp();
-    if (!server_ && startup_error_.empty()) GTEST_SKIP() << kInstallHint;
+    if (!server_ && startup_error_.empty()) GTEST_SKIP() << kPostgresInstallHint;
     ASSERT_TRUE(server_) << "could not start a PostgreSQL server: " << startup_error_;
     // A database per test, so that tests see only their own records.
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();

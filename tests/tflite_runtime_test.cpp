@@ -3,6 +3,8 @@
 // (bench/tflite_mutants.cpp) found crashes, undefined behaviour and memory errors. Each mutant must
 // be rejected with a litepipe::Error naming the tensor or operator and what was expected — by
 // the model check when it is loaded, or by a kernel's Prepare — or run as TFLite would.
+#include <omp.h>
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -391,6 +393,41 @@ TEST_F(TfliteRuntimeTest, ByteMutantsRunOrFailCleanly) {
       EXPECT_EQ(errors + ran, 150);
       EXPECT_GT(errors, 0);
     }
+}
+
+}  // namespace
+}  // namespace litepipe
+
+namespace litepipe {
+namespace {
+
+// TFLite's num_threads: 1 by default, the same answers with 2, the caller's OpenMP setting
+// restored after each run (also when a run fails), -1 = the caller's setting, 0 refused.
+TEST_F(TfliteRuntimeTest, NumThreadsIsOneByDefaultAndTheCallersSettingComesBack) {
+  for (bool cnn : {false, true}) {
+    SCOPED_TRACE(cnn ? "cnn" : "mlp");
+    tfl::Interpreter one(model(cnn, false), "model.tflite"), two(model(cnn, false), "model.tflite");
+    EXPECT_EQ(one.num_threads(), 1);
+    two.set_num_threads(2);
+    const int width = cnn ? 36 : 8;
+    nn::Tensor x = sample(64, width, 5);
+    for (auto* interpreter : {&one, &two}) {
+      interpreter->resize_input(0, {64, width});
+      interpreter->allocate_tensors();
+      std::memcpy(interpreter->tensor(interpreter->inputs()[0]).data, x.data(), static_cast<size_t>(x.size()) * 4);
+    }
+    const int before = omp_get_max_threads();
+    one.invoke();
+    two.invoke();
+    EXPECT_EQ(omp_get_max_threads(), before);
+    const auto& a = one.tensor(one.outputs()[0]);
+    const auto& b = two.tensor(two.outputs()[0]);
+    for (int64_t i = 0; i < a.elements(); ++i) ASSERT_NEAR(a.as<float>()[i], b.as<float>()[i], 1e-6);
+  }
+  tfl::Interpreter interpreter(model(false, false), "model.tflite");
+  expect_error([&] { interpreter.set_num_threads(0); }, {"model.tflite", "num_threads must be at least 1", "got 0"});
+  interpreter.set_num_threads(-1);
+  EXPECT_EQ(interpreter.num_threads(), -1);
 }
 
 }  // namespace

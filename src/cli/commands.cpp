@@ -13,6 +13,7 @@
 #include "core/files.h"
 #include "pipeline/runner.h"
 #include "pipeline/yaml_pipeline.h"
+#include "runners/slurm_runner.h"
 
 namespace litepipe {
 namespace {
@@ -50,6 +51,17 @@ int run_pipeline(const RunCommand& command, const char* argv0) {
   options.run_id = command.run_id;
   options.metadata_url = command.metadata;
   if (command.executor_process) options.executor_program = self_program(argv0);
+  if (command.runner == "slurm") {
+    // The jobs run `--component` themselves; these choose what the runner does here.
+    if (!command.component.empty()) fail("--runner slurm runs every component as its own job; drop --component {}", command.component);
+    if (command.executor_process) fail("--runner slurm: each component already runs in its own job; drop --executor-process");
+    SlurmOptions slurm{.program = self_program(argv0), .pipeline_file = fs::absolute(command.pipeline_file), .run_id = command.run_id,
+                       .metadata_url = command.metadata, .partition = command.partition, .enable_cache = !command.no_cache};
+    SlurmRunResult result = run_on_slurm(pipeline, slurm);
+    if (!result.ok()) fail("pipeline {}: run {} on Slurm did not complete:\n{}", pipeline.name, result.run_id, result.failure_report());
+    return 0;
+  }
+  if (!command.partition.empty()) fail("--partition {}: only with --runner slurm", command.partition);
   if (!command.component.empty()) {
     if (command.run_id.empty()) fail("--component {}: pass --run RUN_ID, the run this job belongs to", command.component);
     ComponentRun run = run_component(pipeline, command.component, options);

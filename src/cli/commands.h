@@ -19,6 +19,8 @@ struct RunCommand {
   std::string component;  // only this component, as one job of the run `run_id`
   std::string run_id;     // names the run; its record is created when first used
   std::string metadata;   // metadata URL (default: the pipeline's SQLite file)
+  std::string runner = "local";  // local | slurm (one batch job per component)
+  std::string partition;         // slurm: the partition to submit to (default: the cluster's)
 };
 int run_pipeline(const RunCommand& command, const char* argv0);
 

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "Debug logging");
 
   litepipe::RunCommand run;
-  auto* run_cmd = app.add_subcommand("run", "Run a pipeline file with the local DAG runner");
+  auto* run_cmd = app.add_subcommand("run", "Run a pipeline file: on this machine, or as Slurm jobs (--runner slurm)");
   run_cmd->add_option("pipeline", run.pipeline_file, "Pipeline YAML file")->required()->check(CLI::ExistingFile);
   run_cmd->add_option("--pipeline-root", run.pipeline_root, "Override the file's pipeline_root");
   run_cmd->add_flag("--no-cache", run.no_cache, "Run every component even if its inputs are unchanged");
@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
   constexpr const char* kMetadataHelp =
       "Metadata store URL: sqlite:///ABSOLUTE/PATH or postgresql://USER@HOST:PORT/DATABASE (default: the pipeline's SQLite file)";
   run_cmd->add_option("--metadata", run.metadata, kMetadataHelp);
+  run_cmd->add_option("--runner", run.runner, "local (this machine) | slurm (one sbatch job per component, waited for)")
+      ->check(CLI::IsMember({"local", "slurm"}));
+  run_cmd->add_option("--partition", run.partition, "With --runner slurm: the partition to submit to (default: the cluster's)");
 
   litepipe::InspectCommand inspect;
   auto* inspect_cmd = app.add_subcommand("inspect", "Show runs, executions, artifacts and lineage from the metadata store");
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
   tbench->add_option("--runs", bench.runs, "Timed invocations")->check(CLI::PositiveNumber);
   tbench->add_option("--warmup", bench.warmup, "Untimed invocations first")->check(CLI::NonNegativeNumber);
   tbench->add_option("--batch", bench.batch, "Batch size")->check(CLI::PositiveNumber);
+  tbench->add_option("--threads", bench.threads, "Interpreter threads (TFLite's num_threads; default 1)")->check(CLI::PositiveNumber);
   tbench->add_flag("--profile-ops", bench.profile_ops, "Also print the average time of each operator");
 
   litepipe::ConvertCommand convert;

@@ -270,6 +270,7 @@ int tflite_benchmark(const BenchmarkCommand& c, std::ostream& out) {
   fs::path path = model_file(c.model);
   auto start = std::chrono::steady_clock::now();
   auto interp = tfl::Interpreter::from_file(path);
+  interp->set_num_threads(c.threads);
   for (size_t i = 0; i < interp->inputs().size(); ++i) {
     auto shape = interp->tensor(interp->inputs()[i]).shape;
     if (!shape.empty()) shape[0] = c.batch;
@@ -300,7 +301,8 @@ int tflite_benchmark(const BenchmarkCommand& c, std::ostream& out) {
   for (double v : us) mean += v / static_cast<double>(us.size());
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  out << fmt::format("{}: batch {}, {} runs after {} warmup\n", path.string(), c.batch, c.runs, c.warmup);
+  out << fmt::format("{}: batch {}, {} thread{}, {} runs after {} warmup\n", path.string(), c.batch, c.threads, c.threads == 1 ? "" : "s", c.runs,
+                     c.warmup);
   out << fmt::format("init {:.2f} ms; latency us: min {:.2f} p50 {:.2f} p90 {:.2f} p99 {:.2f} max {:.2f} mean {:.2f}\n", init_ms,
                      sorted.front(), pct(0.5), pct(0.9), pct(0.99), sorted.back(), mean);
   out << fmt::format("model {} B, arena {} B, peak RSS {:.1f} MiB\n", interp->model_bytes(), interp->arena_bytes(),

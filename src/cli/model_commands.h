@@ -28,6 +28,7 @@ struct BenchmarkCommand {
   int runs = 1000;
   int warmup = 50;
   int batch = 1;
+  int threads = 1;  // the interpreter's num_threads (TFLite's default, 1)
   bool profile_ops = false;
 };
 int tflite_benchmark(const BenchmarkCommand& command, std::ostream& out);

@@ -113,6 +113,7 @@ class TfLiteEvalModel final : public EvalModel {
     file_size_ = bytes_.size();
     interpreters_.push_back(std::make_unique<tfl::Interpreter>(bytes_, path.string()));
     tfl::Interpreter& interpreter = *interpreters_[0];
+    interpreter.set_num_threads(-1);  // the Evaluator's workers set the thread count
     auto signature = interpreter.signatures().find(spec.signature_name);
     if (signature == interpreter.signatures().end()) {
       fail("{}: no signature '{}' (signatures: {})", path.string(), spec.signature_name, names_of(interpreter.signatures()));
@@ -135,7 +136,10 @@ class TfLiteEvalModel final : public EvalModel {
   }
 
   void prepare_workers(size_t workers) override {
-    while (interpreters_.size() < workers) interpreters_.push_back(std::make_unique<tfl::Interpreter>(bytes_, path_.string()));
+    while (interpreters_.size() < workers) {
+      interpreters_.push_back(std::make_unique<tfl::Interpreter>(bytes_, path_.string()));
+      interpreters_.back()->set_num_threads(-1);
+    }
     workers_.resize(interpreters_.size());
   }
 

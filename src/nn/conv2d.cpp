@@ -1,6 +1,7 @@
-// Conv2D on NHWC activations with a Keras HWIO kernel [kh, kw, in, out] (and DepthwiseConv2D, a
-// grouped convolution with one group per input channel): oneDNN convolution forward /
-// backward-data / backward-weights, cached per batch size.
+// Conv2D on NHWC activations with a Keras HWIO kernel [kh, kw, in, out], DepthwiseConv2D (a
+// grouped convolution with one group per input channel) and SeparableConv2D (a depthwise then a
+// pointwise 1x1 convolution): oneDNN convolution forward / backward-data / backward-weights,
+// cached per batch size.
 #include "nn/activation.h"
 #include "nn/conv_util.h"
 #include "nn/dnnl_util.h"
@@ -11,6 +12,101 @@ namespace litepipe::nn {
 namespace {
 
 using namespace dnnl;
+
+// One convolution of fixed geometry and its oneDNN primitives per batch size; the layers own the
+// parameters and pass them in.
+class Convolution {
+ public:
+  // multiplier > 0: depthwise (each input channel convolved on its own into `multiplier` outputs;
+  // kernel [kh, kw, in, multiplier]); else a plain convolution into `filters` outputs.
+  void configure(Shape in, int64_t filters, int64_t multiplier, std::vector<int64_t> kernel, std::vector<int64_t> strides, Window1D h,
+                 Window1D w, bool bias) {
+    in_ = std::move(in);
+    filters_ = filters;
+    multiplier_ = multiplier;
+    kernel_ = std::move(kernel);
+    strides_ = std::move(strides);
+    h_ = h;
+    w_ = w;
+    bias_ = bias;
+    cache_.clear();
+  }
+  Shape output(int64_t n) const { return {n, h_.out, w_.out, filters_}; }
+
+  // z = conv(x; kernel) + bias
+  void forward(const Tensor& x, const Parameter& kernel, const Parameter* bias, Tensor& z) {
+    auto& k = kernels(x.dim(0));
+    run_weighted_forward(k.fwd, k.descs, x, kernel, bias, z);
+  }
+  // dx (skipped when empty), kernel.grad and bias->grad from x and dz.
+  void backward(const Tensor& x, const Tensor& dz, Parameter& kernel, Parameter* bias, Tensor& dx) {
+    auto& k = kernels(dz.dim(0));
+    run_weighted_backward(k.bwd_data, k.bwd_weights, k.descs, x, dz, kernel, bias, dx);
+  }
+
+ private:
+  struct Kernels {
+    WeightedDescs descs;
+    convolution_forward fwd;
+    convolution_backward_data bwd_data;
+    convolution_backward_weights bwd_weights;
+  };
+  Kernels& kernels(int64_t n) {
+    auto it = cache_.find(n);
+    if (it != cache_.end()) return it->second;
+    memory::desc src = nhwc_desc(n, in_[0], in_[1], in_[2]);
+    // Keras's [kh, kw, in, multiplier] depthwise kernel is oneDNN's grouped hwigo with one input per group.
+    memory::desc weights = multiplier_ > 0 ? memory::desc({in_[2], multiplier_, 1, kernel_[0], kernel_[1]}, dt::f32, tag::hwigo)
+                                           : memory::desc({filters_, in_[2], kernel_[0], kernel_[1]}, dt::f32, tag::hwio);
+    memory::desc bias({filters_}, dt::f32, tag::a);
+    memory::desc dst = nhwc_desc(n, h_.out, w_.out, filters_);
+    memory::dims strides = {strides_[0], strides_[1]}, pad_l = {h_.pad_before, w_.pad_before},
+                 pad_r = {h_.pad_after, w_.pad_after};
+    auto alg = algorithm::convolution_direct;
+    auto fd = bias_ ? convolution_forward::desc(prop_kind::forward_training, alg, src, weights, bias, dst, strides, pad_l, pad_r)
+                    : convolution_forward::desc(prop_kind::forward_training, alg, src, weights, dst, strides, pad_l, pad_r);
+    convolution_forward::primitive_desc fwd_pd(fd, cpu_engine());
+    convolution_backward_data::primitive_desc bd_pd(
+        convolution_backward_data::desc(alg, src, weights, dst, strides, pad_l, pad_r), cpu_engine(), fwd_pd);
+    auto wd = bias_ ? convolution_backward_weights::desc(alg, src, weights, bias, dst, strides, pad_l, pad_r)
+                    : convolution_backward_weights::desc(alg, src, weights, dst, strides, pad_l, pad_r);
+    convolution_backward_weights::primitive_desc bw_pd(wd, cpu_engine(), fwd_pd);
+    return cache_.emplace(n, Kernels{{src, weights, bias, dst}, convolution_forward(fwd_pd),
+                                     convolution_backward_data(bd_pd), convolution_backward_weights(bw_pd)})
+        .first->second;
+  }
+
+  Shape in_;
+  int64_t filters_ = 0, multiplier_ = 0;
+  std::vector<int64_t> kernel_, strides_;
+  Window1D h_{}, w_{};
+  bool bias_ = false;
+  std::map<int64_t, Kernels> cache_;
+};
+
+// A Keras HWIO kernel [kh, kw, ci, co] as ONNX Conv's OIHW weights [co, ci, kh, kw] (a depthwise
+// kernel [kh, kw, in, multiplier] is passed as ci = 1, co = in * multiplier: output c * multiplier
+// + m, as Keras orders them).
+Tensor hwio_to_oihw(const Tensor& hwio, int64_t kh, int64_t kw, int64_t ci, int64_t co) {
+  Tensor oihw({co, ci, kh, kw});
+  for (int64_t y = 0; y < kh; ++y)
+    for (int64_t x = 0; x < kw; ++x)
+      for (int64_t i = 0; i < ci; ++i)
+        for (int64_t o = 0; o < co; ++o) oihw[((o * ci + i) * kh + y) * kw + x] = hwio[((y * kw + x) * ci + i) * co + o];
+  return oihw;
+}
+
+// The ONNX Conv node of a convolution with TF's padding (`h`, `w`); its output is NCHW.
+onnx::NodeProto& add_onnx_conv(onnxio::GraphBuilder& g, std::vector<std::string> inputs, const std::string& out, const std::vector<int64_t>& kernel,
+                               const std::vector<int64_t>& strides, const Window1D& h, const Window1D& w, int64_t group) {
+  auto& node = g.add_node("Conv", inputs, {out});
+  onnxio::GraphBuilder::set_attr(node, "kernel_shape", kernel);
+  onnxio::GraphBuilder::set_attr(node, "strides", strides);
+  onnxio::GraphBuilder::set_attr(node, "pads", std::vector<int64_t>{h.pad_before, w.pad_before, h.pad_after, w.pad_after});
+  if (group > 1) onnxio::GraphBuilder::set_attr(node, "group", group);
+  g.set_layout(out, onnxio::Layout::NCHW);
+  return node;
+}
 
 class Conv2DLayer final : public Layer {
  public:
@@ -57,15 +153,14 @@ class Conv2DLayer final : public Layer {
       glorot_uniform(add_param("kernel", {kernel_[0], kernel_[1], in_[2], filters_}).value, receptive * in_[2], receptive * filters_, rng);
     }
     if (use_bias_) add_param("bias", {filters_});
+    conv_.configure(in_, filters_, depth_multiplier_, kernel_, strides_, h_, w_, use_bias_);
     return {h_.out, w_.out, filters_};
   }
 
   Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
     const Tensor& x = inputs[0];
-    int64_t n = x.dim(0);
-    auto& k = kernels(n);
-    Tensor z({n, h_.out, w_.out, filters_});
-    run_weighted_forward(k.fwd, k.descs, x, kernel(), use_bias_ ? &param("bias") : nullptr, z);
+    Tensor z(conv_.output(x.dim(0)));
+    conv_.forward(x, kernel(), use_bias_ ? &param("bias") : nullptr, z);
     if (training) x_ = x;
     return activation_.forward(z, training);
   }
@@ -76,32 +171,20 @@ class Conv2DLayer final : public Layer {
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor dz = activation_.backward(dy);
     int64_t n = dz.dim(0);
-    auto& k = kernels(n);
     Tensor dx = input_gradient_needed() ? Tensor({n, in_[0], in_[1], in_[2]}) : Tensor();
-    run_weighted_backward(k.bwd_data, k.bwd_weights, k.descs, x_, dz, kernel(), use_bias_ ? &param("bias") : nullptr, dx);
+    conv_.backward(x_, dz, kernel(), use_bias_ ? &param("bias") : nullptr, dx);
     return {dx};
   }
 
   void to_onnx(onnxio::GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
-    // ONNX Conv weights are OIHW; a depthwise conv is a Conv with one group per input channel,
-    // weights [in * multiplier, 1, kh, kw] (output c * multiplier + m, as Keras orders them).
-    const Tensor& hwio = kernel().value;
-    int64_t kh = kernel_[0], kw = kernel_[1], ci = depthwise() ? 1 : in_[2], co = filters_;
-    Tensor oihw({co, ci, kh, kw});
-    for (int64_t y = 0; y < kh; ++y)
-      for (int64_t x = 0; x < kw; ++x)
-        for (int64_t i = 0; i < ci; ++i)
-          for (int64_t o = 0; o < co; ++o) oihw[((o * ci + i) * kh + y) * kw + x] = hwio[((y * kw + x) * ci + i) * co + o];
-    std::vector<std::string> inputs = {g.in_layout(in[0], onnxio::Layout::NCHW), g.add_initializer(name() + "_kernel", oihw)};
+    // A depthwise conv is a Conv with one group per input channel, weights [in * multiplier, 1, kh, kw].
+    int64_t ci = depthwise() ? 1 : in_[2];
+    std::vector<std::string> inputs = {g.in_layout(in[0], onnxio::Layout::NCHW),
+                                       g.add_initializer(name() + "_kernel", hwio_to_oihw(kernel().value, kernel_[0], kernel_[1], ci, filters_))};
     if (use_bias_) inputs.push_back(g.add_initializer(name() + "_bias", param("bias").value));
     bool plain = activation_.activation() == Activation::Linear;
     std::string z = plain ? out : g.unique(name() + "_conv");
-    auto& node = g.add_node("Conv", inputs, {z});
-    onnxio::GraphBuilder::set_attr(node, "kernel_shape", kernel_);
-    onnxio::GraphBuilder::set_attr(node, "strides", strides_);
-    onnxio::GraphBuilder::set_attr(node, "pads", std::vector<int64_t>{h_.pad_before, w_.pad_before, h_.pad_after, w_.pad_after});
-    if (depthwise()) onnxio::GraphBuilder::set_attr(node, "group", in_[2]);
-    g.set_layout(z, onnxio::Layout::NCHW);
+    add_onnx_conv(g, inputs, z, kernel_, strides_, h_, w_, depthwise() ? in_[2] : 1);
     if (!plain) activation_.to_onnx(g, z, out);
   }
 
@@ -109,37 +192,6 @@ class Conv2DLayer final : public Layer {
   bool depthwise() const { return depth_multiplier_ > 0; }
   Parameter& kernel() { return param(depthwise() ? "depthwise_kernel" : "kernel"); }
   const Parameter& kernel() const { return param(depthwise() ? "depthwise_kernel" : "kernel"); }
-
-  struct Kernels {
-    WeightedDescs descs;
-    convolution_forward fwd;
-    convolution_backward_data bwd_data;
-    convolution_backward_weights bwd_weights;
-  };
-  Kernels& kernels(int64_t n) {
-    auto it = cache_.find(n);
-    if (it != cache_.end()) return it->second;
-    memory::desc src = nhwc_desc(n, in_[0], in_[1], in_[2]);
-    // Keras's [kh, kw, in, multiplier] depthwise kernel is oneDNN's grouped hwigo with one input per group.
-    memory::desc weights = depthwise() ? memory::desc({in_[2], depth_multiplier_, 1, kernel_[0], kernel_[1]}, dt::f32, tag::hwigo)
-                                       : memory::desc({filters_, in_[2], kernel_[0], kernel_[1]}, dt::f32, tag::hwio);
-    memory::desc bias({filters_}, dt::f32, tag::a);
-    memory::desc dst = nhwc_desc(n, h_.out, w_.out, filters_);
-    memory::dims strides = {strides_[0], strides_[1]}, pad_l = {h_.pad_before, w_.pad_before},
-                 pad_r = {h_.pad_after, w_.pad_after};
-    auto alg = algorithm::convolution_direct;
-    auto fd = use_bias_ ? convolution_forward::desc(prop_kind::forward_training, alg, src, weights, bias, dst, strides, pad_l, pad_r)
-                        : convolution_forward::desc(prop_kind::forward_training, alg, src, weights, dst, strides, pad_l, pad_r);
-    convolution_forward::primitive_desc fwd_pd(fd, cpu_engine());
-    convolution_backward_data::primitive_desc bd_pd(
-        convolution_backward_data::desc(alg, src, weights, dst, strides, pad_l, pad_r), cpu_engine(), fwd_pd);
-    auto wd = use_bias_ ? convolution_backward_weights::desc(alg, src, weights, bias, dst, strides, pad_l, pad_r)
-                        : convolution_backward_weights::desc(alg, src, weights, dst, strides, pad_l, pad_r);
-    convolution_backward_weights::primitive_desc bw_pd(wd, cpu_engine(), fwd_pd);
-    return cache_.emplace(n, Kernels{{src, weights, bias, dst}, convolution_forward(fwd_pd),
-                                     convolution_backward_data(bd_pd), convolution_backward_weights(bw_pd)})
-        .first->second;
-  }
 
   int64_t filters_, depth_multiplier_;
   std::vector<int64_t> kernel_, strides_;
@@ -149,7 +201,102 @@ class Conv2DLayer final : public Layer {
   Shape in_;
   Window1D h_{}, w_{};
   Tensor x_;
-  std::map<int64_t, Kernels> cache_;
+  Convolution conv_;
+};
+
+// Keras's SeparableConv2D: depthwise (no bias), pointwise 1x1 (bias), then the activation.
+class SeparableConv2DLayer final : public Layer {
+ public:
+  SeparableConv2DLayer(int64_t filters, std::vector<int64_t> kernel, const SeparableConv2DOptions& o)
+      : Layer(o.name.empty() ? default_layer_name("separable_conv2d") : o.name), filters_(filters), depth_multiplier_(o.depth_multiplier),
+        kernel_(std::move(kernel)), strides_(o.strides), padding_(o.padding), use_bias_(o.use_bias), activation_(parse_activation(o.activation)) {
+    if (filters <= 0) fail("layer {}: SeparableConv2D filters must be positive, got {}", name(), filters);
+    if (depth_multiplier_ <= 0) fail("layer {}: SeparableConv2D depth_multiplier must be positive, got {}", name(), depth_multiplier_);
+    if (kernel_.size() == 1) kernel_.push_back(kernel_[0]);
+    if (strides_.size() == 1) strides_.push_back(strides_[0]);
+    if (kernel_.size() != 2 || strides_.size() != 2) fail("layer {}: kernel_size and strides must have 1 or 2 values", name());
+  }
+  std::string type() const override { return "SeparableConv2D"; }
+  nlohmann::json config() const override {
+    return {{"filters", filters_}, {"kernel_size", kernel_}, {"strides", strides_}, {"padding", padding_}, {"depth_multiplier", depth_multiplier_},
+            {"activation", activation_name(activation_.activation())}, {"use_bias", use_bias_}};
+  }
+
+  Shape build(const std::vector<Shape>& inputs, Rng& rng) override {
+    if (inputs.size() != 1 || inputs[0].size() != 3) {
+      fail("layer {}: SeparableConv2D expects one input of shape [height, width, channels], got {}", name(),
+           inputs.empty() ? "none" : shape_string(inputs[0]));
+    }
+    in_ = inputs[0];
+    try {
+      h_ = window_1d(in_[0], kernel_[0], strides_[0], padding_);
+      w_ = window_1d(in_[1], kernel_[1], strides_[1], padding_);
+    } catch (const Error& e) {
+      fail("layer {}: {}", name(), e.what());
+    }
+    mid_ = in_[2] * depth_multiplier_;
+    const int64_t receptive = kernel_[0] * kernel_[1];
+    // Keras's order and fans: depthwise [kh, kw, in, multiplier], pointwise [1, 1, in * multiplier, filters].
+    glorot_uniform(add_param("depthwise_kernel", {kernel_[0], kernel_[1], in_[2], depth_multiplier_}).value, receptive * in_[2],
+                   receptive * depth_multiplier_, rng);
+    glorot_uniform(add_param("pointwise_kernel", {1, 1, mid_, filters_}).value, mid_, filters_, rng);
+    if (use_bias_) add_param("bias", {filters_});
+    depthwise_.configure(in_, mid_, depth_multiplier_, kernel_, strides_, h_, w_, false);
+    pointwise_.configure({h_.out, w_.out, mid_}, filters_, 0, {1, 1}, {1, 1}, {h_.out, 0, 0}, {w_.out, 0, 0}, use_bias_);
+    return {h_.out, w_.out, filters_};
+  }
+
+  Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
+    const Tensor& x = inputs[0];
+    const int64_t n = x.dim(0);
+    Tensor mid(depthwise_.output(n)), z(pointwise_.output(n));
+    depthwise_.forward(x, param("depthwise_kernel"), nullptr, mid);
+    pointwise_.forward(mid, param("pointwise_kernel"), use_bias_ ? &param("bias") : nullptr, z);
+    if (training) {
+      x_ = x;
+      mid_value_ = mid;
+    }
+    return activation_.forward(z, training);
+  }
+
+  bool ends_with_softmax() const override { return activation_.activation() == Activation::Softmax; }
+  void set_backward_from_logits(bool on) override { activation_.set_backward_from_logits(on); }
+
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    Tensor dz = activation_.backward(dy);
+    const int64_t n = dz.dim(0);
+    Tensor dmid(depthwise_.output(n));  // always needed: the depthwise kernel's gradient comes from it
+    pointwise_.backward(mid_value_, dz, param("pointwise_kernel"), use_bias_ ? &param("bias") : nullptr, dmid);
+    Tensor dx = input_gradient_needed() ? Tensor({n, in_[0], in_[1], in_[2]}) : Tensor();
+    depthwise_.backward(x_, dmid, param("depthwise_kernel"), nullptr, dx);
+    return {dx};
+  }
+
+  void to_onnx(onnxio::GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    // Two Convs, as Keras computes it: grouped (one group per input channel, no bias), then 1x1.
+    std::string mid = g.unique(name() + "_depthwise");
+    add_onnx_conv(g,
+                  {g.in_layout(in[0], onnxio::Layout::NCHW),
+                   g.add_initializer(name() + "_depthwise_kernel", hwio_to_oihw(param("depthwise_kernel").value, kernel_[0], kernel_[1], 1, mid_))},
+                  mid, kernel_, strides_, h_, w_, in_[2]);
+    std::vector<std::string> inputs = {mid, g.add_initializer(name() + "_pointwise_kernel", hwio_to_oihw(param("pointwise_kernel").value, 1, 1, mid_, filters_))};
+    if (use_bias_) inputs.push_back(g.add_initializer(name() + "_bias", param("bias").value));
+    bool plain = activation_.activation() == Activation::Linear;
+    std::string z = plain ? out : g.unique(name() + "_conv");
+    add_onnx_conv(g, inputs, z, {1, 1}, {1, 1}, {h_.out, 0, 0}, {w_.out, 0, 0}, 1);
+    if (!plain) activation_.to_onnx(g, z, out);
+  }
+
+ private:
+  int64_t filters_, depth_multiplier_, mid_ = 0;
+  std::vector<int64_t> kernel_, strides_;
+  std::string padding_;
+  bool use_bias_;
+  ActivationKernel activation_;
+  Shape in_;
+  Window1D h_{}, w_{};
+  Tensor x_, mid_value_;
+  Convolution depthwise_, pointwise_;
 };
 
 }  // namespace
@@ -161,6 +308,9 @@ LayerRef DepthwiseConv2D(std::vector<int64_t> kernel_size, const DepthwiseConv2D
   return LayerRef(std::make_shared<Conv2DLayer>(
       0, std::move(kernel_size), Conv2DOptions{.strides = o.strides, .padding = o.padding, .activation = o.activation, .use_bias = o.use_bias, .name = o.name},
       o.depth_multiplier));
+}
+LayerRef SeparableConv2D(int64_t filters, std::vector<int64_t> kernel_size, const SeparableConv2DOptions& options) {
+  return LayerRef(std::make_shared<SeparableConv2DLayer>(filters, std::move(kernel_size), options));
 }
 
 }  // namespace litepipe::nn

@@ -1,6 +1,7 @@
-// Embedding (Keras: a lookup table [input_dim, output_dim], ids in, vectors out) and
-// GlobalAveragePooling1D (mean over the steps of a [steps, features] sequence): the layers of a
-// small text classifier. Ids arrive as floats holding whole numbers, as every litepipe input.
+// Embedding (Keras: a lookup table [input_dim, output_dim], ids in, vectors out),
+// GlobalAveragePooling1D and GlobalMaxPooling1D (mean / maximum over the steps of a
+// [steps, features] sequence): the layers of a small text classifier. Ids arrive as floats
+// holding whole numbers, as every litepipe input.
 #include <cmath>
 #include <random>
 
@@ -104,6 +105,59 @@ class GlobalAveragePooling1DLayer final : public Layer {
   int64_t steps_ = 0, features_ = 0;
 };
 
+// Keras's GlobalMaxPooling1D: [steps, features] -> [features], the maximum over the steps; the
+// gradient goes to the step that held it (the first, on a tie, as TensorFlow's).
+class GlobalMaxPooling1DLayer final : public Layer {
+ public:
+  explicit GlobalMaxPooling1DLayer(std::string name) : Layer(std::move(name)) {}
+  std::string type() const override { return "GlobalMaxPooling1D"; }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override {
+    if (inputs.size() != 1 || inputs[0].size() != 2) fail("layer {}: GlobalMaxPooling1D takes one input of shape [steps, features]", name());
+    steps_ = inputs[0][0];
+    features_ = inputs[0][1];
+    return {features_};
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
+    const Tensor& x = inputs[0];
+    const int64_t n = x.dim(0);
+    Tensor y({n, features_});
+    std::vector<int64_t> argmax(static_cast<size_t>(n * features_), 0);
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t f = 0; f < features_; ++f) {
+        const int64_t o = b * features_ + f;
+        y[o] = x[b * steps_ * features_ + f];
+        for (int64_t s = 1; s < steps_; ++s) {
+          const float v = x[(b * steps_ + s) * features_ + f];
+          if (v > y[o]) {
+            y[o] = v;
+            argmax[static_cast<size_t>(o)] = s;
+          }
+        }
+      }
+    if (training) argmax_ = std::move(argmax);
+    return y;
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    const int64_t n = dy.dim(0);
+    Tensor dx({n, steps_, features_});
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t f = 0; f < features_; ++f) {
+        const int64_t o = b * features_ + f;
+        dx[(b * steps_ + argmax_[static_cast<size_t>(o)]) * features_ + f] = dy[o];
+      }
+    return {dx};
+  }
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    auto& node = g.add_node("ReduceMax", {in[0]}, {out});
+    GraphBuilder::set_attr(node, "axes", std::vector<int64_t>{1});
+    GraphBuilder::set_attr(node, "keepdims", int64_t{0});
+  }
+
+ private:
+  int64_t steps_ = 0, features_ = 0;
+  std::vector<int64_t> argmax_;  // per output value, the step it came from (last training forward)
+};
+
 }  // namespace
 
 LayerRef Embedding(int64_t input_dim, int64_t output_dim, std::string name) {
@@ -111,6 +165,9 @@ LayerRef Embedding(int64_t input_dim, int64_t output_dim, std::string name) {
 }
 LayerRef GlobalAveragePooling1D(std::string name) {
   return LayerRef(std::make_shared<GlobalAveragePooling1DLayer>(name.empty() ? default_layer_name("global_average_pooling1d") : name));
+}
+LayerRef GlobalMaxPooling1D(std::string name) {
+  return LayerRef(std::make_shared<GlobalMaxPooling1DLayer>(name.empty() ? default_layer_name("global_max_pooling1d") : name));
 }
 
 }  // namespace litepipe::nn

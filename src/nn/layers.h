@@ -42,6 +42,17 @@ struct DepthwiseConv2DOptions {
 };
 // Keras's DepthwiseConv2D: each input channel convolved on its own (kernel [kh, kw, in, multiplier]).
 LayerRef DepthwiseConv2D(std::vector<int64_t> kernel_size, const DepthwiseConv2DOptions& options = {});
+struct SeparableConv2DOptions {
+  std::vector<int64_t> strides = {1, 1};
+  std::string padding = "valid";  // valid | same
+  int64_t depth_multiplier = 1;
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string name = {};
+};
+// Keras's SeparableConv2D: a depthwise convolution (depthwise_kernel [kh, kw, in, multiplier], no
+// bias) then a pointwise 1x1 one (pointwise_kernel [1, 1, in * multiplier, filters], bias).
+LayerRef SeparableConv2D(int64_t filters, std::vector<int64_t> kernel_size, const SeparableConv2DOptions& options = {});
 
 struct PoolOptions {
   std::vector<int64_t> strides = {};  // default: pool_size
@@ -51,6 +62,12 @@ struct PoolOptions {
 LayerRef MaxPooling2D(std::vector<int64_t> pool_size = {2, 2}, const PoolOptions& options = {});
 LayerRef AveragePooling2D(std::vector<int64_t> pool_size = {2, 2}, const PoolOptions& options = {});
 LayerRef GlobalAveragePooling2D(std::string name = {});
+// Keras's GlobalMaxPooling2D: [height, width, channels] -> [channels], the maximum of each channel.
+LayerRef GlobalMaxPooling2D(std::string name = {});
+// Keras's ZeroPadding2D on [height, width, channels]: `padding` is one value (every side),
+// {rows, cols} (Keras's symmetric (rows, cols)) or {top, bottom, left, right} (Keras's
+// ((top, bottom), (left, right))).
+LayerRef ZeroPadding2D(std::vector<int64_t> padding = {1, 1}, std::string name = {});
 
 LayerRef Flatten(std::string name = {});
 LayerRef Reshape(Shape target_shape, std::string name = {});
@@ -58,6 +75,8 @@ LayerRef Dropout(float rate, std::string name = {});
 LayerRef ActivationLayer(const std::string& activation, std::string name = {});
 LayerRef Rescaling(float scale, float offset = 0.0f, std::string name = {});
 LayerRef Add(std::string name = {});
+// Keras's Multiply: the element-wise product of two or more inputs of one shape.
+LayerRef Multiply(std::string name = {});
 // Keras's Concatenate (axis -1): `Concatenate()({a, b, c})`.
 LayerRef Concatenate(std::string name = {});
 // Keras's Embedding(input_dim, output_dim): ids [steps] (whole numbers in [0, input_dim)) become
@@ -65,6 +84,9 @@ LayerRef Concatenate(std::string name = {});
 LayerRef Embedding(int64_t input_dim, int64_t output_dim, std::string name = {});
 // Keras's GlobalAveragePooling1D: [steps, features] -> [features], the mean over the steps.
 LayerRef GlobalAveragePooling1D(std::string name = {});
+// Keras's GlobalMaxPooling1D: [steps, features] -> [features], the maximum over the steps
+// (ONNX ReduceMax, TFLite REDUCE_MAX).
+LayerRef GlobalMaxPooling1D(std::string name = {});
 // Keras's CategoryEncoding(num_tokens, output_mode="one_hot"): an integer id (shape [1]) becomes a
 // one-hot row of num_tokens (an id outside [0, num_tokens) gives zeros).
 LayerRef CategoryEncoding(int64_t num_tokens, std::string name = {});

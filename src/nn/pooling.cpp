@@ -1,5 +1,6 @@
-// MaxPooling2D, AveragePooling2D (padding excluded from averages, as TensorFlow) and
-// GlobalAveragePooling2D on NHWC activations: oneDNN pooling forward/backward per batch size.
+// MaxPooling2D, AveragePooling2D (padding excluded from averages, as TensorFlow),
+// GlobalAveragePooling2D and GlobalMaxPooling2D on NHWC activations: oneDNN pooling
+// forward/backward per batch size (a global pool is one window over the whole input).
 #include "nn/conv_util.h"
 #include "nn/dnnl_util.h"
 #include "core/error.h"
@@ -12,10 +13,11 @@ using namespace dnnl;
 
 class PoolLayer final : public Layer {
  public:
-  enum class Kind { Max, Average, GlobalAverage };
+  enum class Kind { Max, Average, GlobalAverage, GlobalMax };
   PoolLayer(Kind kind, std::vector<int64_t> pool, const PoolOptions& o)
       : Layer(o.name.empty() ? default_layer_name(kind == Kind::Max ? "max_pooling2d"
                                                   : kind == Kind::Average ? "average_pooling2d"
+                                                  : kind == Kind::GlobalMax ? "global_max_pooling2d"
                                                                           : "global_average_pooling2d")
                              : o.name),
         kind_(kind), pool_(std::move(pool)), strides_(o.strides.empty() ? pool_ : o.strides), padding_(o.padding) {
@@ -23,10 +25,11 @@ class PoolLayer final : public Layer {
     if (strides_.size() == 1) strides_.push_back(strides_[0]);
   }
   std::string type() const override {
-    return kind_ == Kind::Max ? "MaxPooling2D" : kind_ == Kind::Average ? "AveragePooling2D" : "GlobalAveragePooling2D";
+    return kind_ == Kind::Max ? "MaxPooling2D" : kind_ == Kind::Average ? "AveragePooling2D"
+           : kind_ == Kind::GlobalMax ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D";
   }
   nlohmann::json config() const override {
-    if (kind_ == Kind::GlobalAverage) return nlohmann::json::object();
+    if (global()) return nlohmann::json::object();
     return {{"pool_size", pool_}, {"strides", strides_}, {"padding", padding_}};
   }
 
@@ -36,7 +39,7 @@ class PoolLayer final : public Layer {
            inputs.empty() ? "none" : shape_string(inputs[0]));
     }
     in_ = inputs[0];
-    if (kind_ == Kind::GlobalAverage) {
+    if (global()) {
       pool_ = strides_ = {in_[0], in_[1]};
       padding_ = "valid";
     }
@@ -46,7 +49,7 @@ class PoolLayer final : public Layer {
     } catch (const Error& e) {
       fail("layer {}: {}", name(), e.what());
     }
-    return kind_ == Kind::GlobalAverage ? Shape{in_[2]} : Shape{h_.out, w_.out, in_[2]};
+    return global() ? Shape{in_[2]} : Shape{h_.out, w_.out, in_[2]};
   }
 
   Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
@@ -55,7 +58,7 @@ class PoolLayer final : public Layer {
     auto& k = kernels(n);
     Tensor y({n, h_.out, w_.out, in_[2]});
     std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(k.src, x)}, {DNNL_ARG_DST, mem(k.dst, y)}};
-    if (kind_ == Kind::Max) {
+    if (is_max()) {
       if (training) {
         workspace_ = memory(k.fwd_pd.workspace_desc(), cpu_engine());
         args[DNNL_ARG_WORKSPACE] = workspace_;
@@ -65,7 +68,7 @@ class PoolLayer final : public Layer {
       k.fwd_train.execute(cpu_stream(), args);
     }
     cpu_stream().wait();
-    return kind_ == Kind::GlobalAverage ? y.reshaped({n, in_[2]}) : y;
+    return global() ? y.reshaped({n, in_[2]}) : y;
   }
 
   std::vector<Tensor> backward(const Tensor& dy) override {
@@ -73,7 +76,7 @@ class PoolLayer final : public Layer {
     auto& k = kernels(n);
     Tensor dx({n, in_[0], in_[1], in_[2]});
     std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, mem(k.dst, dy)}, {DNNL_ARG_DIFF_SRC, mem(k.src, dx)}};
-    if (kind_ == Kind::Max) args[DNNL_ARG_WORKSPACE] = workspace_;
+    if (is_max()) args[DNNL_ARG_WORKSPACE] = workspace_;
     k.bwd.execute(cpu_stream(), args);
     cpu_stream().wait();
     return {dx};
@@ -81,9 +84,9 @@ class PoolLayer final : public Layer {
 
   void to_onnx(onnxio::GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
     std::string x = g.in_layout(in[0], onnxio::Layout::NCHW);
-    if (kind_ == Kind::GlobalAverage) {
+    if (global()) {
       std::string pooled = g.unique(name() + "_pooled");
-      g.add_node("GlobalAveragePool", {x}, {pooled});
+      g.add_node(kind_ == Kind::GlobalMax ? "GlobalMaxPool" : "GlobalAveragePool", {x}, {pooled});
       auto& flatten = g.add_node("Flatten", {pooled}, {out});
       onnxio::GraphBuilder::set_attr(flatten, "axis", int64_t{1});
       return;
@@ -97,6 +100,8 @@ class PoolLayer final : public Layer {
   }
 
  private:
+  bool global() const { return kind_ == Kind::GlobalAverage || kind_ == Kind::GlobalMax; }
+  bool is_max() const { return kind_ == Kind::Max || kind_ == Kind::GlobalMax; }
   struct Kernels {
     memory::desc src, dst;
     pooling_forward::primitive_desc fwd_pd;
@@ -107,7 +112,7 @@ class PoolLayer final : public Layer {
     auto it = cache_.find(n);
     if (it != cache_.end()) return it->second;
     memory::desc src = nhwc_desc(n, in_[0], in_[1], in_[2]), dst = nhwc_desc(n, h_.out, w_.out, in_[2]);
-    algorithm alg = kind_ == Kind::Max ? algorithm::pooling_max : algorithm::pooling_avg_exclude_padding;
+    algorithm alg = is_max() ? algorithm::pooling_max : algorithm::pooling_avg_exclude_padding;
     memory::dims strides = {strides_[0], strides_[1]}, kernel = {pool_[0], pool_[1]},
                  pad_l = {h_.pad_before, w_.pad_before}, pad_r = {h_.pad_after, w_.pad_after};
     pooling_forward::primitive_desc train_pd(
@@ -142,6 +147,11 @@ LayerRef GlobalAveragePooling2D(std::string name) {
   PoolOptions o;
   o.name = std::move(name);
   return LayerRef(std::make_shared<PoolLayer>(PoolLayer::Kind::GlobalAverage, std::vector<int64_t>{1, 1}, o));
+}
+LayerRef GlobalMaxPooling2D(std::string name) {
+  PoolOptions o;
+  o.name = std::move(name);
+  return LayerRef(std::make_shared<PoolLayer>(PoolLayer::Kind::GlobalMax, std::vector<int64_t>{1, 1}, o));
 }
 
 }  // namespace litepipe::nn

@@ -1,5 +1,5 @@
 // Layers that move or scale values without a oneDNN primitive: Flatten, Reshape, Dropout,
-// Rescaling, Add.
+// Rescaling, Add, Multiply, Concatenate, ZeroPadding2D, Normalization, CategoryEncoding.
 #include <cmath>
 #include <algorithm>
 #include <random>
@@ -176,6 +176,112 @@ class AddLayer final : public Layer {
 
  private:
   size_t count_ = 0;
+};
+
+// Keras's Multiply: y = x0 * x1 * ..., so dL/dxk = dy times the product of the other inputs.
+class MultiplyLayer final : public Layer {
+ public:
+  explicit MultiplyLayer(std::string name) : Layer(std::move(name)) {}
+  std::string type() const override { return "Multiply"; }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override {
+    if (inputs.size() < 2) fail("layer {}: Multiply needs at least two inputs, got {}", name(), inputs.size());
+    for (const auto& s : inputs) {
+      if (s != inputs[0]) fail("layer {}: Multiply inputs must have the same shape, got {} and {}", name(), shape_string(inputs[0]), shape_string(s));
+    }
+    return inputs[0];
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
+    Tensor y = inputs[0].clone();
+    for (size_t k = 1; k < inputs.size(); ++k)
+      for (int64_t i = 0; i < y.size(); ++i) y[i] *= inputs[k][i];
+    if (training) x_ = inputs;
+    return y;
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    // Products of the others, not y / xk: an input may be 0.
+    std::vector<Tensor> dx;
+    for (size_t k = 0; k < x_.size(); ++k) {
+      Tensor g = dy.clone();
+      for (size_t j = 0; j < x_.size(); ++j) {
+        if (j == k) continue;
+        for (int64_t i = 0; i < g.size(); ++i) g[i] *= x_[j][i];
+      }
+      dx.push_back(g);
+    }
+    return dx;
+  }
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    Layout layout = g.layout(in[0]);
+    std::string acc = in[0];
+    for (size_t k = 1; k < in.size(); ++k) {
+      std::string next = k + 1 == in.size() ? out : g.unique(name() + "_partial");
+      g.add_node("Mul", {acc, g.in_layout(in[k], layout)}, {next});
+      g.set_layout(next, layout);
+      acc = next;
+    }
+  }
+
+ private:
+  std::vector<Tensor> x_;
+};
+
+// Keras's ZeroPadding2D: zero rows above and below, zero columns left and right of each
+// [height, width, channels] example.
+class ZeroPadding2DLayer final : public Layer {
+ public:
+  ZeroPadding2DLayer(const std::vector<int64_t>& padding, std::string name) : Layer(std::move(name)) {
+    if (padding.size() == 1) top_ = bottom_ = left_ = right_ = padding[0];
+    else if (padding.size() == 2) top_ = bottom_ = padding[0], left_ = right_ = padding[1];
+    else if (padding.size() == 4) top_ = padding[0], bottom_ = padding[1], left_ = padding[2], right_ = padding[3];
+    else fail("layer {}: ZeroPadding2D padding takes 1 value, 2 (rows, cols) or 4 (top, bottom, left, right), got {}", this->name(), padding.size());
+    if (top_ < 0 || bottom_ < 0 || left_ < 0 || right_ < 0) {
+      fail("layer {}: ZeroPadding2D padding must be >= 0, got top {}, bottom {}, left {}, right {}", this->name(), top_, bottom_, left_, right_);
+    }
+  }
+  std::string type() const override { return "ZeroPadding2D"; }
+  nlohmann::json config() const override {
+    return {{"padding", nlohmann::json::array({nlohmann::json::array({top_, bottom_}), nlohmann::json::array({left_, right_})})}};
+  }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override {
+    if (inputs.size() != 1 || inputs[0].size() != 3) {
+      fail("layer {}: ZeroPadding2D expects one input of shape [height, width, channels], got {}", name(), inputs.empty() ? "none" : shape_string(inputs[0]));
+    }
+    in_ = inputs[0];
+    out_ = {in_[0] + top_ + bottom_, in_[1] + left_ + right_, in_[2]};
+    return out_;
+  }
+  Tensor forward(const std::vector<Tensor>& inputs, bool) override {
+    const Tensor& x = inputs[0];
+    Tensor y(with_batch(x.dim(0), out_));
+    const int64_t c = in_[2], row_in = in_[1] * c, row_out = out_[1] * c;
+    for (int64_t b = 0; b < x.dim(0); ++b)
+      for (int64_t r = 0; r < in_[0]; ++r) {
+        std::copy_n(x.data() + (b * in_[0] + r) * row_in, row_in, y.data() + (b * out_[0] + r + top_) * row_out + left_ * c);
+      }
+    return y;
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    Tensor dx(with_batch(dy.dim(0), in_));
+    const int64_t c = in_[2], row_in = in_[1] * c, row_out = out_[1] * c;
+    for (int64_t b = 0; b < dy.dim(0); ++b)
+      for (int64_t r = 0; r < in_[0]; ++r) {
+        std::copy_n(dy.data() + (b * out_[0] + r + top_) * row_out + left_ * c, row_in, dx.data() + (b * in_[0] + r) * row_in);
+      }
+    return {dx};
+  }
+  void to_onnx(GraphBuilder& g, const std::vector<std::string>& in, const std::string& out) const override {
+    // Padded in whichever layout the input has: no transpose around a Pad between convolutions.
+    const Layout layout = g.layout(in[0]) == Layout::NCHW ? Layout::NCHW : Layout::NHWC;
+    // ONNX pads: every axis's begin, then every axis's end.
+    std::vector<int64_t> pads = layout == Layout::NCHW ? std::vector<int64_t>{0, 0, top_, left_, 0, 0, bottom_, right_}
+                                                       : std::vector<int64_t>{0, top_, left_, 0, 0, bottom_, right_, 0};
+    g.add_node("Pad", {in[0], g.add_int64_initializer(name() + "_pads", pads)}, {out});
+    g.set_layout(out, layout);
+  }
+
+ private:
+  int64_t top_ = 0, bottom_ = 0, left_ = 0, right_ = 0;
+  Shape in_, out_;
 };
 
 // Keras's Concatenate: joins its inputs along the last axis (all other dimensions equal).
@@ -359,6 +465,12 @@ LayerRef Rescaling(float scale, float offset, std::string name) {
 }
 LayerRef Add(std::string name) {
   return LayerRef(std::make_shared<AddLayer>(name.empty() ? default_layer_name("add") : name));
+}
+LayerRef Multiply(std::string name) {
+  return LayerRef(std::make_shared<MultiplyLayer>(name.empty() ? default_layer_name("multiply") : name));
+}
+LayerRef ZeroPadding2D(std::vector<int64_t> padding, std::string name) {
+  return LayerRef(std::make_shared<ZeroPadding2DLayer>(padding, name.empty() ? default_layer_name("zero_padding2d") : name));
 }
 
 }  // namespace litepipe::nn

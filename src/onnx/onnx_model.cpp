@@ -46,14 +46,16 @@ namespace {
 
 // Ops as resolved at load: the run loop dispatches on this, not on op-type strings.
 enum class Op { Gemm, MatMul, Add, Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Softmax, Reshape, Flatten, Transpose, Conv, MaxPool,
-                AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat, IsNaN, Where, Cast, Gather, ReduceMean, HardSigmoid };
+                AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat, IsNaN, Where, Cast, Gather, ReduceMean, HardSigmoid, Pad,
+                GlobalMaxPool, ReduceMax };
 const std::map<std::string, Op> kOps = {
     {"Gemm", Op::Gemm}, {"MatMul", Op::MatMul}, {"Add", Op::Add}, {"Sub", Op::Sub}, {"Mul", Op::Mul}, {"Div", Op::Div},
     {"Relu", Op::Relu}, {"Clip", Op::Clip}, {"Sigmoid", Op::Sigmoid}, {"Tanh", Op::Tanh}, {"Softmax", Op::Softmax},
     {"Reshape", Op::Reshape}, {"Flatten", Op::Flatten}, {"Transpose", Op::Transpose}, {"Conv", Op::Conv}, {"MaxPool", Op::MaxPool},
     {"AveragePool", Op::AveragePool}, {"GlobalAveragePool", Op::GlobalAveragePool}, {"BatchNormalization", Op::BatchNormalization},
     {"Identity", Op::Identity}, {"Dropout", Op::Dropout}, {"Concat", Op::Concat}, {"IsNaN", Op::IsNaN}, {"Where", Op::Where},
-    {"Cast", Op::Cast}, {"Gather", Op::Gather}, {"ReduceMean", Op::ReduceMean}, {"HardSigmoid", Op::HardSigmoid}};
+    {"Cast", Op::Cast}, {"Gather", Op::Gather}, {"ReduceMean", Op::ReduceMean}, {"HardSigmoid", Op::HardSigmoid},
+    {"Pad", Op::Pad}, {"GlobalMaxPool", Op::GlobalMaxPool}, {"ReduceMax", Op::ReduceMax}};
 
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
   for (const auto& a : n.attribute())
@@ -122,7 +124,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& origin) 
 int min_inputs(Op op) {
   switch (op) {
     case Op::Gemm: case Op::MatMul: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Reshape: case Op::Gather:
-    case Op::Conv:
+    case Op::Conv: case Op::Pad:
       return 2;
     case Op::Where: return 3;
     case Op::BatchNormalization: return 5;
@@ -241,6 +243,9 @@ OnnxRunner::OnnxRunner(onnx::ModelProto model, std::string origin)
     if ((n.op_type() == "MaxPool" || n.op_type() == "AveragePool" || n.op_type() == "Conv") &&
         find_attr(n, "auto_pad") && find_attr(n, "auto_pad")->s() != "NOTSET") {
       fail("{}: node '{}' ({}) uses auto_pad={}; only explicit pads are supported", origin_, n.name(), n.op_type(), find_attr(n, "auto_pad")->s());
+    }
+    if (n.op_type() == "Pad" && find_attr(n, "mode") && find_attr(n, "mode")->s() != "constant") {
+      fail("{}: node '{}' (Pad) uses mode '{}'; only 'constant' is supported", origin_, n.name(), find_attr(n, "mode")->s());
     }
   }
   for (const auto& [name, t] : impl_->constants) impl_->slot(name);
@@ -386,7 +391,7 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
         if (!(v == std::floor(v)) || id < 0 || id >= rows) fail("{}: index {} is out of range [-{}, {})", where, v, rows, rows);
         std::copy_n(data.data() + id * row, row, out.data() + i * row);
       }
-    } else if (kind == Op::ReduceMean) {
+    } else if (kind == Op::ReduceMean || kind == Op::ReduceMax) {
       const Tensor& x = in(0);
       const onnx::AttributeProto* axes_attr = find_attr(n, "axes");
       if (!axes_attr || axes_attr->ints_size() != 1) fail("{}: one reduction axis is supported", where);
@@ -399,10 +404,18 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
       nn::Shape shape = x.shape();
       if (attr_int(n, "keepdims", 1)) shape[static_cast<size_t>(axis)] = 1;
       else shape.erase(shape.begin() + axis);
-      out = Tensor(shape);
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t s2 = 0; s2 < steps; ++s2)
-          for (int64_t k = 0; k < inner; ++k) out[o * inner + k] += x[(o * steps + s2) * inner + k] / static_cast<float>(steps);
+      if (kind == Op::ReduceMax) {
+        if (steps == 0) fail("{}: the maximum over an empty axis is undefined", where);
+        out = Tensor(shape, -INFINITY);
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t s2 = 0; s2 < steps; ++s2)
+            for (int64_t k = 0; k < inner; ++k) out[o * inner + k] = std::max(out[o * inner + k], x[(o * steps + s2) * inner + k]);
+      } else {
+        out = Tensor(shape);
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t s2 = 0; s2 < steps; ++s2)
+            for (int64_t k = 0; k < inner; ++k) out[o * inner + k] += x[(o * steps + s2) * inner + k] / static_cast<float>(steps);
+      }
     } else if (kind == Op::Softmax) {
       const Tensor& x = in(0);
       int64_t axis = attr_int(n, "axis", -1);
@@ -506,6 +519,54 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
         double s = 0;
         for (int64_t j = 0; j < hw; ++j) s += x[i * hw + j];
         out[i] = static_cast<float>(s / static_cast<double>(hw));
+      }
+    } else if (kind == Op::GlobalMaxPool) {
+      const Tensor& x = in(0);
+      if (x.rank() < 3) fail("{}: expects an input [N, C, spatial...], got {}", where, nn::shape_string(x.shape()));
+      int64_t nb = x.dim(0), c = x.dim(1), hw = x.size() / std::max<int64_t>(nb * c, 1);
+      if (hw < 1) fail("{}: the input {} has no spatial values", where, nn::shape_string(x.shape()));
+      Shape shape(x.rank(), 1);
+      shape[0] = nb;
+      shape[1] = c;
+      out = Tensor(shape);
+      for (int64_t i = 0; i < nb * c; ++i) out[i] = *std::max_element(x.data() + i * hw, x.data() + (i + 1) * hw);
+    } else if (kind == Op::Pad) {
+      // Constant padding: pads = every axis's begin, then every axis's end (opset 13: an input).
+      const Tensor& x = in(0);
+      const Tensor& pads = in(1);
+      const size_t rank = x.rank();
+      if (rank == 0) fail("{}: cannot pad a scalar", where);
+      if (pads.size() != static_cast<int64_t>(2 * rank)) fail("{}: pads has {} values; a rank-{} input needs {}", where, pads.size(), rank, 2 * rank);
+      const float value = has_input(2) && in(2).size() > 0 ? in(2)[0] : 0.0f;
+      // Pads come from the file: whole numbers, and a padded size that can be allocated.
+      constexpr float kMaxPad = 1 << 20;
+      constexpr int64_t kMaxElements = int64_t{1} << 28;
+      Shape shape(rank);
+      std::vector<int64_t> begin(rank);
+      int64_t elements = 1;
+      for (size_t d = 0; d < rank; ++d) {
+        const float b = pads[static_cast<int64_t>(d)], e = pads[static_cast<int64_t>(rank + d)];
+        if (!(b >= 0 && e >= 0 && b <= kMaxPad && e <= kMaxPad) || b != std::floor(b) || e != std::floor(e)) {
+          fail("{}: pads must be whole numbers in [0, {}] (negative pads, cropping, are not supported), got {} and {} on axis {}", where, kMaxPad, b, e, d);
+        }
+        begin[d] = static_cast<int64_t>(b);
+        shape[d] = x.dim(d) + begin[d] + static_cast<int64_t>(e);
+        if (__builtin_mul_overflow(elements, shape[d], &elements) || elements > kMaxElements) {
+          fail("{}: the padded shape has more than {} values", where, kMaxElements);
+        }
+      }
+      out = Tensor(shape, value);
+      // Rows of the last axis are copied whole, at their offset in the padded output.
+      const int64_t row = rank ? x.shape().back() : 1, rows = x.size() / std::max<int64_t>(row, 1);
+      std::vector<int64_t> idx(rank, 0);
+      for (int64_t r = 0; r < rows; ++r) {
+        int64_t o = 0;
+        for (size_t d = 0; d < rank; ++d) o = o * shape[d] + idx[d] + begin[d];
+        std::copy_n(x.data() + r * row, row, out.data() + o);
+        for (size_t d = rank - 1; d-- > 0;) {
+          if (++idx[d] < x.dim(d)) break;
+          idx[d] = 0;
+        }
       }
     } else if (kind == Op::BatchNormalization) {
       const Tensor& x = in(0);

@@ -323,6 +323,8 @@ std::optional<ArtifactMap> latest_outputs_in_run(MetadataStore& store, int64_t r
 
 }  // namespace
 
+std::string new_run_id() { return make_run_id(); }
+
 std::string run_context_name(const Pipeline& pipeline, const std::string& run_id) { return pipeline.name + ":" + run_id; }
 
 RunResult LocalDagRunner::run(const Pipeline& pipeline, const RunOptions& options) {

@@ -56,6 +56,9 @@ class LocalDagRunner {
 // publishing are LocalDagRunner's own code path. Takes no root lock: jobs of one run overlap.
 ComponentRun run_component(const Pipeline& pipeline, const std::string& component_id, const RunOptions& options);
 
+// A new run id: the UTC time and this process's id ("2024-05-01T12:00:00.123Z-4242").
+std::string new_run_id();
+
 // The run context's name in the metadata store: "<pipeline name>:<run id>".
 std::string run_context_name(const Pipeline& pipeline, const std::string& run_id);
 

@@ -124,6 +124,9 @@ void conv(ConversionContext& cx, const onnx::NodeProto& n) {
   if (n.input_size() > 2 && !n.input(2).empty()) bias = cx.value(n.input(2), "bias").constant->values;
   int64_t oh = padding == ::tflite::Padding_SAME ? (v.shape[1] + strides[0] - 1) / strides[0] : (v.shape[1] - (kh - 1) * dil[0] - 1) / strides[0] + 1;
   int64_t ow = padding == ::tflite::Padding_SAME ? (v.shape[2] + strides[1] - 1) / strides[1] : (v.shape[2] - (kw - 1) * dil[1] - 1) / strides[1] + 1;
+  // TFLite's DEPTHWISE_CONV_2D reads a third input whenever the op lists one: a bias-less depthwise
+  // convolution gets zeros, as TFLite's converter gives it.
+  if (bias.empty() && group != 1) bias.assign(static_cast<size_t>(oc), 0.0f);
   int bias_tensor = bias.empty() ? -1 : cx.builder.add_const_float(n.output(0) + "/bias", bias, {oc});
   if (group == 1) {
     if (icg != ic) cx.fail_node(n, fmt::format("weights expect {} input channels, input has {}", icg, ic));
@@ -192,9 +195,86 @@ void global_average_pool(ConversionContext& cx, const onnx::NodeProto& n) {
   cx.add_op(::tflite::BuiltinOperator_MEAN, 1, {v.tensor, axes}, {out}, ModelBuilder::options(o));
 }
 
+// GlobalMaxPool of an NCHW activation -> REDUCE_MAX over height and width, keeping them so that
+// the ONNX [N, C, 1, 1] view holds; the Flatten that follows (GlobalMaxPooling2D's export) then
+// drops them in the op instead (see reshape).
+void global_max_pool(ConversionContext& cx, const onnx::NodeProto& n) {
+  Value v = cx.value(n.input(0), "input");
+  if (!v.nchw || v.shape.size() != 4) cx.fail_node(n, "input must be a 4-D NCHW activation");
+  int axes = cx.builder.add_const_int32(n.output(0) + "/axes", {1, 2});
+  int out = cx.new_output(n, {v.shape[0], 1, 1, v.shape[3]}, true);
+  ::tflite::ReducerOptionsT o;
+  o.keep_dims = true;
+  cx.add_op(::tflite::BuiltinOperator_REDUCE_MAX, 1, {v.tensor, axes}, {out}, ModelBuilder::options(o));
+}
+
+// A Flatten (axis 1) that is the only reader of a kept-dims REDUCE_MAX [N, 1, 1, C]: the op drops
+// the axes itself, giving one REDUCE_MAX with keep_dims false, as TFLite's converter writes Keras's
+// GlobalMaxPooling2D.
+bool flatten_into_reduce_max(ConversionContext& cx, const onnx::NodeProto& n, const Value& v) {
+  if (n.op_type() != "Flatten" || cx.attr_i(n, "axis", 1) != 1 || v.tensor < 0 || v.shape.size() != 4 || v.shape[1] != 1 || v.shape[2] != 1) return false;
+  if (cx.consumers[n.input(0)] != 1 || cx.graph_outputs.count(n.input(0))) return false;
+  auto it = cx.producer.find(v.tensor);
+  if (it == cx.producer.end()) return false;
+  auto& op = *cx.builder.graph().operators[it->second];
+  auto* o = op.builtin_options.AsReducerOptions();
+  if (cx.builder.builtin(op) != ::tflite::BuiltinOperator_REDUCE_MAX || !o || !o->keep_dims) return false;
+  o->keep_dims = false;
+  auto& t = *cx.builder.graph().tensors[static_cast<size_t>(v.tensor)];
+  t.shape = {t.shape[0], t.shape[3]};
+  if (!t.shape_signature.empty()) t.shape_signature = {t.shape_signature[0], t.shape_signature[3]};
+  Value flat;
+  flat.tensor = v.tensor;
+  flat.shape = {v.shape[0], v.shape[3]};
+  cx.alias(n, flat);
+  return true;
+}
+
+// Pad (mode constant, value 0, constant pads) -> PAD with int32 paddings [rank, 2] in TFLite's
+// axis order: ZeroPadding2D. Other values would need PADV2; the batch axis is not padded.
+void pad(ConversionContext& cx, const onnx::NodeProto& n) {
+  Value v = cx.value(n.input(0), "input");
+  if (v.constant) cx.fail_node(n, "padding a constant is not supported");
+  if (auto* mode = cx.attr(n, "mode"); mode && mode->s() != "constant") cx.fail_node(n, fmt::format("mode '{}' is not supported (only constant)", mode->s()));
+  if (n.input_size() < 2 || n.input(1).empty()) cx.fail_node(n, "expects the pads as its second input (opset 11 and later)");
+  Value& p = cx.value(n.input(1), "pads");
+  if (!p.constant) cx.fail_node(n, "pads must be constant");
+  if (n.input_size() > 2 && !n.input(2).empty()) {
+    Value& c = cx.value(n.input(2), "constant_value");
+    if (!c.constant || c.constant->values.size() != 1 || c.constant->values[0] != 0.0f) {
+      cx.fail_node(n, "constant_value must be a constant 0 (TFLite's PAD pads with zeros)");
+    }
+  }
+  const size_t rank = v.shape.size();
+  const std::vector<float>& pads = p.constant->values;
+  if (pads.size() != 2 * rank) cx.fail_node(n, fmt::format("pads has {} values; a rank-{} input needs {}", pads.size(), rank, 2 * rank));
+  // The ONNX axis of each TFLite axis: an NCHW view is stored NHWC.
+  std::vector<size_t> onnx_axis(rank);
+  for (size_t d = 0; d < rank; ++d) onnx_axis[d] = v.nchw ? std::vector<size_t>{0, 2, 3, 1}[d] : d;
+  std::vector<int32_t> paddings;
+  Shape shape = v.shape;
+  for (size_t d = 0; d < rank; ++d) {
+    const float before = pads[onnx_axis[d]], after = pads[rank + onnx_axis[d]];
+    if (!(before >= 0 && after >= 0 && before < 65536 && after < 65536) || before != std::floor(before) || after != std::floor(after)) {
+      cx.fail_node(n, fmt::format("pads on axis {} are {} and {}; expected whole numbers in [0, 65536) (cropping is not supported)", onnx_axis[d], before, after));
+    }
+    if (d == 0 && (before != 0 || after != 0)) cx.fail_node(n, "padding the batch axis is not supported");
+    paddings.push_back(static_cast<int32_t>(before));
+    paddings.push_back(static_cast<int32_t>(after));
+    if (d > 0) shape[d] += static_cast<int64_t>(before) + static_cast<int64_t>(after);
+  }
+  std::vector<uint8_t> bytes(paddings.size() * 4);
+  std::memcpy(bytes.data(), paddings.data(), bytes.size());
+  int paddings_tensor = cx.builder.add_tensor(n.output(0) + "/paddings", {static_cast<int64_t>(rank), 2}, ::tflite::TensorType_INT32, &bytes);
+  int out = cx.new_output(n, shape, v.nchw);
+  // op_version.cc: float PAD is version 1, version 4 beyond 4 dimensions.
+  cx.add_op(::tflite::BuiltinOperator_PAD, rank > 4 ? 4 : 1, {v.tensor, paddings_tensor}, {out}, ModelBuilder::options(::tflite::PadOptionsT{}));
+}
+
 void reshape(ConversionContext& cx, const onnx::NodeProto& n) {
   Value v = cx.value(n.input(0), "input");
   if (v.constant) cx.fail_node(n, "reshaping a constant is not supported");
+  if (flatten_into_reduce_max(cx, n, v)) return;
   int64_t total = 1;
   for (size_t d = 1; d < v.shape.size(); ++d) total *= v.shape[d];
   if (v.nchw && v.shape[1] * v.shape[2] != 1) cx.fail_node(n, "flattening an NCHW activation would reorder values (transpose to NHWC first)");
@@ -418,11 +498,11 @@ void gather(ConversionContext& cx, const onnx::NodeProto& n) {
   cx.add_op(::tflite::BuiltinOperator_GATHER, 1, {params, ids.tensor}, {out}, ModelBuilder::options(::tflite::GatherOptionsT{}));
 }
 
-// ReduceMean over constant axes (the attribute, opset < 18) of a non-NCHW tensor -> MEAN (e.g.
-// GlobalAveragePooling1D's mean over the steps).
-void reduce_mean(ConversionContext& cx, const onnx::NodeProto& n) {
+// ReduceMean / ReduceMax over constant axes (the attribute, opset < 18) of a non-NCHW tensor ->
+// MEAN / REDUCE_MAX (e.g. GlobalAveragePooling1D's mean, GlobalMaxPooling1D's maximum over the steps).
+void reduce(ConversionContext& cx, const onnx::NodeProto& n) {
   Value v = cx.value(n.input(0), "input");
-  if (v.constant || v.nchw) cx.fail_node(n, "expects a computed tensor that is not an NCHW activation (use GlobalAveragePool)");
+  if (v.constant || v.nchw) cx.fail_node(n, "expects a computed tensor that is not an NCHW activation (use GlobalAveragePool / GlobalMaxPool)");
   const auto rank = static_cast<int64_t>(v.shape.size());
   std::vector<int64_t> axes = cx.attr_ints(n, "axes", {});
   if (axes.empty()) cx.fail_node(n, "axes must be given (reducing every axis is not supported)");
@@ -443,7 +523,8 @@ void reduce_mean(ConversionContext& cx, const onnx::NodeProto& n) {
   int out = cx.new_output(n, shape);
   ::tflite::ReducerOptionsT o;
   o.keep_dims = keep;
-  cx.add_op(::tflite::BuiltinOperator_MEAN, 1, {v.tensor, axes_tensor}, {out}, ModelBuilder::options(o));
+  cx.add_op(n.op_type() == "ReduceMax" ? ::tflite::BuiltinOperator_REDUCE_MAX : ::tflite::BuiltinOperator_MEAN, 1, {v.tensor, axes_tensor}, {out},
+            ModelBuilder::options(o));
 }
 
 void sigmoid(ConversionContext& cx, const onnx::NodeProto& n) { unary(cx, n, ::tflite::BuiltinOperator_LOGISTIC); }
@@ -453,13 +534,14 @@ void sigmoid(ConversionContext& cx, const onnx::NodeProto& n) { unary(cx, n, ::t
 Lowering find_lowering(const std::string& op_type) {
   static const std::pair<const char*, Lowering> table[] = {
       {"Identity", identity},   {"Dropout", identity},          {"IsNaN", is_nan},
-      {"Cast", cast},           {"Gather", gather},             {"ReduceMean", reduce_mean},
+      {"Cast", cast},           {"Gather", gather},             {"ReduceMean", reduce},          {"ReduceMax", reduce},
       {"HardSigmoid", hard_sigmoid},
       {"Where", where},         {"Transpose", transpose},       {"Gemm", fully_connected},
       {"MatMul", fully_connected}, {"Relu", activation},        {"Clip", activation},
       {"Tanh", activation},     {"Sigmoid", sigmoid},           {"Softmax", softmax},
       {"Conv", conv},           {"MaxPool", pool},              {"AveragePool", pool},
-      {"GlobalAveragePool", global_average_pool}, {"Flatten", reshape}, {"Reshape", reshape},
+      {"GlobalAveragePool", global_average_pool}, {"GlobalMaxPool", global_max_pool}, {"Pad", pad},
+      {"Flatten", reshape}, {"Reshape", reshape},
       {"BatchNormalization", batch_norm}, {"Add", binary},     {"Sub", binary},
       {"Mul", binary},          {"Div", binary},                {"Concat", concat},
   };

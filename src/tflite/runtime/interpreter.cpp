@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/thread_count.h"
 #include "tflite/runtime/kernel.h"
 #include "tflite/runtime/kernels/quantization.h"
 #include "tflite_subset_generated.h"
@@ -209,8 +210,14 @@ void Interpreter::invoke() {
   invoke([](const Node&) {});
 }
 
+void Interpreter::set_num_threads(int threads) {
+  if (threads < 1 && threads != -1) fail("{}: num_threads must be at least 1 (or -1: the caller's setting), got {}", origin_, threads);
+  num_threads_ = threads;
+}
+
 void Interpreter::invoke(const std::function<void(const Node&)>& after_node) {
   if (!prepared_) allocate_tensors();
+  ScopedThreadCount threads(num_threads_);
   for (auto& node : nodes_) {
     OpContext ctx(*this, node);
     try {

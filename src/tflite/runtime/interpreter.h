@@ -88,6 +88,13 @@ class Interpreter {
   void ensure_allocated() {
     if (!prepared_) allocate_tensors();
   }
+  // TFLite's SetNumThreads: the OpenMP threads invoke() may use (default 1, as TFLite's CPU
+  // kernels: batch-1 latency of small models is best on one thread, and a team spinning on a
+  // shared core loses far more than it gains); -1 runs with the caller's OpenMP setting (the
+  // Evaluator, which spreads batches over its own workers). The caller's setting is restored
+  // after each run.
+  void set_num_threads(int threads);
+  int num_threads() const { return num_threads_; }
   void invoke();
   // invoke() that calls `after_node` once each operator has run (calibration reads every
   // intermediate tensor there, before the arena reuses its memory).
@@ -125,6 +132,7 @@ class Interpreter {
 
   std::string bytes_;
   std::string origin_;
+  int num_threads_ = 1;
   const ::tflite::Model* model_ = nullptr;
   std::vector<Tensor> tensors_;
   std::vector<Node> nodes_;

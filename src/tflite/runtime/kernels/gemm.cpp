@@ -1,23 +1,10 @@
 #include "tflite/runtime/kernels/gemm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 
 #include "nn/dnnl_util.h"
 
 namespace litepipe::tfl {
-
-ThreadLimit::ThreadLimit(bool single) : active_(single) {
-  if (active_) {
-    saved_ = omp_get_max_threads();
-    omp_set_num_threads(1);
-  }
-}
-
-ThreadLimit::~ThreadLimit() {
-  if (active_) omp_set_num_threads(saved_);
-}
 
 void gemm_f32_nt(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
   if (m == 0 || n == 0 || k == 0) return;

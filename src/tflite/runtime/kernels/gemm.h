@@ -1,30 +1,26 @@
 #pragma once
 // Matrix products for the kernels, through oneDNN: float sgemm, int8 x int8 -> int32 GEMM, and
 // oneDNN int8 primitives (matmul / convolution) with weights packed once. Small products (batch-1
-// inference) run on one OpenMP thread — waking the others costs more than the product — under a
-// ThreadLimit, which restores the caller's thread count however the product ends.
+// inference) run on one OpenMP thread — waking the others costs more than the product.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cstdint>
 #include <optional>
 
+#include "core/thread_count.h"
 #include "nn/dnnl_util.h"
 #include "tflite/runtime/tensor.h"
 
 namespace litepipe::tfl {
 
-// For its lifetime, OpenMP regions the calling thread starts use one thread when `single` is true
-// (the caller's setting is restored on destruction, also during unwinding).
+// One thread for small products (waking a team costs more than the product); the caller's count
+// otherwise.
 class ThreadLimit {
  public:
-  explicit ThreadLimit(bool single);
-  ~ThreadLimit();
-  ThreadLimit(const ThreadLimit&) = delete;
-  ThreadLimit& operator=(const ThreadLimit&) = delete;
+  explicit ThreadLimit(bool single) : guard_(single ? 1 : 0) {}
 
  private:
-  int saved_ = 0;
-  bool active_ = false;
+  ScopedThreadCount guard_;
 };
 
 // c[m, n] += a[m, k] * b[n, k]^T (float).

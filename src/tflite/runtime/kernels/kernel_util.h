@@ -89,7 +89,7 @@ void for_each_broadcast(const std::vector<int32_t>& out, const std::vector<int32
   }
 }
 
-// The axes a reduction (MEAN) collapses, from its constant int32 axes input, and its output
+// The axes a reduction (MEAN, REDUCE_MAX) collapses, from its constant int32 axes input, and its output
 // shape (collapsed axes kept as 1 with keep_dims).
 struct Reduction {
   std::vector<bool> reduce;  // per input axis
@@ -97,9 +97,9 @@ struct Reduction {
   int64_t count = 1;  // input values per output value
 };
 Reduction reduction(const OpContext& ctx, const Tensor& x, const Tensor& axes, bool keep_dims);
-// sums[output index] += x[i] over the collapsed axes.
-template <typename In, typename Sum>
-void reduce_sum(const std::vector<int32_t>& shape, const std::vector<bool>& reduce, const In* x, Sum* sums) {
+// f(acc[output index], x[i]) for every input value, over the collapsed axes.
+template <typename In, typename Acc, typename F>
+void reduce_into(const std::vector<int32_t>& shape, const std::vector<bool>& reduce, const In* x, Acc* acc, F f) {
   const size_t rank = shape.size();
   std::vector<int64_t> out_stride(rank, 0);
   int64_t stride = 1, total = 1;
@@ -113,7 +113,7 @@ void reduce_sum(const std::vector<int32_t>& shape, const std::vector<bool>& redu
   std::vector<int32_t> index(rank, 0);
   int64_t o = 0;
   for (int64_t i = 0; i < total; ++i) {
-    sums[o] += x[i];
+    f(acc[o], x[i]);
     for (size_t d = rank; d-- > 0;) {
       o += out_stride[d];
       if (++index[d] < shape[d]) break;
@@ -121,6 +121,12 @@ void reduce_sum(const std::vector<int32_t>& shape, const std::vector<bool>& redu
       index[d] = 0;
     }
   }
+}
+
+// sums[output index] += x[i] over the collapsed axes.
+template <typename In, typename Sum>
+void reduce_sum(const std::vector<int32_t>& shape, const std::vector<bool>& reduce, const In* x, Sum* sums) {
+  reduce_into(shape, reduce, x, sums, [](Sum& s, In v) { s += v; });
 }
 
 // ---- hybrid kernels --------------------------------------------------------------------------------

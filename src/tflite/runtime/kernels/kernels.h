@@ -29,5 +29,7 @@ const Kernel& dequantize();
 const Kernel& cast();
 const Kernel& gather();
 const Kernel& hard_swish();
+const Kernel& pad();
+const Kernel& reduce_max();
 
 }  // namespace litepipe::tfl::kernels

@@ -1,0 +1,464 @@
+// `litepipe run --runner slurm` on a real Slurm cluster that the suite starts itself: one node on
+// loopback (munged with a generated key and its own socket, slurmctld and slurmd in the
+// foreground with a generated slurm.conf, all in a temporary folder, stopped and removed
+// afterwards), with the metadata on the suite's own PostgreSQL server. The test pipeline run as
+// Slurm jobs must give what a local run gives; a failing job must fail its descendants.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "components/builtin.h"
+#include "core/files.h"
+#include "jobs_pipeline.h"
+#include "pipeline/metadata_store.h"
+#include "pipeline/runner.h"
+#include "pipeline/yaml_pipeline.h"
+#include "postgres_server.h"
+#include "test_helpers.h"
+
+extern char** environ;
+
+namespace litepipe {
+namespace slurm_test {  // named: unity builds put several test files in one translation unit
+namespace {
+
+namespace fs = std::filesystem;
+using testing::file_text;
+using testing::shell_quoted;
+
+// The programs the cluster needs, looked up on PATH and in sbin (where Debian puts the daemons).
+std::optional<fs::path> find_program(const std::string& name) {
+  std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  std::stringstream dirs(path + ":/usr/sbin:/sbin:/usr/local/sbin");
+  for (std::string dir; std::getline(dirs, dir, ':');)
+    if (!dir.empty() && ::access((fs::path(dir) / name).c_str(), X_OK) == 0) return fs::path(dir) / name;
+  return std::nullopt;
+}
+
+// What a command printed (stdout and stderr), for the cluster's own status queries.
+std::string output_of(const std::string& command) {
+  std::string text;
+  if (FILE* pipe = ::popen((command + " 2>&1").c_str(), "r")) {
+    char buffer[512];
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) text.append(buffer, n);
+    ::pclose(pipe);
+  }
+  return text;
+}
+
+// A one-node Slurm cluster in a temporary folder: munged, slurmctld and slurmd run in the
+// foreground as this process's children, so the destructor (also on a failed test) can stop
+// them; SLURM_CONF points the client commands (and the litepipe runner) at it meanwhile.
+class SlurmCluster {
+ public:
+  static constexpr const char* kPartition = "litepipe";
+
+  explicit SlurmCluster(const std::map<std::string, fs::path>& programs) : programs_(programs) {
+    std::string pattern = (fs::temp_directory_path() / "litepipe-slurm-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
+    dir_ = pattern;
+    try {
+      start();
+    } catch (...) {
+      stop();
+      throw;
+    }
+  }
+  ~SlurmCluster() { stop(); }
+  SlurmCluster(const SlurmCluster&) = delete;
+  SlurmCluster& operator=(const SlurmCluster&) = delete;
+
+  const fs::path& dir() const { return dir_; }
+  // The daemons' logs, for a failure message.
+  std::string logs() const {
+    std::string text;
+    for (const char* log : {"munged.log", "slurmctld.log", "slurmd.log"}) text += fmt::format("--- {}:\n{}\n", log, file_text(dir_ / log));
+    return text;
+  }
+
+ private:
+  void start() {
+    // munged insists that everyone may enter its socket's folder, and that its key is private.
+    ::chmod(dir_.c_str(), 0755);
+    fs::create_directories(dir_ / "state");
+    fs::create_directories(dir_ / "spool");
+    std::string key(1024, '\0');
+    std::random_device random;
+    for (auto& byte : key) byte = static_cast<char>(random());
+    fs::path key_file = dir_ / "munge.key";
+    { std::ofstream(key_file, std::ios::binary) << key; }
+    ::chmod(key_file.c_str(), 0600);
+    fs::path socket = dir_ / "munge.socket";
+    spawn("munged", {"--foreground", "--socket=" + socket.string(), "--key-file=" + key_file.string(), "--log-file=" + (dir_ / "munged.log").string(),
+                     "--pid-file=" + (dir_ / "munged.pid").string(), "--seed-file=" + (dir_ / "munged.seed").string()},
+          "munged.out");
+    wait_for([&] { return fs::exists(socket); }, "munged to create its socket " + socket.string());
+
+    // As root the daemons and the jobs run as root; otherwise as this user, who runs everything.
+    std::string user = ::geteuid() == 0 ? "root" : output_of("id -un");
+    while (!user.empty() && std::isspace(static_cast<unsigned char>(user.back()))) user.pop_back();
+    unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+    fs::path conf = dir_ / "slurm.conf";
+    std::ofstream(conf) << fmt::format(
+        "ClusterName=litepipe-test\n"
+        "SlurmctldHost=localhost\n"
+        "SlurmctldPort={}\n"
+        "SlurmdPort={}\n"
+        "SlurmUser={}\n"
+        "SlurmdUser={}\n"
+        "AuthType=auth/munge\n"
+        "CredType=cred/munge\n"
+        "AuthInfo=socket={}\n"
+        "StateSaveLocation={}\n"
+        "SlurmdSpoolDir={}\n"
+        "SlurmctldPidFile={}\n"
+        "SlurmdPidFile={}\n"
+        "SlurmctldLogFile={}\n"
+        "SlurmdLogFile={}\n"
+        // No cgroups in a container: processes are tracked by parent pid, tasks are not bound.
+        "ProctrackType=proctrack/linuxproc\n"
+        "TaskPlugin=task/none\n"
+        "SelectType=select/cons_tres\n"
+        "SelectTypeParameters=CR_Core\n"
+        "MpiDefault=none\n"
+        "SwitchType=switch/none\n"
+        "JobAcctGatherType=jobacct_gather/none\n"
+        "AccountingStorageType=accounting_storage/none\n"
+        "ReturnToService=2\n"
+        // Start a job as soon as its dependencies complete (Slurm batches starts by 3 s by default).
+        "SchedulerParameters=batch_sched_delay=0\n"
+        "MailProg=/bin/true\n"
+        "NodeName=localhost NodeAddr=127.0.0.1 CPUs={} State=UNKNOWN\n"
+        "PartitionName={} Nodes=localhost Default=YES MaxTime=INFINITE State=UP\n",
+        testing::free_port(), testing::free_port(), user, user, socket.string(), (dir_ / "state").string(), (dir_ / "spool").string(),
+        (dir_ / "slurmctld.pid").string(), (dir_ / "slurmd.pid").string(), (dir_ / "slurmctld.log").string(),
+        (dir_ / "slurmd.log").string(), cpus, kPartition);
+    const char* previous = std::getenv("SLURM_CONF");
+    if (previous) previous_conf_ = previous;
+    ::setenv("SLURM_CONF", conf.c_str(), 1);
+    conf_set_ = true;
+
+    spawn("slurmctld", {"-D", "-i", "-f", conf.string()}, "slurmctld.out");
+    spawn("slurmd", {"-D", "-N", "localhost", "-f", conf.string()}, "slurmd.out");
+    // The node is usable once it has registered with the controller.
+    std::string state;
+    wait_for([&] {
+          state = output_of("sinfo --noheader --nodes=localhost --format=%t");
+          return state.starts_with("idle");
+        }, "the node to register idle");
+  }
+
+  void spawn(const std::string& name, const std::vector<std::string>& args, const std::string& out) {
+    std::string program = programs_.at(name).string();
+    std::vector<std::string> all = {program};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    std::string out_file = (dir_ / out).string();
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error(fmt::format("cannot start {}: {}", program, std::strerror(rc)));
+    daemons_.push_back({name, pid});
+  }
+
+  // Polls `ready` for up to 30 s; a daemon that exits meanwhile, or the time running out, throws
+  // with what the daemons wrote.
+  template <typename Ready>
+  void wait_for(Ready ready, const std::string& what) {
+    for (int i = 0; i < 300; ++i) {
+      if (ready()) return;
+      for (const auto& d : daemons_) {
+        int status = 0;
+        if (::waitpid(d.second, &status, WNOHANG) == d.second) {
+          exited_.push_back(d.second);
+          throw std::runtime_error(fmt::format("{} exited (status {}) while waiting for {}:\n{}{}", d.first, status, what,
+                                               file_text(dir_ / (d.first + ".out")), logs()));
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    throw std::runtime_error("timed out after 30 s waiting for " + what + ":\n" + logs());
+  }
+
+  void stop() {
+    // Jobs first (their processes belong to slurmd's step daemons), then the daemons, newest first.
+    if (conf_set_ && !daemons_.empty()) {
+      std::string jobs = output_of("squeue --noheader --format=%i");
+      if (jobs.find_first_of("0123456789") != std::string::npos) {
+        output_of("scancel --full " + std::regex_replace(jobs, std::regex("\\s+"), " "));
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    }
+    for (auto it = daemons_.rbegin(); it != daemons_.rend(); ++it) {
+      pid_t pid = it->second;
+      if (std::find(exited_.begin(), exited_.end(), pid) != exited_.end()) continue;
+      ::kill(pid, SIGTERM);
+      int status = 0;
+      bool gone = false;
+      for (int i = 0; i < 100 && !gone; ++i) {
+        gone = ::waitpid(pid, &status, WNOHANG) == pid;
+        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (!gone) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+      }
+    }
+    daemons_.clear();
+    if (conf_set_) {
+      if (previous_conf_.empty()) ::unsetenv("SLURM_CONF");
+      else ::setenv("SLURM_CONF", previous_conf_.c_str(), 1);
+      conf_set_ = false;
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::map<std::string, fs::path> programs_;
+  fs::path dir_;
+  std::vector<std::pair<std::string, pid_t>> daemons_;
+  std::vector<pid_t> exited_;
+  std::string previous_conf_;
+  bool conf_set_ = false;
+};
+
+class SlurmRunnerTest : public testing::TempDirTest {
+ protected:
+  static void SetUpTestSuite() {
+    for (const char* name : {"munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo"}) {
+      if (auto path = find_program(name)) programs_[name] = *path;
+      else missing_ += std::string(missing_.empty() ? "" : ", ") + name;
+    }
+    auto bindir = testing::postgres_bindir();
+    if (!bindir) missing_ += std::string(missing_.empty() ? "" : "; ") + testing::kPostgresInstallHint;
+    if (!missing_.empty()) return;
+    try {
+      postgres_ = std::make_unique<testing::PostgresServer>(*bindir);
+      cluster_ = std::make_unique<SlurmCluster>(programs_);
+    } catch (const std::exception& e) {
+      startup_error_ = e.what();
+    }
+  }
+  static void TearDownTestSuite() {
+    cluster_.reset();
+    postgres_.reset();
+  }
+
+  void SetUp() override {
+    TempDirTest::SetUp();
+    if (!missing_.empty()) {
+      GTEST_SKIP() << "not installed: " << missing_ << " (Debian's slurm-wlm and munge packages; scripts/install.sh installs them)";
+    }
+    ASSERT_TRUE(cluster_) << "could not start the test's Slurm cluster or PostgreSQL server: " << startup_error_;
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    postgres_->create_database(name);
+    url_ = postgres_->url(name);
+    file_ = testing::write_jobs_pipeline(dir_);
+  }
+
+  // `litepipe run PIPELINE --runner slurm ...` on the test cluster; its output is kept in `log`.
+  int run_on_slurm(const fs::path& pipeline_file, const std::string& run, const std::string& log) {
+    std::string command = fmt::format("{} run {} --runner slurm --partition {} --run {} --pipeline-root {} --metadata {} > {} 2>&1",
+                                      shell_quoted(LITEPIPE_BINARY), shell_quoted(pipeline_file.string()), SlurmCluster::kPartition, run,
+                                      shell_quoted((dir_ / "slurm").string()), shell_quoted(url_), shell_quoted((dir_ / log).string()));
+    int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  // The executions of run `run`, by component id.
+  std::map<std::string, ExecutionRecord> executions(MetadataStore& store, const std::string& run) {
+    std::map<std::string, ExecutionRecord> by_component;
+    for (const auto& ctx : store.contexts("run"))
+      if (ctx.name == "jobs:" + run)
+        for (const auto& e : store.executions(ctx.id)) by_component[e.component_id] = e;
+    return by_component;
+  }
+
+  // The runner's "<component>: Slurm job <id> (after <ids>)" lines: component -> {id, after}.
+  static std::map<std::string, std::pair<std::string, std::string>> submissions(const std::string& log) {
+    std::map<std::string, std::pair<std::string, std::string>> jobs;
+    std::regex line(R"(([A-Za-z.]+): Slurm job (\d+)(?: \(after ([\d, ]+)\))?)");
+    for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it) jobs[(*it)[1]] = {(*it)[2], (*it)[3]};
+    return jobs;
+  }
+
+  inline static std::map<std::string, fs::path> programs_;
+  inline static std::string missing_, startup_error_;
+  inline static std::unique_ptr<testing::PostgresServer> postgres_;
+  inline static std::unique_ptr<SlurmCluster> cluster_;
+  std::string url_;
+  fs::path file_;
+};
+
+TEST_F(SlurmRunnerTest, PipelineAsSlurmJobsEqualsALocalRun) {
+  Pipeline pipeline = load_pipeline_file(file_, builtin_components());
+  // Executors in their own processes, like the jobs (a model's ONNX file names its layers from
+  // counters of the process that built it).
+  RunResult local = LocalDagRunner().run(pipeline, {.executor_program = LITEPIPE_BINARY});
+
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(run_on_slurm(file_, "slurm-1", "slurm.log"), 0) << file_text(dir_ / "slurm.log") << cluster_->logs();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string log = file_text(dir_ / "slurm.log");
+  std::cout << fmt::format("[ slurm    ] the test pipeline as {} Slurm jobs: {:.1f}s\n", local.components.size(), seconds);
+
+  // One job per component, each waiting only for its own inputs' producers: ExampleValidator and
+  // Transform (both after SchemaGen) do not wait for each other.
+  auto jobs = submissions(log);
+  ASSERT_EQ(jobs.size(), local.components.size()) << log;
+  auto id = [&](const std::string& component) { return jobs.at(component).first; };
+  EXPECT_EQ(jobs.at("ExampleGen").second, "") << log;
+  EXPECT_EQ(jobs.at("StatisticsGen").second, id("ExampleGen"));
+  EXPECT_EQ(jobs.at("SchemaGen").second, id("StatisticsGen"));
+  auto after = [&](const std::string& component) {
+    std::vector<std::string> ids;
+    std::stringstream list(jobs.at(component).second);
+    for (std::string one; std::getline(list, one, ',');) ids.push_back(std::string(std::regex_replace(one, std::regex(" "), "")));
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  auto sorted = [](std::vector<std::string> ids) {
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  EXPECT_EQ(after("ExampleValidator"), sorted({id("StatisticsGen"), id("SchemaGen")}));
+  EXPECT_EQ(after("Transform"), sorted({id("ExampleGen"), id("SchemaGen")}));
+  EXPECT_EQ(after("Evaluator"), sorted({id("ExampleGen"), id("Trainer")}));
+  // Every job was submitted before any finished, and each one's end was reported.
+  EXPECT_LT(log.rfind(": Slurm job "), log.find(" COMPLETED")) << log;
+  for (const auto& c : local.components) EXPECT_NE(log.find(fmt::format("{}: job {} COMPLETED", c.component_id, id(c.component_id))), std::string::npos) << log;
+  EXPECT_NE(log.find("7 of 7 jobs completed"), std::string::npos) << log;
+
+  // The metadata (on the PostgreSQL server) holds one completed execution per component, and its
+  // outputs are byte for byte the local run's.
+  auto store = open_metadata_store(url_);
+  auto recorded = executions(*store, "slurm-1");
+  ASSERT_EQ(recorded.size(), local.components.size());
+  size_t compared = 0;
+  for (const auto& mine : local.components) {
+    const ExecutionRecord& e = recorded.at(mine.component_id);
+    EXPECT_EQ(e.state, execution_state::kComplete) << mine.component_id << ": " << e.error;
+    for (const auto& ev : store->events_by_execution(e.id)) {
+      if (ev.type != "OUTPUT") continue;
+      fs::path job_uri = store->artifact(ev.artifact_id)->uri;
+      fs::path local_uri = mine.outputs.at(ev.key).at(static_cast<size_t>(ev.index)).uri;
+      EXPECT_TRUE(job_uri.string().starts_with((dir_ / "slurm").string())) << job_uri;
+      auto job_files = testing::files_under(job_uri), local_files = testing::files_under(local_uri);
+      ASSERT_EQ(job_files.size(), local_files.size()) << mine.component_id << "." << ev.key;
+      for (const auto& [name, bytes] : local_files) {
+        if (name == "metrics.json" || name == "eval_config.json") continue;  // compared below (they name the model's path)
+        EXPECT_TRUE(job_files[name] == bytes) << mine.component_id << "." << ev.key << ": " << name << " differs";
+        ++compared;
+      }
+      if (ev.key == "evaluation") {
+        auto a = read_json_file(local_uri / "metrics.json"), b = read_json_file(job_uri / "metrics.json");
+        EXPECT_EQ(a["slices"], b["slices"]);
+        EXPECT_GT(a["slices"].size(), 1u);
+      }
+    }
+  }
+  EXPECT_GT(compared, 10u);
+  // Each job's log is where the runner said: beside the artifacts, on the storage the jobs share.
+  EXPECT_NE(file_text(dir_ / "slurm" / "slurm-logs" / "slurm-1" / "Trainer.log").find("Trainer of run slurm-1 finished"), std::string::npos);
+}
+
+TEST_F(SlurmRunnerTest, FailedJobCancelsItsDescendantsAndIsReportedWithItsLog) {
+  // Transform fails when it runs (its op reads a feature the schema lacks); ExampleValidator,
+  // which does not depend on it, still completes.
+  std::string text = file_text(file_);
+  text.replace(text.find("input: image_floats,"), 20, "input: no_such_feature,");
+  fs::path broken = dir_ / "broken.yaml";
+  write_file_atomic(broken, text);
+
+  ASSERT_EQ(run_on_slurm(broken, "slurm-2", "broken.log"), 1) << file_text(dir_ / "broken.log");
+  std::string log = file_text(dir_ / "broken.log");
+  auto jobs = submissions(log);
+  ASSERT_EQ(jobs.size(), 7u) << log;
+  std::string transform = jobs.at("Transform").first;
+  fs::path transform_log = dir_ / "slurm" / "slurm-logs" / "slurm-2" / "Transform.log";
+  // The failed job: its Slurm state, exit code and log, and the component's own error from it.
+  for (std::string part : {fmt::format("Transform: job {} FAILED (NonZeroExitCode), exit code 1:0, log {}", transform, transform_log.string()),
+                           std::string("reads feature 'no_such_feature'"),
+                           fmt::format("Trainer: not run, job {} cancelled: upstream Transform (job {}) FAILED", jobs.at("Trainer").first, transform),
+                           fmt::format("Evaluator: not run, job {} cancelled: upstream Transform (job {}) FAILED", jobs.at("Evaluator").first, transform),
+                           fmt::format("ExampleValidator: job {} COMPLETED", jobs.at("ExampleValidator").first),
+                           std::string("pipeline jobs: run slurm-2 on Slurm did not complete")}) {
+    EXPECT_NE(log.find(part), std::string::npos) << "'" << part << "' not in:\n" << log;
+  }
+  EXPECT_EQ(log.find("ExampleValidator: not run"), std::string::npos) << log;
+
+  // Slurm agrees: the descendants were cancelled, never started.
+  std::string states = output_of(fmt::format("squeue --noheader --states=all --jobs={},{},{} --format=%i:%T", transform,
+                                             jobs.at("Trainer").first, jobs.at("Evaluator").first));
+  EXPECT_NE(states.find(transform + ":FAILED"), std::string::npos) << states;
+  EXPECT_NE(states.find(jobs.at("Trainer").first + ":CANCELLED"), std::string::npos) << states;
+  EXPECT_NE(states.find(jobs.at("Evaluator").first + ":CANCELLED"), std::string::npos) << states;
+
+  // The metadata: Transform recorded as failed with its error; nothing after it ran.
+  auto store = open_metadata_store(url_);
+  auto recorded = executions(*store, "slurm-2");
+  ASSERT_TRUE(recorded.count("Transform"));
+  EXPECT_EQ(recorded.at("Transform").state, execution_state::kFailed);
+  EXPECT_NE(recorded.at("Transform").error.find("no_such_feature"), std::string::npos) << recorded.at("Transform").error;
+  EXPECT_EQ(recorded.count("Trainer"), 0u);
+  EXPECT_EQ(recorded.count("Evaluator"), 0u);
+  EXPECT_EQ(recorded.at("ExampleValidator").state, execution_state::kComplete);
+}
+
+TEST_F(SlurmRunnerTest, BadPartitionFailsBeforeAnyJobRuns) {
+  std::string command = fmt::format("{} run {} --runner slurm --partition no-such-partition --run slurm-3 --pipeline-root {} --metadata {} > {} 2>&1",
+                                    shell_quoted(LITEPIPE_BINARY), shell_quoted(file_.string()), shell_quoted((dir_ / "slurm").string()),
+                                    shell_quoted(url_), shell_quoted((dir_ / "partition.log").string()));
+  EXPECT_NE(std::system(command.c_str()), 0);
+  std::string log = file_text(dir_ / "partition.log");
+  EXPECT_NE(log.find("sbatch for component ExampleGen failed"), std::string::npos) << log;
+  EXPECT_NE(log.find("invalid partition"), std::string::npos) << log;
+  EXPECT_EQ(output_of("squeue --noheader --name=jobs:ExampleGen --states=PENDING,RUNNING"), "");
+}
+
+TEST(SlurmRunnerCli, OptionsThatDoNotFitAreNamed) {
+  fs::path dir = fs::temp_directory_path() / fmt::format("litepipe-slurm-cli-{}", ::getpid());
+  fs::create_directories(dir);
+  fs::path file = testing::write_jobs_pipeline(dir);
+  auto run = [&](const std::string& args) {
+    std::system(fmt::format("{} run {} {} > {} 2>&1", shell_quoted(LITEPIPE_BINARY), shell_quoted(file.string()), args,
+                            shell_quoted((dir / "cli.log").string()))
+                    .c_str());
+    return file_text(dir / "cli.log");
+  };
+  EXPECT_NE(run("--runner slurm --component ExampleGen --run r").find("--runner slurm runs every component as its own job; drop --component ExampleGen"),
+            std::string::npos);
+  EXPECT_NE(run("--partition p").find("--partition p: only with --runner slurm"), std::string::npos);
+  EXPECT_NE(run("--runner pbs").find("--runner: pbs not in {local,slurm}"), std::string::npos) << file_text(dir / "cli.log");
+  EXPECT_NE(run("--runner slurm --metadata mysql://x/y").find("unsupported scheme 'mysql'"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace slurm_test
+}  // namespace litepipe
