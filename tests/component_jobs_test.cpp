@@ -60,25 +60,7 @@ TEST_F(ComponentJobsTest, ComponentByComponentInDagOrderEqualsALocalRun) {
   // Each job's outputs: byte for byte those of the local run (statistics, schema, anomalies,
   // transform graph and examples, the trained model, the evaluation's metrics).
   for (size_t i = 0; i < order.size(); ++i) {
-    const ComponentRun& mine = local.get(order[i]->id());
-    for (const auto& ev : store->events_by_execution(executions[i].id)) {
-      if (ev.type != "OUTPUT") continue;
-      fs::path job_uri = store->artifact(ev.artifact_id)->uri;
-      fs::path local_uri = mine.outputs.at(ev.key).at(static_cast<size_t>(ev.index)).uri;
-      EXPECT_TRUE(job_uri.string().starts_with((dir_ / "jobs").string())) << job_uri;
-      auto job_files = testing::files_under(job_uri), local_files = testing::files_under(local_uri);
-      ASSERT_EQ(job_files.size(), local_files.size()) << order[i]->id() << "." << ev.key;
-      for (const auto& [name, bytes] : local_files) {
-        if (name == "metrics.json" || name == "eval_config.json") continue;  // compared below (they name the model's path)
-        EXPECT_TRUE(job_files[name] == bytes) << order[i]->id() << "." << ev.key << ": " << name << " differs";
-        ++compared;
-      }
-      if (ev.key == "evaluation") {
-        json a = read_json_file(local_uri / "metrics.json"), b = read_json_file(job_uri / "metrics.json");
-        EXPECT_EQ(a["slices"], b["slices"]);
-        EXPECT_GT(a["slices"].size(), 1u);
-      }
-    }
+    compared += testing::expect_same_outputs(*store, executions[i].id, local.get(order[i]->id()), dir_ / "jobs");
   }
 
   EXPECT_GT(compared, 10u);

@@ -71,4 +71,28 @@ std::map<std::string, std::string> files_under(const std::filesystem::path& dir)
   return files;
 }
 
+
+size_t expect_same_outputs(MetadataStore& store, int64_t execution_id, const ComponentRun& local, const std::filesystem::path& root) {
+  size_t compared = 0;
+  for (const auto& ev : store.events_by_execution(execution_id)) {
+    if (ev.type != "OUTPUT") continue;
+    std::filesystem::path job_uri = store.artifact(ev.artifact_id)->uri;
+    std::filesystem::path local_uri = local.outputs.at(ev.key).at(static_cast<size_t>(ev.index)).uri;
+    EXPECT_TRUE(job_uri.string().starts_with(root.string())) << job_uri;
+    auto job_files = files_under(job_uri), local_files = files_under(local_uri);
+    EXPECT_EQ(job_files.size(), local_files.size()) << local.component_id << "." << ev.key;
+    for (const auto& entry : local_files) {
+      if (entry.first == "metrics.json" || entry.first == "eval_config.json") continue;  // compared below
+      EXPECT_TRUE(job_files[entry.first] == entry.second) << local.component_id << "." << ev.key << ": " << entry.first << " differs";
+      ++compared;
+    }
+    if (ev.key == "evaluation") {
+      auto a = read_json_file(local_uri / "metrics.json"), b = read_json_file(job_uri / "metrics.json");
+      EXPECT_EQ(a["slices"], b["slices"]);
+      EXPECT_GT(a["slices"].size(), 1u);
+    }
+  }
+  return compared;
+}
+
 }  // namespace litepipe::testing

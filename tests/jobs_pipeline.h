@@ -5,6 +5,9 @@
 #include <map>
 #include <string>
 
+#include "pipeline/metadata_store.h"
+#include "pipeline/runner.h"
+
 namespace litepipe::testing {
 
 // Writes 240 MNIST-style digits under `dir`/data and `dir`/pipeline.yaml (pipeline "jobs", root
@@ -16,5 +19,11 @@ std::filesystem::path write_jobs_pipeline(const std::filesystem::path& dir);
 // text form (the gzip header names the writer's temporary file, and protobuf writes map entries
 // in an order that differs between processes; text form sorts them).
 std::map<std::string, std::string> files_under(const std::filesystem::path& dir);
+
+// Checks (gtest) that the outputs execution `execution_id` recorded in `store` hold, file for file,
+// what `local` (the same component in a local run) wrote, and that they lie under `root`;
+// evaluations are compared by their metric slices (their files name the model's path). Returns
+// the number of files compared.
+size_t expect_same_outputs(MetadataStore& store, int64_t execution_id, const ComponentRun& local, const std::filesystem::path& root);
 
 }  // namespace litepipe::testing

@@ -57,6 +57,19 @@ class MobileModelsTest : public testing::TempDirTest {
     fs::path copy = model.parent_path() / "builtin_kernels_only.tflite";
     return run_real_tflite(testing::with_builtin_kernels_only(model, copy), x, dir_, nodes);
   }
+  // The real runtime's builtin kernels on the first `rows` of `x` against `ours` (litepipe's
+  // interpreter on all of `x`): within 1e-5 (float) or identical (int8), having run `op_types`.
+  void expect_real_runtime_agrees(const fs::path& model, const nn::Tensor& x, const nn::Tensor& ours, int64_t rows, bool exact,
+                                  std::initializer_list<const char*> op_types) {
+    std::string nodes;
+    nn::Tensor real = run_builtin(model, x.slice_rows(0, rows), &nodes);
+    if (exact) {
+      EXPECT_EQ(count_different(real, ours.slice_rows(0, rows)), 0) << nodes;
+    } else {
+      EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, rows)), 1e-5) << nodes;
+    }
+    expect_ran(nodes, op_types);
+  }
   static void expect_ran(const std::string& nodes, std::initializer_list<const char*> op_types) {
     for (const char* op : op_types) EXPECT_NE(nodes.find(std::string("\"") + op + "\""), std::string::npos) << op << " " << nodes;
   }
@@ -117,11 +130,7 @@ TEST_F(MobileModelsTest, TextClassifierConvertsToFloatAndInt8AndMatchesTheRealRu
   EXPECT_EQ(ops(lite), (std::set<std::string>{"CAST", "GATHER", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}));
   nn::Tensor ours = run_interpreter(lite, "tokens", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
-  nn::Tensor sample = x.slice_rows(0, 200);
-  std::string nodes;
-  nn::Tensor real = run_builtin(lite, sample, &nodes);
-  EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 200)), 1e-5) << nodes;
-  expect_ran(nodes, {"CAST", "GATHER", "MEAN"});
+  expect_real_runtime_agrees(lite, x, ours, 200, false, {"CAST", "GATHER", "MEAN"});
 
   // int8: the ids stay float into CAST; GATHER's int8 table keeps its scale in its output.
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "tokens", &x);
@@ -143,9 +152,7 @@ TEST_F(MobileModelsTest, TextClassifierConvertsToFloatAndInt8AndMatchesTheRealRu
   }
   nn::Tensor ours8 = run_interpreter(int8, "tokens", x);
   EXPECT_LE(top1_flips(ours8, onnx), n / 50) << "int8 top-1 agrees with float on 98% of the examples";
-  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
-  EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 200)), 0) << nodes;
-  expect_ran(nodes, {"CAST", "GATHER", "MEAN", "FULLY_CONNECTED", "SOFTMAX"});
+  expect_real_runtime_agrees(int8, x, ours8, 200, true, {"CAST", "GATHER", "MEAN", "FULLY_CONNECTED", "SOFTMAX"});
 
   // An id outside the table is an error of the run, not a read outside it.
   nn::Tensor bad({1, kSteps}, 75.0f);
@@ -188,11 +195,7 @@ TEST_F(MobileModelsTest, GlobalMaxPooling1DTextClassifierConvertsToFloatAndInt8A
   EXPECT_EQ(ops(lite), (std::set<std::string>{"CAST", "GATHER", "REDUCE_MAX", "FULLY_CONNECTED", "SOFTMAX"}));
   nn::Tensor ours = run_interpreter(lite, "tokens", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
-  nn::Tensor sample = x.slice_rows(0, 200);
-  std::string nodes;
-  nn::Tensor real = run_builtin(lite, sample, &nodes);
-  EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 200)), 1e-5) << nodes;
-  expect_ran(nodes, {"CAST", "GATHER", "REDUCE_MAX"});
+  expect_real_runtime_agrees(lite, x, ours, 200, false, {"CAST", "GATHER", "REDUCE_MAX"});
 
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "tokens", &x);
   auto interpreter = tfl::Interpreter::from_file(int8);
@@ -207,9 +210,7 @@ TEST_F(MobileModelsTest, GlobalMaxPooling1DTextClassifierConvertsToFloatAndInt8A
   EXPECT_TRUE(reduce_max);
   nn::Tensor ours8 = run_interpreter(int8, "tokens", x);
   EXPECT_LE(top1_flips(ours8, onnx), n / 50);
-  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
-  EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 200)), 0) << nodes;
-  expect_ran(nodes, {"CAST", "GATHER", "REDUCE_MAX", "FULLY_CONNECTED", "SOFTMAX"});
+  expect_real_runtime_agrees(int8, x, ours8, 200, true, {"CAST", "GATHER", "REDUCE_MAX", "FULLY_CONNECTED", "SOFTMAX"});
 }
 
 // A MobileNet-style image classifier: a strided SAME convolution, an inverted-residual block
@@ -252,11 +253,7 @@ TEST_F(MobileModelsTest, MobileNetStyleBlockConvertsToFloatAndInt8AndMatchesTheR
   for (const char* op : {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}) EXPECT_TRUE(float_ops.count(op)) << op;
   nn::Tensor ours = run_interpreter(lite, "image", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-4);
-  nn::Tensor sample = x.slice_rows(0, 100);
-  std::string nodes;
-  nn::Tensor real = run_builtin(lite, sample, &nodes);
-  EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 100)), 1e-5) << nodes;
-  expect_ran(nodes, {"DEPTHWISE_CONV_2D"});
+  expect_real_runtime_agrees(lite, x, ours, 100, false, {"DEPTHWISE_CONV_2D"});
 
   // int8: DEPTHWISE_CONV_2D v3 with per-channel weights on axis 3; TFLite's builtin kernels give
   // the same int8 values for every op.
@@ -275,9 +272,7 @@ TEST_F(MobileModelsTest, MobileNetStyleBlockConvertsToFloatAndInt8AndMatchesTheR
   EXPECT_TRUE(depthwise);
   nn::Tensor ours8 = run_interpreter(int8, "image", x);
   EXPECT_LE(top1_flips(ours8, onnx), n / 25);
-  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
-  EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 100)), 0) << nodes;
-  expect_ran(nodes, {"QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX", "DEQUANTIZE"});
+  expect_real_runtime_agrees(int8, x, ours8, 100, true, {"QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX", "DEQUANTIZE"});
 }
 
 // MobileNetV3's hard_swish, swish and gelu (tanh form): Keras's formulas in nn (checked against
@@ -325,11 +320,7 @@ TEST_F(MobileModelsTest, HardSwishSwishAndGeluExportConvertAndMatchTheRealRuntim
   for (const char* op : {"HARD_SWISH", "LOGISTIC", "MUL", "TANH", "ADD", "FULLY_CONNECTED", "SOFTMAX"}) EXPECT_TRUE(float_ops.count(op)) << op;
   nn::Tensor ours = run_interpreter(lite, "features", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
-  nn::Tensor sample = x.slice_rows(0, 100);
-  std::string nodes;
-  nn::Tensor real = run_builtin(lite, sample, &nodes);
-  EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 100)), 1e-5) << nodes;
-  expect_ran(nodes, {"HARD_SWISH"});
+  expect_real_runtime_agrees(lite, x, ours, 100, false, {"HARD_SWISH"});
 
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "features", &x);
   auto interpreter = tfl::Interpreter::from_file(int8);
@@ -341,9 +332,7 @@ TEST_F(MobileModelsTest, HardSwishSwishAndGeluExportConvertAndMatchTheRealRuntim
   }
   nn::Tensor ours8 = run_interpreter(int8, "features", x);
   EXPECT_LE(top1_flips(ours8, onnx), n / 20);
-  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
-  EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 100)), 0) << nodes;
-  expect_ran(nodes, {"HARD_SWISH", "LOGISTIC", "MUL", "TANH"});
+  expect_real_runtime_agrees(int8, x, ours8, 100, true, {"HARD_SWISH", "LOGISTIC", "MUL", "TANH"});
 }
 
 // A keyword-spotting-shaped DS-CNN on spectrogram-like inputs: Conv2D, an asymmetric ZeroPadding2D,
@@ -412,11 +401,7 @@ TEST_F(MobileModelsTest, SeparableConvPaddingGlobalMaxAndMultiplyConvertToFloatA
   }
   nn::Tensor ours = run_interpreter(lite, "spectrogram", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
-  nn::Tensor sample = x.slice_rows(0, 100);
-  std::string nodes;
-  nn::Tensor real = run_builtin(lite, sample, &nodes);
-  EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, 100)), 1e-5) << nodes;
-  expect_ran(nodes, {"PAD", "DEPTHWISE_CONV_2D", "CONV_2D", "REDUCE_MAX", "MUL", "LOGISTIC"});
+  expect_real_runtime_agrees(lite, x, ours, 100, false, {"PAD", "DEPTHWISE_CONV_2D", "CONV_2D", "REDUCE_MAX", "MUL", "LOGISTIC"});
 
   // int8: TFLite's versions (PAD 2, REDUCE_MAX 2, DEPTHWISE_CONV_2D 3) and same-scale constraints.
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "spectrogram", &x);
@@ -439,9 +424,7 @@ TEST_F(MobileModelsTest, SeparableConvPaddingGlobalMaxAndMultiplyConvertToFloatA
   EXPECT_EQ(same_scale, (std::set<std::string>{"PAD", "REDUCE_MAX"}));
   nn::Tensor ours8 = run_interpreter(int8, "spectrogram", x);
   EXPECT_LE(top1_flips(ours8, onnx), n / 25);
-  nn::Tensor real8 = run_builtin(int8, sample, &nodes);
-  EXPECT_EQ(count_different(real8, ours8.slice_rows(0, 100)), 0) << nodes;
-  expect_ran(nodes, {"QUANTIZE", "CONV_2D", "PAD", "DEPTHWISE_CONV_2D", "REDUCE_MAX", "FULLY_CONNECTED", "LOGISTIC", "MUL", "SOFTMAX", "DEQUANTIZE"});
+  expect_real_runtime_agrees(int8, x, ours8, 100, true, {"QUANTIZE", "CONV_2D", "PAD", "DEPTHWISE_CONV_2D", "REDUCE_MAX", "FULLY_CONNECTED", "LOGISTIC", "MUL", "SOFTMAX", "DEQUANTIZE"});
 }
 
 }  // namespace

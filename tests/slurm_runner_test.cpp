@@ -363,24 +363,7 @@ TEST_F(SlurmRunnerTest, PipelineAsSlurmJobsEqualsALocalRun) {
   for (const auto& mine : local.components) {
     const ExecutionRecord& e = recorded.at(mine.component_id);
     EXPECT_EQ(e.state, execution_state::kComplete) << mine.component_id << ": " << e.error;
-    for (const auto& ev : store->events_by_execution(e.id)) {
-      if (ev.type != "OUTPUT") continue;
-      fs::path job_uri = store->artifact(ev.artifact_id)->uri;
-      fs::path local_uri = mine.outputs.at(ev.key).at(static_cast<size_t>(ev.index)).uri;
-      EXPECT_TRUE(job_uri.string().starts_with((dir_ / "slurm").string())) << job_uri;
-      auto job_files = testing::files_under(job_uri), local_files = testing::files_under(local_uri);
-      ASSERT_EQ(job_files.size(), local_files.size()) << mine.component_id << "." << ev.key;
-      for (const auto& [name, bytes] : local_files) {
-        if (name == "metrics.json" || name == "eval_config.json") continue;  // compared below (they name the model's path)
-        EXPECT_TRUE(job_files[name] == bytes) << mine.component_id << "." << ev.key << ": " << name << " differs";
-        ++compared;
-      }
-      if (ev.key == "evaluation") {
-        auto a = read_json_file(local_uri / "metrics.json"), b = read_json_file(job_uri / "metrics.json");
-        EXPECT_EQ(a["slices"], b["slices"]);
-        EXPECT_GT(a["slices"].size(), 1u);
-      }
-    }
+    compared += testing::expect_same_outputs(*store, e.id, mine, dir_ / "slurm");
   }
   EXPECT_GT(compared, 10u);
   // Each job's log is where the runner said: beside the artifacts, on the storage the jobs share.
