@@ -91,6 +91,12 @@ std::vector<int64_t> broadcast_shape(const OpContext& ctx, const std::vector<int
   return out;
 }
 
+void expect_reduction_axes(const OpContext& ctx, const Tensor& axes) {
+  ctx.expect_type(axes, DType::Int32, "axes");
+  if (!axes.constant) ctx.fail("axes '{}' must be constant", axes.name);
+  if (axes.shape.size() > 1) ctx.fail("axes '{}' has rank {}, expected 0 or 1", axes.name, axes.shape.size());
+}
+
 Reduction reduction(const OpContext& ctx, const Tensor& x, const Tensor& axes, bool keep_dims) {
   Reduction r;
   r.reduce.assign(x.shape.size(), false);

@@ -97,6 +97,8 @@ struct Reduction {
   int64_t count = 1;  // input values per output value
 };
 Reduction reduction(const OpContext& ctx, const Tensor& x, const Tensor& axes, bool keep_dims);
+// Init's check of a reducer's axes operand: constant int32, rank 0 or 1.
+void expect_reduction_axes(const OpContext& ctx, const Tensor& axes);
 // f(acc[output index], x[i]) for every input value, over the collapsed axes.
 template <typename In, typename Acc, typename F>
 void reduce_into(const std::vector<int32_t>& shape, const std::vector<bool>& reduce, const In* x, Acc* acc, F f) {

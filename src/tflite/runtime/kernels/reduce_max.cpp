@@ -24,9 +24,7 @@ std::unique_ptr<OpData> init(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& axes = ctx.input(1);
   const Tensor& y = ctx.output();
-  ctx.expect_type(axes, DType::Int32, "axes");
-  if (!axes.constant) ctx.fail("axes '{}' must be constant", axes.name);
-  if (axes.shape.size() > 1) ctx.fail("axes '{}' has rank {}, expected 0 or 1", axes.name, axes.shape.size());
+  expect_reduction_axes(ctx, axes);
   if (x.type == DType::Float32) {
     ctx.expect_type(y, DType::Float32, "output");
   } else if (x.type == DType::Int8) {
