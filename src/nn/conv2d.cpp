@@ -2,6 +2,8 @@
 // grouped convolution with one group per input channel) and SeparableConv2D (a depthwise then a
 // pointwise 1x1 convolution): oneDNN convolution forward / backward-data / backward-weights,
 // cached per batch size.
+#include <tuple>
+
 #include "nn/activation.h"
 #include "nn/conv_util.h"
 #include "nn/dnnl_util.h"
@@ -132,17 +134,8 @@ class Conv2DLayer final : public Layer {
   }
 
   Shape build(const std::vector<Shape>& inputs, Rng& rng) override {
-    if (inputs.size() != 1 || inputs[0].size() != 3) {
-      fail("layer {}: Conv2D expects one input of shape [height, width, channels], got {}", name(),
-           inputs.empty() ? "none" : shape_string(inputs[0]));
-    }
+    std::tie(h_, w_) = image_windows(name(), type().c_str(), inputs, kernel_, strides_, padding_);
     in_ = inputs[0];
-    try {
-      h_ = window_1d(in_[0], kernel_[0], strides_[0], padding_);
-      w_ = window_1d(in_[1], kernel_[1], strides_[1], padding_);
-    } catch (const Error& e) {
-      fail("layer {}: {}", name(), e.what());
-    }
     int64_t receptive = kernel_[0] * kernel_[1];
     if (depthwise()) {
       filters_ = in_[2] * depth_multiplier_;
@@ -223,17 +216,8 @@ class SeparableConv2DLayer final : public Layer {
   }
 
   Shape build(const std::vector<Shape>& inputs, Rng& rng) override {
-    if (inputs.size() != 1 || inputs[0].size() != 3) {
-      fail("layer {}: SeparableConv2D expects one input of shape [height, width, channels], got {}", name(),
-           inputs.empty() ? "none" : shape_string(inputs[0]));
-    }
+    std::tie(h_, w_) = image_windows(name(), "SeparableConv2D", inputs, kernel_, strides_, padding_);
     in_ = inputs[0];
-    try {
-      h_ = window_1d(in_[0], kernel_[0], strides_[0], padding_);
-      w_ = window_1d(in_[1], kernel_[1], strides_[1], padding_);
-    } catch (const Error& e) {
-      fail("layer {}: {}", name(), e.what());
-    }
     mid_ = in_[2] * depth_multiplier_;
     const int64_t receptive = kernel_[0] * kernel_[1];
     // Keras's order and fans: depthwise [kh, kw, in, multiplier], pointwise [1, 1, in * multiplier, filters].
