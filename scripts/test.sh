@@ -22,5 +22,6 @@ CC=clang CXX=clang++ cmake -S . -B build-check -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build-check -j"$(nproc)"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 (cd build-check && ctest --output-on-failure -j"$(nproc)")
 LITEPIPE_FUZZ_BUILD_DIR=build-check bash scripts/fuzz.sh "${LITEPIPE_FUZZ_SECONDS:-10}"

@@ -102,7 +102,12 @@ void Interpreter::load() {
     if (t->is_variable()) fail("{}: tensor '{}' is a variable; litepipe's interpreter does not support variable tensors", origin_, rt.name);
     if (const auto* q = t->quantization(); q && q->scale() && q->scale()->size() > 0) {
       rt.scale.assign(q->scale()->begin(), q->scale()->end());
-      if (q->zero_point()) rt.zero_point.assign(q->zero_point()->begin(), q->zero_point()->end());
+      if (const auto* zp = q->zero_point()) {
+        // Copied as bytes: the verifier checks a vector's length field, not that its 8-byte
+        // elements are 8-byte aligned, and a hostile file need not align them.
+        rt.zero_point.resize(zp->size());
+        std::memcpy(rt.zero_point.data(), zp->Data(), zp->size() * sizeof(int64_t));
+      }
       rt.quantized_dimension = q->quantized_dimension();
       for (size_t k = 0; k < rt.scale.size(); ++k) {
         if (!std::isfinite(rt.scale[k]) || !(rt.scale[k] > 0.0f)) {
