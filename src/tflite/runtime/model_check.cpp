@@ -106,7 +106,7 @@ void Interpreter::load() {
         // Copied as bytes: the verifier checks a vector's length field, not that its 8-byte
         // elements are 8-byte aligned, and a hostile file need not align them.
         rt.zero_point.resize(zp->size());
-        std::memcpy(rt.zero_point.data(), zp->Data(), zp->size() * sizeof(int64_t));
+        if (zp->size() > 0) std::memcpy(rt.zero_point.data(), zp->Data(), zp->size() * sizeof(int64_t));
       }
       rt.quantized_dimension = q->quantized_dimension();
       for (size_t k = 0; k < rt.scale.size(); ++k) {
