@@ -458,10 +458,16 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
       Shape shape(static_cast<size_t>(s.size()));
       int64_t known = 1, unknown = -1;
       for (int64_t i = 0; i < s.size(); ++i) {
-        auto v = static_cast<int64_t>(s[i]);
+        // The file's shape: 0 copies an existing dimension, one -1 is inferred, nothing else below 1.
+        const float given = s[i];
+        if (!(given >= -1.0f && given <= static_cast<float>(int64_t{1} << 40)) || given != std::floor(given) ||
+            (given == 0.0f && i >= static_cast<int64_t>(x.rank())) || (given == -1.0f && unknown >= 0)) {
+          fail("{}: shape value {} at index {} is not a dimension, 0 (copy of input {}) or a single -1", where, given, i, nn::shape_string(x.shape()));
+        }
+        auto v = static_cast<int64_t>(given);
         if (v == 0) v = x.dim(static_cast<size_t>(i));
         if (v == -1) unknown = i;
-        else known *= v;
+        else if (__builtin_mul_overflow(known, v, &known)) fail("{}: the shape's size overflows", where);
         shape[static_cast<size_t>(i)] = v;
       }
       if (unknown >= 0) shape[static_cast<size_t>(unknown)] = x.size() / std::max<int64_t>(known, 1);

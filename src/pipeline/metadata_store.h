@@ -63,7 +63,9 @@ class MetadataStore {
   // hit) are linked; output events are written; the execution becomes `state`.
   virtual void publish_execution(int64_t execution_id, ArtifactMap& outputs, const std::vector<int64_t>& contexts,
                                  const std::string& state) = 0;
-  virtual void fail_execution(int64_t execution_id, const std::string& state, const std::string& error) = 0;
+  // An execution still RUNNING becomes `state` with `error`; returns false (and changes nothing)
+  // when it has left RUNNING since it was read (another process published or failed it).
+  virtual bool fail_execution(int64_t execution_id, const std::string& state, const std::string& error) = 0;
   // Outputs of the latest COMPLETE execution of `component_id` with `cache_key`.
   virtual std::optional<ArtifactMap> cached_outputs(const std::string& component_id, const std::string& cache_key) = 0;
   // RUNNING executions started on `host` (their process may have died).

@@ -208,10 +208,11 @@ class PostgresMetadataStore final : public MetadataStore {
     outputs = std::move(published);
   }
 
-  void fail_execution(int64_t execution_id, const std::string& state, const std::string& error) override {
-    transact<WriteTransaction>("recording a failed execution", [&](pqxx::transaction_base& tx) {
-      set_state(tx, execution_id, state, error);
-      return true;
+  bool fail_execution(int64_t execution_id, const std::string& state, const std::string& error) override {
+    return transact<WriteTransaction>("recording a failed execution", [&](pqxx::transaction_base& tx) {
+      auto r = tx.exec_params("UPDATE execution SET state = $1, error = $2, end_time = $3 WHERE id = $4 AND state = 'RUNNING'", state, error,
+                              now_seconds(), execution_id);
+      return r.affected_rows() == 1;
     });
   }
 

@@ -70,7 +70,10 @@ bool process_alive(int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(p
 void abandon_dead_executions(MetadataStore& store, const fs::path& root) {
   for (const auto& e : store.running_executions(host_name())) {
     if (process_alive(e.pid)) continue;
-    spdlog::warn("{}: execution {} was left running by dead process {}; abandoning it", e.component_id, e.id, e.pid);
+    // Marked first, and only if still RUNNING: the process may have published and exited since
+    // the list was read, and then its outputs are not ours to remove.
+    if (!store.fail_execution(e.id, execution_state::kAbandoned, "process died before publishing")) continue;
+    spdlog::warn("{}: execution {} was left running by dead process {}; abandoned it", e.component_id, e.id, e.pid);
     std::error_code ec;
     fs::remove_all(root / ".staging" / std::to_string(e.id), ec);
     fs::path component_dir = root / e.component_id;
@@ -79,7 +82,6 @@ void abandon_dead_executions(MetadataStore& store, const fs::path& root) {
         fs::remove_all(key_dir.path() / std::to_string(e.id), ec);
       }
     }
-    store.fail_execution(e.id, execution_state::kAbandoned, "process died before publishing");
   }
 }
 

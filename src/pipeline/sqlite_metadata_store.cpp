@@ -142,9 +142,10 @@ class SqliteMetadataStore final : public MetadataStore {
     tx.commit();
   }
 
-  void fail_execution(int64_t execution_id, const std::string& state, const std::string& error) override {
-    Statement(db_, "UPDATE execution SET state = ?, error = ?, end_time = ? WHERE id = ?")
+  bool fail_execution(int64_t execution_id, const std::string& state, const std::string& error) override {
+    Statement(db_, "UPDATE execution SET state = ?, error = ?, end_time = ? WHERE id = ? AND state = 'RUNNING'")
         .bind(1, state).bind(2, error).bind(3, now_seconds()).bind(4, execution_id).step();
+    return sqlite3_changes(db_) == 1;
   }
 
   std::optional<ArtifactMap> cached_outputs(const std::string& component_id, const std::string& cache_key) override {

@@ -267,7 +267,11 @@ PreprocessingFn parse_preprocessing_fn(const json& spec, const std::string& wher
     } else if (op.mapper == m::kOneHot) {
       if (e.contains("depth")) op.depth = arg_integer(e, "depth", at, 1);
     } else if (op.mapper == m::kFillMissing) {
-      std::string strategy = e.value("strategy", e.contains("value") ? "constant" : "");
+      std::string strategy = e.contains("value") ? "constant" : "";
+      if (e.contains("strategy")) {
+        if (!e["strategy"].is_string()) fail("{}.strategy must be a string (constant, mean or most_frequent), got {}", at, e["strategy"].dump());
+        strategy = e["strategy"].get<std::string>();
+      }
       if (strategy == "constant") op.strategy = FillStrategy::Constant;
       else if (strategy == "mean") op.strategy = FillStrategy::Mean;
       else if (strategy == "most_frequent") op.strategy = FillStrategy::MostFrequent;
