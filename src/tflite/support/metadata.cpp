@@ -423,12 +423,21 @@ std::map<std::string, std::string> read_associated_files(std::string_view model,
     if (unzGetCurrentFileInfo64(zf, &info, name.data(), static_cast<uLong>(name.size() - 1), nullptr, 0, nullptr, 0) != UNZ_OK) {
       fail("{}: unreadable entry in the associated files' zip archive", origin);
     }
-    std::string contents(static_cast<size_t>(info.uncompressed_size), '\0');
     if (unzOpenCurrentFile(zf) != UNZ_OK) fail("{}: associated file '{}' cannot be opened in the zip archive", origin, name.data());
-    int read = contents.empty() ? 0 : unzReadCurrentFile(zf, contents.data(), static_cast<unsigned>(contents.size()));
+    // Read in chunks, never more than the entry declares: the declared size is the file's word
+    // only, so memory grows with the bytes that really decompress.
+    std::string contents;
+    std::array<char, 1 << 16> chunk;
+    int read = 0;
+    while ((read = unzReadCurrentFile(zf, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0) {
+      if (contents.size() + static_cast<size_t>(read) > info.uncompressed_size) break;
+      contents.append(chunk.data(), static_cast<size_t>(read));
+    }
     // unzCloseCurrentFile checks the CRC once the whole entry has been read.
     int closed = unzCloseCurrentFile(zf);
-    if (read != static_cast<int>(contents.size()) || closed != UNZ_OK) fail("{}: associated file '{}' is corrupt in the zip archive", origin, name.data());
+    if (read != 0 || contents.size() != info.uncompressed_size || closed != UNZ_OK) {
+      fail("{}: associated file '{}' is corrupt in the zip archive", origin, name.data());
+    }
     files[name.data()] = std::move(contents);
     status = unzGoToNextFile(zf);
   }
