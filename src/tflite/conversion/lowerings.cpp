@@ -185,28 +185,23 @@ void pool(ConversionContext& cx, const onnx::NodeProto& n) {
   cx.add_op(max ? ::tflite::BuiltinOperator_MAX_POOL_2D : ::tflite::BuiltinOperator_AVERAGE_POOL_2D, 1, {v.tensor}, {out}, ModelBuilder::options(o));
 }
 
-void global_average_pool(ConversionContext& cx, const onnx::NodeProto& n) {
+// A global pooling of an NCHW activation -> `op` (MEAN or REDUCE_MAX) over height and width,
+// keeping them so that the ONNX [N, C, 1, 1] view holds.
+void global_pool(ConversionContext& cx, const onnx::NodeProto& n, ::tflite::BuiltinOperator op) {
   Value v = cx.value(n.input(0), "input");
   if (!v.nchw || v.shape.size() != 4) cx.fail_node(n, "input must be a 4-D NCHW activation");
   int axes = cx.builder.add_const_int32(n.output(0) + "/axes", {1, 2});
   int out = cx.new_output(n, {v.shape[0], 1, 1, v.shape[3]}, true);
   ::tflite::ReducerOptionsT o;
   o.keep_dims = true;
-  cx.add_op(::tflite::BuiltinOperator_MEAN, 1, {v.tensor, axes}, {out}, ModelBuilder::options(o));
+  cx.add_op(op, 1, {v.tensor, axes}, {out}, ModelBuilder::options(o));
 }
 
-// GlobalMaxPool of an NCHW activation -> REDUCE_MAX over height and width, keeping them so that
-// the ONNX [N, C, 1, 1] view holds; the Flatten that follows (GlobalMaxPooling2D's export) then
-// drops them in the op instead (see reshape).
-void global_max_pool(ConversionContext& cx, const onnx::NodeProto& n) {
-  Value v = cx.value(n.input(0), "input");
-  if (!v.nchw || v.shape.size() != 4) cx.fail_node(n, "input must be a 4-D NCHW activation");
-  int axes = cx.builder.add_const_int32(n.output(0) + "/axes", {1, 2});
-  int out = cx.new_output(n, {v.shape[0], 1, 1, v.shape[3]}, true);
-  ::tflite::ReducerOptionsT o;
-  o.keep_dims = true;
-  cx.add_op(::tflite::BuiltinOperator_REDUCE_MAX, 1, {v.tensor, axes}, {out}, ModelBuilder::options(o));
-}
+void global_average_pool(ConversionContext& cx, const onnx::NodeProto& n) { global_pool(cx, n, ::tflite::BuiltinOperator_MEAN); }
+
+// GlobalMaxPool -> REDUCE_MAX; the Flatten that follows (GlobalMaxPooling2D's export) then drops
+// the kept axes in the op instead (see reshape).
+void global_max_pool(ConversionContext& cx, const onnx::NodeProto& n) { global_pool(cx, n, ::tflite::BuiltinOperator_REDUCE_MAX); }
 
 // A Flatten (axis 1) that is the only reader of a kept-dims REDUCE_MAX [N, 1, 1, C]: the op drops
 // the axes itself, giving one REDUCE_MAX with keep_dims false, as TFLite's converter writes Keras's
