@@ -2,6 +2,7 @@
 // the ONNX runner, litepipe's interpreter and the real TensorFlow Lite runtime on its builtin
 // kernels (no XNNPACK: see testing::with_builtin_kernels_only).
 #include <gtest/gtest.h>
+#include <opencv2/dnn.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -83,6 +84,31 @@ class MobileModelsTest : public testing::TempDirTest {
       flips += std::max_element(pa, pa + classes) - pa != std::max_element(pb, pb + classes) - pb;
     }
     return flips;
+  }
+
+  // OpenCV's DNN module, an ONNX importer of its own, on `x` ([n, features]).
+  static nn::Tensor run_opencv(const fs::path& onnx_model, const nn::Tensor& x) {
+    cv::dnn::Net net = cv::dnn::readNetFromONNX(onnx_model.string());
+    cv::Mat blob(static_cast<int>(x.dim(0)), static_cast<int>(x.size() / x.dim(0)), CV_32F, const_cast<float*>(x.data()));
+    net.setInput(blob);
+    cv::Mat out = net.forward();
+    nn::Tensor result({static_cast<int64_t>(out.total())});
+    std::copy_n(out.ptr<float>(0), out.total(), result.data());
+    return result;
+  }
+
+  // Trains `model` (Adam 0.01, batch 32) to at least 85% accuracy, saves it to dir_/model and
+  // returns the ONNX runner's output on `x`, checked against the model's and OpenCV's.
+  nn::Tensor train_and_export(nn::Model& model, const nn::Tensor& x, const nn::Tensor& y, const std::string& input, int epochs) {
+    model.compile(nn::Adam({.learning_rate = 0.01f}), nn::SparseCategoricalCrossentropy());
+    auto history = model.fit(x, y, {.epochs = epochs, .batch_size = 32, .verbose = 0});
+    EXPECT_GT(history.history["sparse_categorical_accuracy"].back(), 0.85);
+    nn::Tensor keras = model.predict(x);
+    model.save(dir_ / "model");
+    nn::Tensor onnx = onnxio::OnnxRunner(dir_ / "model" / onnxio::kModelFileName).run({{input, x}}).begin()->second;
+    EXPECT_LE(max_abs_diff(onnx, keras), 1e-5);
+    EXPECT_LE(max_abs_diff(run_opencv(dir_ / "model" / onnxio::kModelFileName, x), keras.reshaped({keras.size()})), 1e-4);
+    return onnx;
   }
 
   static double max_abs_diff(const nn::Tensor& a, const nn::Tensor& b) {
@@ -425,6 +451,101 @@ TEST_F(MobileModelsTest, SeparableConvPaddingGlobalMaxAndMultiplyConvertToFloatA
   nn::Tensor ours8 = run_interpreter(int8, "spectrogram", x);
   EXPECT_LE(top1_flips(ours8, onnx), n / 25);
   expect_real_runtime_agrees(int8, x, ours8, 100, true, {"QUANTIZE", "CONV_2D", "PAD", "DEPTHWISE_CONV_2D", "REDUCE_MAX", "FULLY_CONNECTED", "LOGISTIC", "MUL", "SOFTMAX", "DEQUANTIZE"});
+}
+
+// A 1-D CNN on multichannel sequences (sensor / audio-feature shaped): Conv1D, MaxPooling1D,
+// GlobalAveragePooling1D. TFLite: RESHAPE around CONV_2D and MAX_POOL_2D on a [1, steps] image, as
+// TFLite's converter writes Keras's 1-D layers; float32 and int8 judged by the real runtime's
+// builtin kernels, the ONNX model by OpenCV.
+TEST_F(MobileModelsTest, Conv1DAndMaxPooling1DConvertToFloatAndInt8AndMatchTheRealRuntime) {
+  nn::set_random_seed(15);
+  constexpr int64_t kSteps = 24, kChannels = 3;
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> noise(-0.3f, 0.3f);
+  const int64_t n = 256;
+  // Class: a slow or a fast oscillation on channel 0, the others noise.
+  nn::Tensor x({n, kSteps * kChannels}), y({n});
+  for (int64_t r = 0; r < n; ++r) {
+    const bool fast = r % 2 == 1;
+    for (int64_t t = 0; t < kSteps; ++t)
+      for (int64_t c = 0; c < kChannels; ++c)
+        x[(r * kSteps + t) * kChannels + c] = noise(rng) + (c == 0 ? std::sin(static_cast<float>(t) * (fast ? 2.0f : 0.4f) + static_cast<float>(r)) : 0.0f);
+    y[r] = fast ? 1.0f : 0.0f;
+  }
+  auto in = nn::Input({kSteps * kChannels}, "signal");
+  auto h = nn::Conv1D(8, 3, {.padding = "same", .activation = "relu"})(nn::Reshape({kSteps, kChannels})(in));
+  h = nn::MaxPooling1D(2)(h);
+  h = nn::Conv1D(8, 3, {.strides = 2, .activation = "relu"})(h);
+  nn::Model model({in}, nn::Dense(2, {.activation = "softmax"})(nn::GlobalAveragePooling1D()(h)));
+  nn::Tensor onnx = train_and_export(model, x, y, "signal", 15);
+
+  fs::path lite = rewrite(dir_ / "model", dir_ / "lite", "signal", nullptr);
+  EXPECT_EQ(ops(lite), (std::set<std::string>{"RESHAPE", "CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}));
+  nn::Tensor ours = run_interpreter(lite, "signal", x);
+  EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
+  expect_real_runtime_agrees(lite, x, ours, 100, false, {"RESHAPE", "CONV_2D", "MAX_POOL_2D", "MEAN"});
+
+  fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "signal", &x);
+  auto interpreter = tfl::Interpreter::from_file(int8);
+  for (const auto& node : interpreter->nodes()) {
+    if (node.op_name == "CONV_2D" || node.op_name == "MAX_POOL_2D" || node.op_name == "RESHAPE" || node.op_name == "MEAN") {
+      EXPECT_EQ(interpreter->tensor(node.inputs[0]).type, tfl::DType::Int8) << node.op_name;
+    }
+  }
+  nn::Tensor ours8 = run_interpreter(int8, "signal", x);
+  EXPECT_LE(top1_flips(ours8, onnx), n / 20);
+  expect_real_runtime_agrees(int8, x, ours8, 100, true, {"QUANTIZE", "RESHAPE", "CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED"});
+}
+
+// An encoder-decoder-shaped image model with UpSampling2D: ONNX Resize (nearest) becomes
+// RESIZE_NEAREST_NEIGHBOR (versions 1 and 2, int8 at its input's parameters), judged by the real
+// runtime's builtin kernels; OpenCV reads the ONNX Resize.
+TEST_F(MobileModelsTest, UpSamplingConvertsToResizeNearestNeighborFloatAndInt8AndMatchesTheRealRuntime) {
+  nn::set_random_seed(16);
+  constexpr int64_t kSide = 8;
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> noise(0.0f, 0.4f);
+  const int64_t n = 256;
+  // Class: a bright square in the top or the bottom half.
+  nn::Tensor x({n, kSide * kSide}), y({n});
+  for (int64_t r = 0; r < n; ++r) {
+    const bool top = r % 2 == 0;
+    for (int64_t i = 0; i < kSide * kSide; ++i) x[r * kSide * kSide + i] = noise(rng);
+    const int64_t row = (top ? 0 : 4) + (r / 2) % 3, col = (r / 6) % 6;
+    for (int64_t dy = 0; dy < 2; ++dy)
+      for (int64_t dx = 0; dx < 2; ++dx) x[r * kSide * kSide + (std::min<int64_t>(row + dy, kSide - 1)) * kSide + col + dx] += 1.0f;
+    y[r] = top ? 1.0f : 0.0f;
+  }
+  auto in = nn::Input({kSide * kSide}, "image");
+  auto h = nn::Conv2D(4, {3, 3}, {.padding = "same", .activation = "relu"})(nn::Reshape({kSide, kSide, 1})(in));
+  h = nn::UpSampling2D({2, 2})(nn::MaxPooling2D({2, 2})(h));
+  h = nn::Conv2D(4, {3, 3}, {.strides = {2, 2}, .activation = "relu"})(h);
+  nn::Model model({in}, nn::Dense(2, {.activation = "softmax"})(nn::Flatten()(h)));
+  nn::Tensor onnx = train_and_export(model, x, y, "image", 15);
+
+  fs::path lite = rewrite(dir_ / "model", dir_ / "lite", "image", nullptr);
+  EXPECT_EQ(ops(lite), (std::set<std::string>{"RESHAPE", "CONV_2D", "MAX_POOL_2D", "RESIZE_NEAREST_NEIGHBOR", "FULLY_CONNECTED", "SOFTMAX"}));
+  nn::Tensor ours = run_interpreter(lite, "image", x);
+  EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
+  expect_real_runtime_agrees(lite, x, ours, 100, false, {"RESIZE_NEAREST_NEIGHBOR", "CONV_2D", "MAX_POOL_2D"});
+
+  fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "image", &x);
+  auto interpreter = tfl::Interpreter::from_file(int8);
+  bool resized = false;
+  for (const auto& node : interpreter->nodes()) {
+    if (node.op_name != "RESIZE_NEAREST_NEIGHBOR") continue;
+    resized = true;
+    EXPECT_EQ(node.version, 2);
+    const auto& in8 = interpreter->tensor(node.inputs[0]);
+    const auto& out8 = interpreter->tensor(node.outputs[0]);
+    EXPECT_EQ(in8.type, tfl::DType::Int8);
+    EXPECT_EQ(in8.scale, out8.scale);
+    EXPECT_EQ(in8.zero_point, out8.zero_point);
+  }
+  EXPECT_TRUE(resized);
+  nn::Tensor ours8 = run_interpreter(int8, "image", x);
+  EXPECT_LE(top1_flips(ours8, onnx), n / 20);
+  expect_real_runtime_agrees(int8, x, ours8, 100, true, {"RESIZE_NEAREST_NEIGHBOR", "CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED"});
 }
 
 }  // namespace

@@ -408,5 +408,60 @@ TEST_F(NnFiles, PaddingGlobalMaxMultiplyAndSeparableConvGradientsAndExport) {
   expect_error([&] { SeparableConv2D(2, {7, 7}, {.name = "wide"})(in); }, {"wide", "window 7 is larger than the input 5"});
 }
 
+
+// Conv1D, MaxPooling1D / AveragePooling1D (2-D layers on a [1, steps, channels] image) and
+// UpSampling2D: Keras's shapes, kernel shape and config, gradients by central differences, and the
+// ONNX export (Reshape around Conv / MaxPool; Resize) computing what the layers compute.
+TEST_F(NnFiles, Conv1DPooling1DAndUpSamplingGradientsAndExport) {
+  set_random_seed(12);
+  check_input_gradient(Conv1D(3, 3, {.strides = 2, .padding = "same", .activation = "tanh"}), {7, 2});
+  check_input_gradient(MaxPooling1D(2), {6, 3});
+  check_input_gradient(AveragePooling1D(3, {.strides = 1, .padding = "same"}), {5, 2});
+  check_input_gradient(UpSampling2D({2, 3}), {2, 3, 2});
+
+  auto steps = Input({9, 4}, "sequence");
+  auto conv = Conv1D(5, 3, {.activation = "relu"});
+  auto h = conv(steps);
+  EXPECT_EQ(h->shape, (Shape{7, 5}));
+  EXPECT_EQ(conv->type(), "Conv1D");
+  EXPECT_EQ(conv->parameters()[0].name, "kernel");
+  EXPECT_EQ(conv->parameters()[0].value.shape(), (Shape{3, 4, 5}));  // Keras's [kernel_size, in, filters]
+  EXPECT_EQ(conv->config()["kernel_size"], nlohmann::json::array({3}));
+  auto pool = MaxPooling1D(2);
+  h = pool(h);
+  EXPECT_EQ(h->shape, (Shape{3, 5}));
+  EXPECT_EQ(pool->config()["pool_size"], nlohmann::json::array({2}));
+  Model sequence({steps}, Dense(2)(Flatten()(Conv1D(3, 2, {.padding = "same", .activation = "tanh"})(h))));
+  check_gradients(sequence, random_tensor({2, 9, 4}, 5));
+  Tensor xs = random_tensor({3, 9, 4}, 6);
+  Tensor expected = sequence.predict(xs);
+  onnxio::OnnxRunner runner(sequence.save(dir_ / "sequence"));
+  Tensor got = runner.run({{"sequence", xs}}).begin()->second;
+  ASSERT_EQ(got.size(), expected.size());
+  for (int64_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], expected[i], 1e-5);
+
+  auto image = Input({3, 4, 2}, "image");
+  auto up = UpSampling2D({2, 2});
+  auto u = up(Conv2D(3, {2, 2}, {.padding = "same", .activation = "relu"})(image));
+  EXPECT_EQ(u->shape, (Shape{6, 8, 3}));
+  EXPECT_EQ(up->config().dump(), R"({"interpolation":"nearest","size":[2,2]})");
+  Model upsampled({image}, Dense(2)(Flatten()(Conv2D(2, {3, 3})(u))));
+  check_gradients(upsampled, random_tensor({2, 3, 4, 2}, 7));
+  Tensor xi = random_tensor({3, 3, 4, 2}, 8);
+  Tensor expected_up = upsampled.predict(xi);
+  onnxio::OnnxRunner up_runner(upsampled.save(dir_ / "upsampled"));
+  std::set<std::string> ops;
+  for (const auto& node : up_runner.model().graph().node()) ops.insert(node.op_type());
+  EXPECT_TRUE(ops.count("Resize"));
+  Tensor got_up = up_runner.run({{"image", xi}}).begin()->second;
+  ASSERT_EQ(got_up.size(), expected_up.size());
+  for (int64_t i = 0; i < got_up.size(); ++i) ASSERT_NEAR(got_up[i], expected_up[i], 1e-5);
+
+  expect_error([&] { Conv1D(2, 3, {.padding = "causal", .name = "causal"}); }, {"causal", "'causal' is not supported"});
+  expect_error([&] { Conv1D(2, 3, {.name = "flat"})(Input({6})); }, {"flat", "Conv1D expects one input of shape [steps, channels]"});
+  expect_error([&] { UpSampling2D({2, 2}, "bilinear", "smooth"); }, {"smooth", "interpolation 'bilinear' is not supported"});
+  expect_error([&] { UpSampling2D({0}, "nearest", "none"); }, {"none", "size must be"});
+}
+
 }  // namespace
 }  // namespace litepipe::nn

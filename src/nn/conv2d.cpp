@@ -9,6 +9,7 @@
 #include "nn/dnnl_util.h"
 #include "nn/weighted_primitives.h"
 #include "nn/init.h"
+#include "nn/sequence_1d.h"
 
 namespace litepipe::nn {
 namespace {
@@ -110,7 +111,7 @@ onnx::NodeProto& add_onnx_conv(onnxio::GraphBuilder& g, std::vector<std::string>
   return node;
 }
 
-class Conv2DLayer final : public Layer {
+class Conv2DLayer : public Layer {
  public:
   // depth_multiplier > 0: Keras's DepthwiseConv2D (each input channel convolved on its own into
   // depth_multiplier outputs; kernel [kh, kw, in, depth_multiplier]); filters is then ignored.
@@ -295,6 +296,13 @@ LayerRef DepthwiseConv2D(std::vector<int64_t> kernel_size, const DepthwiseConv2D
 }
 LayerRef SeparableConv2D(int64_t filters, std::vector<int64_t> kernel_size, const SeparableConv2DOptions& options) {
   return LayerRef(std::make_shared<SeparableConv2DLayer>(filters, std::move(kernel_size), options));
+}
+LayerRef Conv1D(int64_t filters, int64_t kernel_size, const Conv1DOptions& o) {
+  if (o.padding == "causal") fail("layer {}: Conv1D padding 'causal' is not supported (use 'valid' or 'same')", o.name.empty() ? "conv1d" : o.name);
+  return LayerRef(std::make_shared<Sequence1D<Conv2DLayer>>(
+      "Conv1D", filters, std::vector<int64_t>{1, kernel_size},
+      Conv2DOptions{.strides = {1, o.strides}, .padding = o.padding, .activation = o.activation, .use_bias = o.use_bias,
+                    .name = o.name.empty() ? default_layer_name("conv1d") : o.name}));
 }
 
 }  // namespace litepipe::nn

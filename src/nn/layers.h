@@ -54,6 +54,17 @@ struct SeparableConv2DOptions {
 // bias) then a pointwise 1x1 one (pointwise_kernel [1, 1, in * multiplier, filters], bias).
 LayerRef SeparableConv2D(int64_t filters, std::vector<int64_t> kernel_size, const SeparableConv2DOptions& options = {});
 
+struct Conv1DOptions {
+  int64_t strides = 1;
+  std::string padding = "valid";  // valid | same ('causal' is not supported)
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string name = {};
+};
+// Keras's Conv1D on [steps, channels] (kernel [kernel_size, in, filters]): computed, exported and
+// converted as a Conv2D on a [1, steps, channels] image, as TensorFlow does.
+LayerRef Conv1D(int64_t filters, int64_t kernel_size, const Conv1DOptions& options = {});
+
 struct PoolOptions {
   std::vector<int64_t> strides = {};  // default: pool_size
   std::string padding = "valid";
@@ -62,12 +73,23 @@ struct PoolOptions {
 LayerRef MaxPooling2D(std::vector<int64_t> pool_size = {2, 2}, const PoolOptions& options = {});
 LayerRef AveragePooling2D(std::vector<int64_t> pool_size = {2, 2}, const PoolOptions& options = {});
 LayerRef GlobalAveragePooling2D(std::string name = {});
+struct Pool1DOptions {
+  int64_t strides = 0;  // 0: pool_size
+  std::string padding = "valid";
+  std::string name = {};
+};
+// Keras's MaxPooling1D / AveragePooling1D on [steps, channels] (as their 2-D forms on [1, steps, channels]).
+LayerRef MaxPooling1D(int64_t pool_size = 2, const Pool1DOptions& options = {});
+LayerRef AveragePooling1D(int64_t pool_size = 2, const Pool1DOptions& options = {});
 // Keras's GlobalMaxPooling2D: [height, width, channels] -> [channels], the maximum of each channel.
 LayerRef GlobalMaxPooling2D(std::string name = {});
 // Keras's ZeroPadding2D on [height, width, channels]: `padding` is one value (every side),
 // {rows, cols} (Keras's symmetric (rows, cols)) or {top, bottom, left, right} (Keras's
 // ((top, bottom), (left, right))).
 LayerRef ZeroPadding2D(std::vector<int64_t> padding = {1, 1}, std::string name = {});
+// Keras's UpSampling2D(size, interpolation="nearest"): each pixel repeated size[0] x size[1] times
+// (ONNX Resize, TFLite RESIZE_NEAREST_NEIGHBOR).
+LayerRef UpSampling2D(std::vector<int64_t> size = {2, 2}, const std::string& interpolation = "nearest", std::string name = {});
 
 LayerRef Flatten(std::string name = {});
 LayerRef Reshape(Shape target_shape, std::string name = {});

@@ -5,13 +5,14 @@
 #include "nn/dnnl_util.h"
 #include "core/error.h"
 #include "nn/layers.h"
+#include "nn/sequence_1d.h"
 
 namespace litepipe::nn {
 namespace {
 
 using namespace dnnl;
 
-class PoolLayer final : public Layer {
+class PoolLayer : public Layer {
  public:
   enum class Kind { Max, Average, GlobalAverage, GlobalMax };
   PoolLayer(Kind kind, std::vector<int64_t> pool, const PoolOptions& o)
@@ -142,6 +143,18 @@ LayerRef MaxPooling2D(std::vector<int64_t> pool_size, const PoolOptions& options
 }
 LayerRef AveragePooling2D(std::vector<int64_t> pool_size, const PoolOptions& options) {
   return LayerRef(std::make_shared<PoolLayer>(PoolLayer::Kind::Average, std::move(pool_size), options));
+}
+LayerRef MaxPooling1D(int64_t pool_size, const Pool1DOptions& o) {
+  return LayerRef(std::make_shared<Sequence1D<PoolLayer>>(
+      "MaxPooling1D", PoolLayer::Kind::Max, std::vector<int64_t>{1, pool_size},
+      PoolOptions{.strides = {1, o.strides > 0 ? o.strides : pool_size}, .padding = o.padding,
+                  .name = o.name.empty() ? default_layer_name("max_pooling1d") : o.name}));
+}
+LayerRef AveragePooling1D(int64_t pool_size, const Pool1DOptions& o) {
+  return LayerRef(std::make_shared<Sequence1D<PoolLayer>>(
+      "AveragePooling1D", PoolLayer::Kind::Average, std::vector<int64_t>{1, pool_size},
+      PoolOptions{.strides = {1, o.strides > 0 ? o.strides : pool_size}, .padding = o.padding,
+                  .name = o.name.empty() ? default_layer_name("average_pooling1d") : o.name}));
 }
 LayerRef GlobalAveragePooling2D(std::string name) {
   PoolOptions o;

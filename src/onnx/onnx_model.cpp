@@ -47,7 +47,7 @@ namespace {
 // Ops as resolved at load: the run loop dispatches on this, not on op-type strings.
 enum class Op { Gemm, MatMul, Add, Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Softmax, Reshape, Flatten, Transpose, Conv, MaxPool,
                 AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat, IsNaN, Where, Cast, Gather, ReduceMean, HardSigmoid, Pad,
-                GlobalMaxPool, ReduceMax };
+                GlobalMaxPool, ReduceMax, Resize };
 const std::map<std::string, Op> kOps = {
     {"Gemm", Op::Gemm}, {"MatMul", Op::MatMul}, {"Add", Op::Add}, {"Sub", Op::Sub}, {"Mul", Op::Mul}, {"Div", Op::Div},
     {"Relu", Op::Relu}, {"Clip", Op::Clip}, {"Sigmoid", Op::Sigmoid}, {"Tanh", Op::Tanh}, {"Softmax", Op::Softmax},
@@ -55,7 +55,7 @@ const std::map<std::string, Op> kOps = {
     {"AveragePool", Op::AveragePool}, {"GlobalAveragePool", Op::GlobalAveragePool}, {"BatchNormalization", Op::BatchNormalization},
     {"Identity", Op::Identity}, {"Dropout", Op::Dropout}, {"Concat", Op::Concat}, {"IsNaN", Op::IsNaN}, {"Where", Op::Where},
     {"Cast", Op::Cast}, {"Gather", Op::Gather}, {"ReduceMean", Op::ReduceMean}, {"HardSigmoid", Op::HardSigmoid},
-    {"Pad", Op::Pad}, {"GlobalMaxPool", Op::GlobalMaxPool}, {"ReduceMax", Op::ReduceMax}};
+    {"Pad", Op::Pad}, {"GlobalMaxPool", Op::GlobalMaxPool}, {"ReduceMax", Op::ReduceMax}, {"Resize", Op::Resize}};
 
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
   for (const auto& a : n.attribute())
@@ -571,6 +571,33 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
         std::copy_n(x.data() + r * row, row, out.data() + o);
         for (size_t d = rank - 1; d-- > 0;) {
           if (++idx[d] < x.dim(d)) break;
+          idx[d] = 0;
+        }
+      }
+    } else if (kind == Op::Resize) {
+      // Nearest, asymmetric coordinates, floor: output index o reads input index floor(o / scale).
+      const Tensor& x = in(0);
+      auto text = [&](const char* key, const char* def) { const auto* a = find_attr(n, key); return a ? a->s() : std::string(def); };
+      if (text("mode", "nearest") != "nearest" || text("coordinate_transformation_mode", "half_pixel") != "asymmetric" ||
+          text("nearest_mode", "round_prefer_floor") != "floor") {
+        fail("{}: only mode nearest with asymmetric coordinates and floor rounding is supported", where);
+      }
+      if (!has_input(2) || in(2).size() != static_cast<int64_t>(x.rank()) || x.rank() != 4) fail("{}: expects a 4-D input and 4 scales", where);
+      Shape shape = x.shape();
+      for (size_t d = 0; d < 4; ++d) {
+        const float f = in(2)[static_cast<int64_t>(d)];
+        if (!(f >= 1.0f && f <= 4096.0f) || f != std::floor(f)) fail("{}: scale {} is not a whole number in [1, 4096]", where, f);
+        shape[d] *= static_cast<int64_t>(f);
+      }
+      if (nn::shape_size(shape) > (int64_t{1} << 28)) fail("{}: the resized shape has more than 2^28 values", where);
+      out = Tensor(shape);
+      std::vector<int64_t> idx(4, 0);
+      for (int64_t o = 0; o < out.size(); ++o) {
+        int64_t source = 0;
+        for (size_t d = 0; d < 4; ++d) source = source * x.dim(d) + idx[d] * x.dim(d) / shape[d];
+        out[o] = x[source];
+        for (size_t d = 4; d-- > 0;) {
+          if (++idx[d] < shape[d]) break;
           idx[d] = 0;
         }
       }

@@ -266,6 +266,40 @@ void pad(ConversionContext& cx, const onnx::NodeProto& n) {
   cx.add_op(::tflite::BuiltinOperator_PAD, rank > 4 ? 4 : 1, {v.tensor, paddings_tensor}, {out}, ModelBuilder::options(::tflite::PadOptionsT{}));
 }
 
+// Resize (mode nearest, constant whole-number scales on an NCHW image: UpSampling2D) ->
+// RESIZE_NEAREST_NEIGHBOR to a constant size. With whole-number scales the asymmetric/floor and
+// TF half-pixel conventions pick the same pixels; the flags say which convention the file asked for.
+void resize(ConversionContext& cx, const onnx::NodeProto& n) {
+  Value v = cx.value(n.input(0), "input");
+  if (!v.nchw || v.shape.size() != 4) cx.fail_node(n, "input must be a 4-D NCHW activation");
+  auto text = [&](const char* name, const char* def) { const auto* a = cx.attr(n, name); return a ? a->s() : std::string(def); };
+  if (text("mode", "nearest") != "nearest") cx.fail_node(n, fmt::format("mode '{}' is not supported (only nearest)", text("mode", "nearest")));
+  const std::string transform = text("coordinate_transformation_mode", "half_pixel"), rounding = text("nearest_mode", "round_prefer_floor");
+  if (rounding != "floor" || (transform != "asymmetric" && transform != "tf_half_pixel_for_nn")) {
+    cx.fail_node(n, fmt::format("coordinate_transformation_mode '{}' with nearest_mode '{}' has no TFLite equivalent "
+                                "(asymmetric or tf_half_pixel_for_nn, with floor)", transform, rounding));
+  }
+  if (n.input_size() < 3 || n.input(2).empty() || (n.input_size() > 3 && !n.input(3).empty())) cx.fail_node(n, "expects constant scales (not sizes)");
+  Value& s = cx.value(n.input(2), "scales");
+  if (!s.constant || s.constant->values.size() != 4) cx.fail_node(n, "scales must be 4 constant values");
+  const std::vector<float>& scales = s.constant->values;
+  if (scales[0] != 1.0f || scales[1] != 1.0f) cx.fail_node(n, "only the height and width may be scaled");
+  Shape shape = v.shape;
+  std::vector<int32_t> size;
+  for (int axis = 0; axis < 2; ++axis) {
+    const float f = scales[static_cast<size_t>(2 + axis)];
+    if (!(f >= 1.0f && f <= 4096.0f) || f != std::floor(f)) cx.fail_node(n, fmt::format("scale {} is not a whole number in [1, 4096]", f));
+    shape[static_cast<size_t>(1 + axis)] *= static_cast<int64_t>(f);
+    size.push_back(static_cast<int32_t>(shape[static_cast<size_t>(1 + axis)]));
+  }
+  int size_tensor = cx.builder.add_const_int32(n.output(0) + "/size", size);
+  int out = cx.new_output(n, shape, true);
+  ::tflite::ResizeNearestNeighborOptionsT o;
+  o.half_pixel_centers = transform == "tf_half_pixel_for_nn";
+  // op_version.cc: half_pixel_centers is version 3.
+  cx.add_op(::tflite::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR, o.half_pixel_centers ? 3 : 1, {v.tensor, size_tensor}, {out}, ModelBuilder::options(o));
+}
+
 void reshape(ConversionContext& cx, const onnx::NodeProto& n) {
   Value v = cx.value(n.input(0), "input");
   if (v.constant) cx.fail_node(n, "reshaping a constant is not supported");
@@ -535,7 +569,7 @@ Lowering find_lowering(const std::string& op_type) {
       {"MatMul", fully_connected}, {"Relu", activation},        {"Clip", activation},
       {"Tanh", activation},     {"Sigmoid", sigmoid},           {"Softmax", softmax},
       {"Conv", conv},           {"MaxPool", pool},              {"AveragePool", pool},
-      {"GlobalAveragePool", global_average_pool}, {"GlobalMaxPool", global_max_pool}, {"Pad", pad},
+      {"GlobalAveragePool", global_average_pool}, {"GlobalMaxPool", global_max_pool}, {"Pad", pad}, {"Resize", resize},
       {"Flatten", reshape}, {"Reshape", reshape},
       {"BatchNormalization", batch_norm}, {"Add", binary},     {"Sub", binary},
       {"Mul", binary},          {"Div", binary},                {"Concat", concat},

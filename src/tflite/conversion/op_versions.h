@@ -27,6 +27,7 @@ inline const char* runtime_version(::tflite::BuiltinOperator op, int version) {
     case BuiltinOperator_GATHER: return version >= 2 ? "1.14.0" : "1.6.0";
     case BuiltinOperator_CAST: return "1.5.0";
     case BuiltinOperator_PAD: return version >= 4 ? "2.6.0" : version == 3 ? "2.4.0" : version == 2 ? "1.14.0" : "1.5.0";
+    case BuiltinOperator_RESIZE_NEAREST_NEIGHBOR: return version >= 3 ? "2.3.0" : version == 2 ? "1.14.0" : "1.13.1";
     case BuiltinOperator_REDUCE_MAX: return version >= 3 ? "2.5.0" : version == 2 ? "1.14.0" : "1.11.0";
     case BuiltinOperator_FULLY_CONNECTED:
       return version >= 7 ? "2.3.0" : version == 6 ? "2.1.0" : version == 5 ? "2.0.0" : version >= 3 ? "1.14.0" : version == 2 ? "1.10.0" : "1.5.0";

@@ -106,7 +106,7 @@ class FullIntegerQuantizer {
         quantize_activation(out, params_.at(op->inputs[0]));
       } else if (code == ::tflite::BuiltinOperator_RESHAPE || code == ::tflite::BuiltinOperator_MAX_POOL_2D ||
           code == ::tflite::BuiltinOperator_AVERAGE_POOL_2D || code == ::tflite::BuiltinOperator_PAD ||
-          code == ::tflite::BuiltinOperator_REDUCE_MAX) {
+          code == ::tflite::BuiltinOperator_REDUCE_MAX || code == ::tflite::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR) {
         // TFLite requires the input's parameters on the output (PAD then pads with the zero point).
         quantize_activation(out, params_.at(op->inputs.at(0)));
       } else if (code == ::tflite::BuiltinOperator_SOFTMAX || code == ::tflite::BuiltinOperator_LOGISTIC) {
@@ -152,13 +152,14 @@ class FullIntegerQuantizer {
         ::tflite::BuiltinOperator_SUB, ::tflite::BuiltinOperator_CONCATENATION, ::tflite::BuiltinOperator_RELU,
         ::tflite::BuiltinOperator_RELU6, ::tflite::BuiltinOperator_LOGISTIC, ::tflite::BuiltinOperator_TANH,
         ::tflite::BuiltinOperator_MEAN, ::tflite::BuiltinOperator_GATHER, ::tflite::BuiltinOperator_CAST,
-        ::tflite::BuiltinOperator_HARD_SWISH, ::tflite::BuiltinOperator_PAD, ::tflite::BuiltinOperator_REDUCE_MAX};
+        ::tflite::BuiltinOperator_HARD_SWISH, ::tflite::BuiltinOperator_PAD, ::tflite::BuiltinOperator_REDUCE_MAX,
+        ::tflite::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR};
     for (size_t k = 0; k < graph_->operators.size(); ++k) {
       auto code = builtin(*graph_->operators[k]);
       if (!supported.count(code)) {
         fail("{}: full-integer quantization: operator {} is {}, which has no int8 kernel in litepipe "
              "(int8 ops: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE, SOFTMAX, ADD, SUB, MUL, "
-             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH, MEAN, REDUCE_MAX, PAD, GATHER, HARD_SWISH; CAST of float ids)",
+             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH, MEAN, REDUCE_MAX, PAD, RESIZE_NEAREST_NEIGHBOR, GATHER, HARD_SWISH; CAST of float ids)",
              origin_, k, ::tflite::EnumNameBuiltinOperator(code));
       }
       if (auto* fc = graph_->operators[k]->builtin_options.AsFullyConnectedOptions(); fc && fc->fused_activation_function == ::tflite::ActivationFunctionType_TANH) {
@@ -354,6 +355,11 @@ class FullIntegerQuantizer {
       case ::tflite::BuiltinOperator_RESHAPE: case ::tflite::BuiltinOperator_QUANTIZE: case ::tflite::BuiltinOperator_CAST:
       case ::tflite::BuiltinOperator_HARD_SWISH: version = 1; break;
       case ::tflite::BuiltinOperator_PAD: version = tensor(op.inputs[0]).shape.size() > 4 ? 4 : 2; break;  // op_version.cc: 5-D pads are v4
+      case ::tflite::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR: {
+        const auto* o = op.builtin_options.AsResizeNearestNeighborOptions();
+        version = o && (o->half_pixel_centers || o->align_corners) ? 3 : 2;  // op_version.cc
+        break;
+      }
       default: version = 2; break;  // e.g. REDUCE_MAX, MEAN, pooling: int8 is version 2
     }
     // Operator codes are shared between operators: re-point instead of editing in place.

@@ -28,18 +28,7 @@ std::unique_ptr<OpData> init(OpContext& ctx) {
   if (rank < 1) ctx.fail("params '{}' must have rank >= 1", params.name);
   d->axis = options.axis < 0 ? options.axis + rank : options.axis;
   if (d->axis < 0 || d->axis >= rank) ctx.fail("axis {} is out of range for params of rank {}", options.axis, rank);
-  if (params.type == DType::Float32) {
-    ctx.expect_type(y, DType::Float32, "output");
-  } else if (params.type == DType::Int8) {
-    const auto p = ctx.int8_params(params, "params");
-    const auto o = ctx.int8_params(y, "output");
-    if (p.scale != o.scale || p.zero_point != o.zero_point) {
-      ctx.fail("int8 output '{}' must have the params' scale and zero point ({} and {}), has {} and {}", y.name, p.scale, p.zero_point, o.scale,
-               o.zero_point);
-    }
-  } else {
-    ctx.fail("params '{}' are {}; expected float32 or int8", params.name, dtype_name(params.type));
-  }
+  expect_float_or_same_scale_int8(ctx, params, y, "params");
   d->element_size = dtype_size(params.type);
   return d;
 }

@@ -212,4 +212,18 @@ const int32_t* int32_bias(const OpContext& ctx, int64_t channels) {
   return b->as<int32_t>();
 }
 
+bool expect_float_or_same_scale_int8(const OpContext& ctx, const Tensor& x, const Tensor& y, const char* role) {
+  if (x.type == DType::Float32) {
+    ctx.expect_type(y, DType::Float32, "output");
+    return false;
+  }
+  if (x.type != DType::Int8) ctx.fail("{} '{}' is {}; expected float32 or int8", role, x.name, dtype_name(x.type));
+  const auto in = ctx.int8_params(x, role), out = ctx.int8_params(y, "output");
+  if (in.scale != out.scale || in.zero_point != out.zero_point) {
+    ctx.fail("int8 output '{}' must have the {}'s scale and zero point ({} and {}), has {} and {}", y.name, role, in.scale, in.zero_point, out.scale,
+             out.zero_point);
+  }
+  return true;
+}
+
 }  // namespace litepipe::tfl

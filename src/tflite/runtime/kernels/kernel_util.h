@@ -55,6 +55,11 @@ struct ConvParams {
 // 4-D input and filter, checked; element types are checked by the caller.
 ConvGeometry conv_geometry(const OpContext& ctx, const ConvParams& params, bool depthwise);
 
+// Ops that move values without changing them (PAD, GATHER, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR):
+// `x` float32 with a float32 output, or int8 with the output at x's scale and zero point, as TFLite
+// requires (`role` names x in errors). Returns whether x is int8.
+bool expect_float_or_same_scale_int8(const OpContext& ctx, const Tensor& x, const Tensor& y, const char* role);
+
 // NumPy broadcasting of two operand shapes (an Error naming both when they do not broadcast).
 std::vector<int64_t> broadcast_shape(const OpContext& ctx, const std::vector<int32_t>& a, const std::vector<int32_t>& b);
 // Calls f(output index, a index, b index) over every element of `out` (shapes already broadcast).

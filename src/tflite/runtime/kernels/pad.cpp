@@ -46,18 +46,10 @@ std::unique_ptr<OpData> init(OpContext& ctx) {
     d->before.push_back(b);
     d->after.push_back(e);
   }
-  if (x.type == DType::Float32) {
-    ctx.expect_type(y, DType::Float32, "output");
-  } else if (x.type == DType::Int8) {
-    const auto in = ctx.int8_params(x, "input"), out = ctx.int8_params(y, "output");
-    if (in.scale != out.scale || in.zero_point != out.zero_point) {
-      ctx.fail("int8 output '{}' must have the input's scale and zero point ({} and {}), has {} and {}", y.name, in.scale, in.zero_point, out.scale,
-               out.zero_point);
-    }
+  if (expect_float_or_same_scale_int8(ctx, x, y, "input")) {
+    const auto out = ctx.int8_params(y, "output");
     if (out.zero_point < -128 || out.zero_point > 127) ctx.fail("output zero point {} is outside int8", out.zero_point);
     d->pad_byte = static_cast<uint8_t>(static_cast<int8_t>(out.zero_point));
-  } else {
-    ctx.fail("input '{}' is {}; expected float32 or int8", x.name, dtype_name(x.type));
   }
   d->element_size = dtype_size(x.type);
   return d;

@@ -25,18 +25,7 @@ std::unique_ptr<OpData> init(OpContext& ctx) {
   const Tensor& axes = ctx.input(1);
   const Tensor& y = ctx.output();
   expect_reduction_axes(ctx, axes);
-  if (x.type == DType::Float32) {
-    ctx.expect_type(y, DType::Float32, "output");
-  } else if (x.type == DType::Int8) {
-    d->int8 = true;
-    const auto in = ctx.int8_params(x, "input"), out = ctx.int8_params(y, "output");
-    if (in.scale != out.scale || in.zero_point != out.zero_point) {
-      ctx.fail("int8 output '{}' must have the input's scale and zero point ({} and {}), has {} and {}", y.name, in.scale, in.zero_point, out.scale,
-               out.zero_point);
-    }
-  } else {
-    ctx.fail("input '{}' is {}; expected float32 or int8", x.name, dtype_name(x.type));
-  }
+  d->int8 = expect_float_or_same_scale_int8(ctx, x, y, "input");
   return d;
 }
 
