@@ -25,11 +25,13 @@ void check_model(const onnx::ModelProto& model, const std::string& what);
 onnx::ModelProto load_model(const std::filesystem::path& path);
 
 // Runs an ONNX graph made of the ops litepipe exports (and common others): Gemm, MatMul, Add,
-// Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Softmax, Reshape, Flatten, Transpose, Conv, MaxPool,
-// AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, Identity, Dropout, Concat,
-// IsNaN, Where, Cast, Gather, ReduceMean, ReduceMax, HardSigmoid, Pad (constant).
-// Values are float tensors (a bool tensor is held as 1 / 0). Unsupported ops are reported when
-// the model is loaded, naming the node.
+// Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Sqrt, Softmax, Reshape, Flatten, Transpose, Conv,
+// MaxPool, AveragePool (2-D, and 1-D on [N, C, L]), GlobalAveragePool, GlobalMaxPool,
+// BatchNormalization, Identity, Dropout, Concat, IsNaN, Where, Cast, Gather, ReduceMean,
+// ReduceMax, HardSigmoid, Pad (constant), Resize (nearest, 4-D). Values are float tensors (a bool
+// tensor is held as 1 / 0). The kernels live in runtime/ (one file per op or family, resolved and
+// prepared when the model is loaded); unsupported ops and bad attributes are reported then,
+// naming the node. run() is thread-safe: concurrent calls share no mutable state but the caches.
 class OnnxRunner {
  public:
   explicit OnnxRunner(const std::filesystem::path& path);
@@ -45,7 +47,6 @@ class OnnxRunner {
   const onnx::ModelProto& model() const { return model_; }
 
  private:
-  std::map<std::string, nn::Tensor> run_graph(const std::map<std::string, nn::Tensor>& inputs) const;
   struct Impl;
   onnx::ModelProto model_;
   std::string origin_;
