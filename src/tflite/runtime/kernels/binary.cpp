@@ -53,23 +53,40 @@ void eval_float(OpContext& ctx) {
   apply_activation(yd, y.elements(), d.activation);
 }
 
-// ADD and SUB: both inputs rescaled to twice the larger input scale with 20 bits of headroom,
-// then summed or subtracted, then rescaled to the output.
+// ADD and SUB of two int8 values (TFLite's reference arithmetic, branch-free so that loops over it
+// vectorize): both inputs rescaled to twice the larger input scale with 20 bits of headroom, then
+// summed or subtracted, then rescaled to the output.
+template <bool kSubtract>
+inline int8_t add_int8(const BinaryData& s, int8_t a, int8_t b) {
+  const int32_t shifted1 = (s.input1_offset + a) * (1 << s.left_shift);
+  const int32_t shifted2 = (s.input2_offset + b) * (1 << s.left_shift);
+  const int32_t scaled1 = qmath::multiply_by_quantized_multiplier_branch_free(shifted1, s.input1.significand, 0, -s.input1.shift);
+  const int32_t scaled2 = qmath::multiply_by_quantized_multiplier_branch_free(shifted2, s.input2.significand, 0, -s.input2.shift);
+  const int32_t raw = kSubtract ? scaled1 - scaled2 : scaled1 + scaled2;
+  int32_t out = qmath::multiply_by_quantized_multiplier_branch_free(raw, s.output.significand, 0, -s.output.shift);
+  out = out < s.act_min - s.output_offset ? s.act_min - s.output_offset : out;
+  out = out > s.act_max - s.output_offset ? s.act_max - s.output_offset : out;
+  return static_cast<int8_t>(out + s.output_offset);
+}
+
+// `a` of the output's shape, `b` too or a scalar (e.g. a Transform's offset): one vectorized pass.
+template <bool kSubtract, bool kScalarB>
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void add_int8_flat(const BinaryData& params, const int8_t* a, const int8_t* b, int64_t count, int8_t* y) {
+  const BinaryData s = params;  // a local copy: int8 stores may alias `params`, which would stop vectorization
+  for (int64_t i = 0; i < count; ++i) y[i] = add_int8<kSubtract>(s, a[i], b[kScalarB ? 0 : i]);
+}
+
 template <bool kSubtract>
 void eval_int8_add(OpContext& ctx) {
   const auto& s = ctx.data<BinaryData>();
   const int8_t* ad = ctx.input(0).as<int8_t>();
   const int8_t* bd = ctx.input(1).as<int8_t>();
   int8_t* yd = ctx.output().as<int8_t>();
-  for_each_element(ctx.input(0), ctx.input(1), ctx.output(), [&](int64_t o, int64_t ia, int64_t ib) {
-    const int32_t shifted1 = (s.input1_offset + ad[ia]) * (1 << s.left_shift);
-    const int32_t shifted2 = (s.input2_offset + bd[ib]) * (1 << s.left_shift);
-    const int32_t scaled1 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted1, s.input1.significand, s.input1.shift);
-    const int32_t scaled2 = qmath::multiply_by_quantized_multiplier_smaller_than_one(shifted2, s.input2.significand, s.input2.shift);
-    const int32_t raw = kSubtract ? scaled1 - scaled2 : scaled1 + scaled2;
-    const int64_t out = int64_t{qmath::multiply_by_quantized_multiplier_smaller_than_one(raw, s.output.significand, s.output.shift)} + s.output_offset;
-    yd[o] = static_cast<int8_t>(std::clamp<int64_t>(out, s.act_min, s.act_max));
-  });
+  const int64_t count = ctx.output().elements();
+  if (ctx.input(0).elements() == count && ctx.input(1).elements() == count) return add_int8_flat<kSubtract, false>(s, ad, bd, count, yd);
+  if (ctx.input(0).elements() == count && ctx.input(1).elements() == 1) return add_int8_flat<kSubtract, true>(s, ad, bd, count, yd);
+  for_each_element(ctx.input(0), ctx.input(1), ctx.output(), [&](int64_t o, int64_t ia, int64_t ib) { yd[o] = add_int8<kSubtract>(s, ad[ia], bd[ib]); });
 }
 
 void eval_int8_mul(OpContext& ctx) {

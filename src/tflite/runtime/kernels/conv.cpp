@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "tflite/runtime/kernels/dnnl_convolution.h"
 #include "tflite/runtime/kernels/gemm.h"
 #include "tflite/runtime/kernels/kernel_util.h"
 #include "tflite/runtime/kernels/kernels.h"
@@ -26,10 +27,7 @@ struct ConvData : OpData {
   // Prepare
   ConvGeometry g{};
   int64_t k = 0;  // filter values per output channel
-  // float: oneDNN's convolution, the filter reordered once when constant
-  dnnl::memory::desc src, bias, dst, user_weights;
-  std::optional<dnnl::convolution_forward> conv;
-  dnnl::memory packed_weights;
+  FloatConvolution float_conv;
   // hybrid / int8
   size_t quantized = 0, cols = 0, acc = 0, scales = 0, offsets = 0;  // scratch buffers
   OpContext::QuantParams x{}, y{};
@@ -109,31 +107,13 @@ void prepare(OpContext& ctx) {
   if (b && b->elements() != g.oc) ctx.fail("bias '{}' has {} values; the filter has {} output channels", b->name, b->elements(), g.oc);
   const Tensor& filter = ctx.input(1);
   const int64_t rows = g.batch * g.oh * g.ow;
-  const int64_t pad_b = std::max<int64_t>((g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1 - g.ih - g.ph, 0);
-  const int64_t pad_r = std::max<int64_t>((g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1 - g.iw - g.pw, 0);
-  const memory::dims strides = {g.sh, g.sw}, dilation = {g.dh - 1, g.dw - 1}, pad_l = {g.ph, g.pw}, pad_hr = {pad_b, pad_r};
+  const DnnlWindow w = dnnl_window(g);
   switch (d.path) {
-    case Path::Float: {
-      d.src = memory::desc({g.batch, g.ic, g.ih, g.iw}, memory::data_type::f32, memory::format_tag::nhwc);
-      d.user_weights = memory::desc({g.oc, g.ic, g.kh, g.kw}, memory::data_type::f32, memory::format_tag::ohwi);
-      const memory::desc any_weights({g.oc, g.ic, g.kh, g.kw}, memory::data_type::f32, memory::format_tag::any);
-      d.bias = memory::desc({g.oc}, memory::data_type::f32, memory::format_tag::a);
-      d.dst = memory::desc({g.batch, g.oc, g.oh, g.ow}, memory::data_type::f32, memory::format_tag::nhwc);
-      auto desc = b ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, d.src, any_weights, d.bias, d.dst, strides,
-                                                dilation, pad_l, pad_hr)
-                    : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, d.src, any_weights, d.dst, strides,
-                                                dilation, pad_l, pad_hr);
-      convolution_forward::primitive_desc pd(desc, nn::cpu_engine());
-      d.conv = convolution_forward(pd);
-      d.packed_weights = memory(pd.weights_desc(), nn::cpu_engine());
-      if (filter.constant) {
-        memory user(d.user_weights, nn::cpu_engine(), filter.data);
-        reorder(user, d.packed_weights).execute(nn::cpu_stream(), user, d.packed_weights);
-        nn::cpu_stream().wait();
-      }
+    case Path::Float:
+      d.float_conv.plan(g, memory::desc({g.oc, g.ic, g.kh, g.kw}, memory::data_type::f32, memory::format_tag::ohwi), {g.oc, g.ic, g.kh, g.kw}, d.k,
+                        b != nullptr, filter);
       ctx.node().eval = eval_float;
       break;
-    }
     case Path::Hybrid:
       d.quantized = ctx.request_scratch(ctx.scratch_bytes(g.batch * g.ih * g.iw * g.ic, 1, "quantized input"));
       d.cols = ctx.request_scratch(ctx.scratch_bytes(rows * d.k, 1, "im2col buffer"));
@@ -146,13 +126,13 @@ void prepare(OpContext& ctx) {
       auto [lo, hi] = int8_activation_range(ctx, d.params.activation, d.y);
       d.requantize.set(channel_multipliers(ctx, filter, g.oc, 0, d.x, d.y), int32_bias(ctx, g.oc), true, d.y.zero_point, lo, hi);
       d.acc = ctx.request_scratch(ctx.scratch_bytes(rows * g.oc, sizeof(int32_t), "accumulators"));
-      const memory::desc src({g.batch, g.ic, g.ih, g.iw}, memory::data_type::s8, memory::format_tag::nhwc);
+      const memory::desc src = dnnl_input_desc(g, memory::data_type::s8), dst = dnnl_output_desc(g, memory::data_type::s32);
       const memory::desc user_weights({g.oc, g.ic, g.kh, g.kw}, memory::data_type::s8, memory::format_tag::ohwi);
       const memory::desc weights({g.oc, g.ic, g.kh, g.kw}, memory::data_type::s8, memory::format_tag::any);
-      const memory::desc dst({g.batch, g.oc, g.oh, g.ow}, memory::data_type::s32, memory::format_tag::nhwc);
       d.int8_conv.plan<convolution_forward>(
           [&](const primitive_attr& attr) {
-            convolution_forward::desc desc(prop_kind::forward_inference, algorithm::convolution_direct, src, weights, dst, strides, dilation, pad_l, pad_hr);
+            convolution_forward::desc desc(prop_kind::forward_inference, algorithm::convolution_direct, src, weights, dst, w.strides, w.dilation,
+                                           w.pad_begin, w.pad_end);
             return convolution_forward::primitive_desc(desc, attr, nn::cpu_engine());
           },
           src, user_weights, dst, d.x.zero_point, filter);
@@ -165,22 +145,8 @@ void prepare(OpContext& ctx) {
 
 void eval_float(OpContext& ctx) {
   auto& d = ctx.data<ConvData>();
-  const ConvGeometry& g = d.g;
   Tensor& y = ctx.output();
-  const Tensor& filter = ctx.input(1);
-  if (!filter.constant) {  // e.g. float16 weights, DEQUANTIZE'd at run time
-    dnnl::memory user(d.user_weights, nn::cpu_engine(), filter.data);
-    dnnl::reorder(user, d.packed_weights).execute(nn::cpu_stream(), user, d.packed_weights);
-  }
-  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, dnnl::memory(d.src, nn::cpu_engine(), ctx.input(0).data)},
-                                                {DNNL_ARG_WEIGHTS, d.packed_weights},
-                                                {DNNL_ARG_DST, dnnl::memory(d.dst, nn::cpu_engine(), y.data)}};
-  if (const Tensor* b = ctx.optional_input(2)) args[DNNL_ARG_BIAS] = dnnl::memory(d.bias, nn::cpu_engine(), b->data);
-  {
-    ThreadLimit limit(g.batch * g.oh * g.ow * g.oc * d.k < (int64_t{1} << 23));
-    d.conv->execute(nn::cpu_stream(), args);
-    nn::cpu_stream().wait();
-  }
+  d.float_conv.run(ctx.input(0), ctx.input(1), ctx.optional_input(2), y);
   apply_activation(y.as<float>(), y.elements(), d.params.activation);
 }
 

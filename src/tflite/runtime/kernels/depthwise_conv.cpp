@@ -1,8 +1,13 @@
 // DEPTHWISE_CONV_2D (filter [1, height, width, channels], channels = input channels x depth
 // multiplier): float32, and int8 with a per-channel filter along axis 3 (TFLite's reference
-// double rounding).
+// double rounding). Both run oneDNN's grouped convolution (one group per input channel): the
+// filter's [height, width, channel, multiplier] order is oneDNN's hwigo; int8 takes exact int32
+// sums from it and requantizes as TFLite does. The plain loops remain for what oneDNN cannot
+// plan (zero-sized tensors, or no int8 kernel for the shape here).
 #include <algorithm>
 
+#include "tflite/runtime/kernels/dnnl_convolution.h"
+#include "tflite/runtime/kernels/gemm.h"
 #include "tflite/runtime/kernels/kernel_util.h"
 #include "tflite/runtime/kernels/kernels.h"
 #include "tflite/runtime/kernels/requantizer.h"
@@ -18,6 +23,8 @@ struct DepthwiseConvData : OpData {
   size_t acc = 0;  // int8: scratch accumulators
   OpContext::QuantParams x{}, y{};
   Requantizer requantize;
+  FloatConvolution float_conv;
+  Int8Primitive int8_conv;
 };
 
 std::unique_ptr<OpData> init(OpContext& ctx) {
@@ -66,18 +73,40 @@ void prepare(OpContext& ctx) {
   ctx.set_output_shape(ctx.output(), {g.batch, g.oh, g.ow, g.oc});
   const Tensor* b = ctx.optional_input(2);
   if (b && b->elements() != g.oc) ctx.fail("bias '{}' has {} values; the filter has {} channels", b->name, b->elements(), g.oc);
+  using namespace dnnl;
+  const int64_t multiplier = g.oc / std::max<int64_t>(g.ic, 1);
+  const memory::dims weights_dims = {g.ic, multiplier, 1, g.kh, g.kw};  // groups, out and in per group, window
+  const bool sized = g.batch * g.ih * g.iw * g.ic > 0 && g.oh * g.ow * g.oc > 0;
   if (!d.int8) {
+    if (sized) d.float_conv.plan(g, memory::desc(weights_dims, memory::data_type::f32, memory::format_tag::hwigo), weights_dims, g.kh * g.kw, b != nullptr,
+                                 ctx.input(1));
     ctx.node().eval = eval_float;
     return;
   }
   auto [lo, hi] = int8_activation_range(ctx, d.params.activation, d.y);
   d.requantize.set(channel_multipliers(ctx, ctx.input(1), g.oc, 3, d.x, d.y), int32_bias(ctx, g.oc), false, d.y.zero_point, lo, hi);
   d.acc = ctx.request_scratch(ctx.scratch_bytes(g.batch * g.oh * g.ow * g.oc, sizeof(int32_t), "accumulators"));
+  const DnnlWindow w = dnnl_window(g);
+  const memory::desc src = dnnl_input_desc(g, memory::data_type::s8), dst = dnnl_output_desc(g, memory::data_type::s32);
+  d.int8_conv.plan<convolution_forward>(
+      [&](const primitive_attr& attr) {
+        convolution_forward::desc desc(prop_kind::forward_inference, algorithm::convolution_direct, src,
+                                       memory::desc(weights_dims, memory::data_type::s8, memory::format_tag::any), dst, w.strides, w.dilation, w.pad_begin,
+                                       w.pad_end);
+        return convolution_forward::primitive_desc(desc, attr, nn::cpu_engine());
+      },
+      src, memory::desc(weights_dims, memory::data_type::s8, memory::format_tag::hwigo), dst, d.x.zero_point, ctx.input(1));
   ctx.node().eval = eval_int8;
 }
 
 void eval_float(OpContext& ctx) {
-  const auto& d = ctx.data<DepthwiseConvData>();
+  auto& d = ctx.data<DepthwiseConvData>();
+  if (d.float_conv.conv) {
+    Tensor& y = ctx.output();
+    d.float_conv.run(ctx.input(0), ctx.input(1), ctx.optional_input(2), y);
+    apply_activation(y.as<float>(), y.elements(), d.params.activation);
+    return;
+  }
   const ConvGeometry& g = d.g;
   const float* x = ctx.input(0).as<float>();
   const float* f = ctx.input(1).as<float>();
@@ -106,12 +135,17 @@ void eval_float(OpContext& ctx) {
 }
 
 void eval_int8(OpContext& ctx) {
-  const auto& d = ctx.data<DepthwiseConvData>();
+  auto& d = ctx.data<DepthwiseConvData>();
   const ConvGeometry& g = d.g;
-  const int8_t* x = ctx.input(0).as<int8_t>();
-  const int8_t* f = ctx.input(1).as<int8_t>();
   auto* acc = ctx.scratch<int32_t>(d.acc);
   const int64_t multiplier = g.oc / g.ic, rows = g.batch * g.oh * g.ow;
+  if (d.int8_conv.primitive) {
+    d.int8_conv.execute(ctx.input(0).data, acc, rows * g.oc * g.kh * g.kw);
+    d.requantize.run(acc, rows, g.oc, ctx.output().as<int8_t>());
+    return;
+  }
+  const int8_t* x = ctx.input(0).as<int8_t>();
+  const int8_t* f = ctx.input(1).as<int8_t>();
   const int32_t input_zero_point = d.x.zero_point;
 #pragma omp parallel for if (rows * g.oc * g.kh * g.kw > (1 << 18)) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {

@@ -51,6 +51,19 @@ inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, i
   return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right_shift);
 }
 
+// multiply_by_quantized_multiplier with the exponent split into its left and right shifts, written
+// without branches so that loops over it vectorize (the saturating case of the doubling high
+// multiply needs a multiplier of -2^31, which no significand is).
+inline int32_t multiply_by_quantized_multiplier_branch_free(int32_t x, int32_t multiplier, int32_t left_shift, int32_t right_shift) {
+  const auto shifted = static_cast<int32_t>(static_cast<uint32_t>(x) << left_shift);
+  const int64_t product = static_cast<int64_t>(shifted) * multiplier;
+  const int64_t nudged = product + (product >= 0 ? (int64_t{1} << 30) : 1 - (int64_t{1} << 30));
+  const auto high = static_cast<int32_t>((nudged + ((nudged >> 63) & ((int64_t{1} << 31) - 1))) >> 31);  // divided, toward zero
+  const auto mask = static_cast<int32_t>((uint32_t{1} << right_shift) - 1u);  // 32-bit: a 64-bit variable shift stops vectorization
+  const int32_t threshold = (mask >> 1) + static_cast<int32_t>(static_cast<uint32_t>(high) >> 31);
+  return (high >> right_shift) + ((high & mask) > threshold ? 1 : 0);
+}
+
 // The ADD kernel's variant for multipliers below one (shift in [-31, 0]).
 inline int32_t multiply_by_quantized_multiplier_smaller_than_one(int32_t x, int32_t multiplier, int shift) {
   return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), -shift);

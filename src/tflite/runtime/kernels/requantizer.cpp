@@ -10,8 +10,9 @@ namespace {
 // per-lane shifts); cloned for AVX-512 / AVX2 with a plain fallback. The bias is added with int32
 // wrap-around, as an int32 accumulator does.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-void requantize_single_rounding(const int32_t* acc, const int32_t* bias, const int32_t* multiplier, const int64_t* rounding,
-                                const int64_t* shift, int64_t count, int32_t zero_point, int32_t lo, int32_t hi, int8_t* out) {
+void requantize_single_rounding(const int32_t* __restrict__ acc, const int32_t* __restrict__ bias, const int32_t* __restrict__ multiplier,
+                                const int64_t* __restrict__ rounding, const int64_t* __restrict__ shift, int64_t count, int32_t zero_point, int32_t lo,
+                                int32_t hi, int8_t* __restrict__ out) {
   for (int64_t c = 0; c < count; ++c) {
     const auto sum = static_cast<int32_t>(static_cast<uint32_t>(acc[c]) + static_cast<uint32_t>(bias[c]));
     const int64_t product = static_cast<int64_t>(sum) * static_cast<int64_t>(multiplier[c]);
@@ -19,6 +20,21 @@ void requantize_single_rounding(const int32_t* acc, const int32_t* bias, const i
     v = v < lo ? lo : v;
     v = v > hi ? hi : v;
     out[c] = static_cast<int8_t>(v);
+  }
+}
+
+// The same with TFLite's reference double rounding (its depthwise kernel's).
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void requantize_double_rounding(const int32_t* __restrict__ acc, const int32_t* __restrict__ bias, const int32_t* __restrict__ multiplier,
+                                const int32_t* __restrict__ left_shift, const int32_t* __restrict__ right_shift, int64_t count, int32_t zero_point,
+                                int32_t lo, int32_t hi, int8_t* __restrict__ out) {
+  for (int64_t c = 0; c < count; ++c) {
+    const auto sum = static_cast<int32_t>(static_cast<uint32_t>(acc[c]) + static_cast<uint32_t>(bias[c]));
+    int32_t v = qmath::multiply_by_quantized_multiplier_branch_free(sum, multiplier[c], left_shift[c], right_shift[c]);
+    // v + zero_point may leave int32 only when v is beyond any int8 result: clamp v first.
+    v = v < lo - zero_point ? lo - zero_point : v;
+    v = v > hi - zero_point ? hi - zero_point : v;
+    out[c] = static_cast<int8_t>(v + zero_point);
   }
 }
 
@@ -41,8 +57,12 @@ void Requantizer::set(std::vector<qmath::Multiplier> multipliers, const int32_t*
   rounding_.resize(tile);
   total_shift_.resize(tile);
   tiled_bias_.resize(tile);
+  left_shift_.resize(tile);
+  right_shift_.resize(tile);
   for (size_t i = 0; i < tile; ++i) {
     const size_t c = i % channels;
+    left_shift_[i] = std::max(multipliers_[c].shift, 0);
+    right_shift_[i] = std::max(-multipliers_[c].shift, 0);
     total_shift_[i] = 31 - multipliers_[c].shift;  // in [1, 62]
     significand_[i] = multipliers_[c].significand;
     rounding_[i] = int64_t{1} << (total_shift_[i] - 1);
@@ -51,21 +71,16 @@ void Requantizer::set(std::vector<qmath::Multiplier> multipliers, const int32_t*
 }
 
 void Requantizer::run(const int32_t* acc, int64_t rows, int64_t channels, int8_t* out) const {
-  if (gemm_rounding_) {
-    const int64_t blocks = (rows + tile_rows_ - 1) / tile_rows_;
+  const int64_t blocks = (rows + tile_rows_ - 1) / tile_rows_;
 #pragma omp parallel for if (rows * channels > (1 << 17)) schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t first = b * tile_rows_, count = (std::min(rows, first + tile_rows_) - first) * channels;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t first = b * tile_rows_, count = (std::min(rows, first + tile_rows_) - first) * channels;
+    if (gemm_rounding_) {
       requantize_single_rounding(acc + first * channels, tiled_bias_.data(), significand_.data(), rounding_.data(), total_shift_.data(), count,
                                  output_zero_point_, act_min_, act_max_, out + first * channels);
-    }
-    return;
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < channels; ++c) {
-      const int32_t sum = qmath::wrapping_add(acc[r * channels + c], bias_[static_cast<size_t>(c)]);
-      const int64_t v = int64_t{qmath::apply(sum, multipliers_[static_cast<size_t>(c)])} + output_zero_point_;
-      out[r * channels + c] = static_cast<int8_t>(std::clamp<int64_t>(v, act_min_, act_max_));
+    } else {
+      requantize_double_rounding(acc + first * channels, tiled_bias_.data(), significand_.data(), left_shift_.data(), right_shift_.data(), count,
+                                 output_zero_point_, act_min_, act_max_, out + first * channels);
     }
   }
 }

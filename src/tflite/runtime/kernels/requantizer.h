@@ -26,6 +26,7 @@ class Requantizer {
   // Single rounding, per channel, repeated over tile_rows_ rows so the vector loop has work.
   std::vector<int32_t> significand_, tiled_bias_;
   std::vector<int64_t> rounding_, total_shift_;
+  std::vector<int32_t> left_shift_, right_shift_;  // double rounding's split exponent
   int64_t tile_rows_ = 1;
 };
 
