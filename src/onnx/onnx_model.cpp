@@ -47,7 +47,7 @@ namespace {
 // Ops as resolved at load: the run loop dispatches on this, not on op-type strings.
 enum class Op { Gemm, MatMul, Add, Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Softmax, Reshape, Flatten, Transpose, Conv, MaxPool,
                 AveragePool, GlobalAveragePool, BatchNormalization, Identity, Dropout, Concat, IsNaN, Where, Cast, Gather, ReduceMean, HardSigmoid, Pad,
-                GlobalMaxPool, ReduceMax };
+                GlobalMaxPool, ReduceMax, Sqrt };
 const std::map<std::string, Op> kOps = {
     {"Gemm", Op::Gemm}, {"MatMul", Op::MatMul}, {"Add", Op::Add}, {"Sub", Op::Sub}, {"Mul", Op::Mul}, {"Div", Op::Div},
     {"Relu", Op::Relu}, {"Clip", Op::Clip}, {"Sigmoid", Op::Sigmoid}, {"Tanh", Op::Tanh}, {"Softmax", Op::Softmax},
@@ -55,7 +55,7 @@ const std::map<std::string, Op> kOps = {
     {"AveragePool", Op::AveragePool}, {"GlobalAveragePool", Op::GlobalAveragePool}, {"BatchNormalization", Op::BatchNormalization},
     {"Identity", Op::Identity}, {"Dropout", Op::Dropout}, {"Concat", Op::Concat}, {"IsNaN", Op::IsNaN}, {"Where", Op::Where},
     {"Cast", Op::Cast}, {"Gather", Op::Gather}, {"ReduceMean", Op::ReduceMean}, {"HardSigmoid", Op::HardSigmoid},
-    {"Pad", Op::Pad}, {"GlobalMaxPool", Op::GlobalMaxPool}, {"ReduceMax", Op::ReduceMax}};
+    {"Pad", Op::Pad}, {"GlobalMaxPool", Op::GlobalMaxPool}, {"ReduceMax", Op::ReduceMax}, {"Sqrt", Op::Sqrt}};
 
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
   for (const auto& a : n.attribute())
@@ -351,6 +351,9 @@ std::map<std::string, Tensor> OnnxRunner::run_graph(const std::map<std::string, 
     } else if (kind == Op::Tanh) {
       out = Tensor(in(0).shape());
       for (int64_t i = 0; i < out.size(); ++i) out[i] = std::tanh(in(0)[i]);
+    } else if (kind == Op::Sqrt) {
+      out = Tensor(in(0).shape());
+      for (int64_t i = 0; i < out.size(); ++i) out[i] = std::sqrt(in(0)[i]);
     } else if (kind == Op::Clip) {
       float lo = has_input(1) ? in(1)[0] : attr_float(n, "min", -INFINITY);
       float hi = has_input(2) ? in(2)[0] : attr_float(n, "max", INFINITY);

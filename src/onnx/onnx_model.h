@@ -27,7 +27,7 @@ onnx::ModelProto load_model(const std::filesystem::path& path);
 // Runs an ONNX graph made of the ops litepipe exports (and common others): Gemm, MatMul, Add,
 // Sub, Mul, Div, Relu, Clip, Sigmoid, Tanh, Softmax, Reshape, Flatten, Transpose, Conv, MaxPool,
 // AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, Identity, Dropout, Concat,
-// IsNaN, Where, Cast, Gather, ReduceMean, ReduceMax, HardSigmoid, Pad (constant).
+// IsNaN, Where, Cast, Gather, ReduceMean, ReduceMax, HardSigmoid, Pad (constant), Sqrt.
 // Values are float tensors (a bool tensor is held as 1 / 0). Unsupported ops are reported when
 // the model is loaded, naming the node.
 class OnnxRunner {

@@ -31,5 +31,6 @@ const Kernel& gather();
 const Kernel& hard_swish();
 const Kernel& pad();
 const Kernel& reduce_max();
+const Kernel& rsqrt();
 
 }  // namespace litepipe::tfl::kernels
