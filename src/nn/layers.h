@@ -122,4 +122,16 @@ struct BatchNormOptions {
 };
 LayerRef BatchNormalization(const BatchNormOptions& options = {});
 
+// Keras's LayerNormalization: each example normalized over its last axis by its own mean and
+// variance, then gamma * x + beta (gamma [features] ones, beta [features] zeros). Exported to
+// ONNX (opset 13) as ReduceMean / Sub / Mul / Sqrt / Div; TFLite MEAN, SUB, MUL, ADD, RSQRT.
+struct LayerNormOptions {
+  int64_t axis = -1;  // the last axis only
+  float epsilon = 1e-3f;
+  bool center = true;  // learn beta
+  bool scale = true;   // learn gamma
+  std::string name = {};
+};
+LayerRef LayerNormalization(const LayerNormOptions& options = {});
+
 }  // namespace litepipe::nn

@@ -42,6 +42,8 @@ class ConversionContext {
   std::map<int, size_t> producer;           // TFLite tensor -> operator index
   // HardSigmoid outputs waiting for their Mul (x * HardSigmoid(x) becomes HARD_SWISH): output -> x.
   std::map<std::string, std::string> hard_sigmoid_of;
+  // Sqrt outputs waiting for the Div they divide (x / Sqrt(v) becomes MUL(x, RSQRT(v))): output -> v.
+  std::map<std::string, std::string> sqrt_of;
 
   [[noreturn]] void fail_node(const onnx::NodeProto& n, const std::string& message);
   // The value of an ONNX name computed so far (an Error naming `what` when there is none).

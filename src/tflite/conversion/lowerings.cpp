@@ -404,8 +404,33 @@ void hard_sigmoid(ConversionContext& cx, const onnx::NodeProto& n) {
   cx.hard_sigmoid_of[n.output(0)] = n.input(0);
 }
 
+// Sqrt is lowered with the Div that reads it: TFLite has no int8 DIV, and x * RSQRT(v) is how
+// TensorFlow's converter writes a normalization (tf.nn.batch_normalization, LayerNormalization).
+void square_root(ConversionContext& cx, const onnx::NodeProto& n) {
+  Value v = cx.value(n.input(0), "input");
+  if (v.constant || cx.consumers[n.output(0)] != 1 || cx.graph_outputs.count(n.output(0))) {
+    cx.fail_node(n, "Sqrt is supported as a divisor of a computed tensor: x / Sqrt(v), read by that Div only (TFLite MUL by RSQRT)");
+  }
+  cx.sqrt_of[n.output(0)] = n.input(0);
+}
+
+// Div(x, Sqrt(v)) -> RSQRT(v), MUL(x, that).
+bool divide_by_sqrt(ConversionContext& cx, const onnx::NodeProto& n) {
+  if (n.op_type() != "Div" || n.input_size() != 2) return false;
+  auto it = cx.sqrt_of.find(n.input(1));
+  if (it == cx.sqrt_of.end()) return false;
+  Value x = cx.value(n.input(0), "input");
+  Value v = cx.value(it->second, "input");
+  if (x.constant || x.nchw != v.nchw) cx.fail_node(n, "expects a computed dividend in the layout of the Sqrt's input");
+  const int inverse = cx.builder.add_tensor(n.output(0) + "/rsqrt", v.shape, ::tflite::TensorType_FLOAT32);
+  cx.add_op(::tflite::BuiltinOperator_RSQRT, 1, {v.tensor}, {inverse});
+  int out = cx.new_output(n, cx.broadcast(n, x.shape, v.shape), x.nchw);
+  cx.add_op(::tflite::BuiltinOperator_MUL, 1, {x.tensor, inverse}, {out}, ModelBuilder::options(::tflite::MulOptionsT{}));
+  return true;
+}
+
 void binary(ConversionContext& cx, const onnx::NodeProto& n) {
-  if (hard_swish(cx, n)) return;
+  if (hard_swish(cx, n) || divide_by_sqrt(cx, n)) return;
   Value& a = cx.value(n.input(0), "input");
   Value& b = cx.value(n.input(1), "input");
   const std::string& op = n.op_type();
@@ -564,7 +589,7 @@ Lowering find_lowering(const std::string& op_type) {
   static const std::pair<const char*, Lowering> table[] = {
       {"Identity", identity},   {"Dropout", identity},          {"IsNaN", is_nan},
       {"Cast", cast},           {"Gather", gather},             {"ReduceMean", reduce},          {"ReduceMax", reduce},
-      {"HardSigmoid", hard_sigmoid},
+      {"HardSigmoid", hard_sigmoid}, {"Sqrt", square_root},
       {"Where", where},         {"Transpose", transpose},       {"Gemm", fully_connected},
       {"MatMul", fully_connected}, {"Relu", activation},        {"Clip", activation},
       {"Tanh", activation},     {"Sigmoid", sigmoid},           {"Softmax", softmax},

@@ -24,6 +24,7 @@ inline const char* runtime_version(::tflite::BuiltinOperator op, int version) {
     case BuiltinOperator_DEQUANTIZE: return version >= 3 ? "1.15.0" : version == 2 ? "1.14.0" : "1.13.1";
     case BuiltinOperator_QUANTIZE: return "1.14.0";
     case BuiltinOperator_HARD_SWISH: return "1.15.0";
+    case BuiltinOperator_RSQRT: return version >= 2 ? "2.5.0" : "1.10.0";
     case BuiltinOperator_GATHER: return version >= 2 ? "1.14.0" : "1.6.0";
     case BuiltinOperator_CAST: return "1.5.0";
     case BuiltinOperator_PAD: return version >= 4 ? "2.6.0" : version == 3 ? "2.4.0" : version == 2 ? "1.14.0" : "1.5.0";

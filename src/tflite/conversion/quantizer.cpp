@@ -153,13 +153,13 @@ class FullIntegerQuantizer {
         ::tflite::BuiltinOperator_RELU6, ::tflite::BuiltinOperator_LOGISTIC, ::tflite::BuiltinOperator_TANH,
         ::tflite::BuiltinOperator_MEAN, ::tflite::BuiltinOperator_GATHER, ::tflite::BuiltinOperator_CAST,
         ::tflite::BuiltinOperator_HARD_SWISH, ::tflite::BuiltinOperator_PAD, ::tflite::BuiltinOperator_REDUCE_MAX,
-        ::tflite::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR};
+        ::tflite::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR, ::tflite::BuiltinOperator_RSQRT};
     for (size_t k = 0; k < graph_->operators.size(); ++k) {
       auto code = builtin(*graph_->operators[k]);
       if (!supported.count(code)) {
         fail("{}: full-integer quantization: operator {} is {}, which has no int8 kernel in litepipe "
              "(int8 ops: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE, SOFTMAX, ADD, SUB, MUL, "
-             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH, MEAN, REDUCE_MAX, PAD, RESIZE_NEAREST_NEIGHBOR, GATHER, HARD_SWISH; CAST of float ids)",
+             "CONCATENATION, RELU, RELU6, LOGISTIC, TANH, MEAN, REDUCE_MAX, PAD, RESIZE_NEAREST_NEIGHBOR, GATHER, HARD_SWISH, RSQRT; CAST of float ids)",
              origin_, k, ::tflite::EnumNameBuiltinOperator(code));
       }
       if (auto* fc = graph_->operators[k]->builtin_options.AsFullyConnectedOptions(); fc && fc->fused_activation_function == ::tflite::ActivationFunctionType_TANH) {

@@ -11,7 +11,7 @@ namespace litepipe::tfl {
 
 const Kernel* find_kernel(int builtin) {
   using ::tflite::BuiltinOperator;
-  static const std::array<std::pair<BuiltinOperator, const Kernel*>, 27> table = {{
+  static const std::array<std::pair<BuiltinOperator, const Kernel*>, 28> table = {{
       {::tflite::BuiltinOperator_FULLY_CONNECTED, &kernels::fully_connected()},
       {::tflite::BuiltinOperator_CONV_2D, &kernels::conv_2d()},
       {::tflite::BuiltinOperator_DEPTHWISE_CONV_2D, &kernels::depthwise_conv_2d()},
@@ -39,6 +39,7 @@ const Kernel* find_kernel(int builtin) {
       {::tflite::BuiltinOperator_PAD, &kernels::pad()},
       {::tflite::BuiltinOperator_REDUCE_MAX, &kernels::reduce_max()},
       {::tflite::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR, &kernels::resize_nearest_neighbor()},
+      {::tflite::BuiltinOperator_RSQRT, &kernels::rsqrt()},
   }};
   for (const auto& [code, kernel] : table)
     if (static_cast<int>(code) == builtin) return kernel;

@@ -49,12 +49,8 @@ void eval_float(OpContext& ctx) {
 }
 
 void prepare(OpContext& ctx) {
+  if (!same_shape_int8(ctx, eval_float)) return;
   auto& d = ctx.data<UnaryData>();
-  same_shape(ctx);
-  if (!d.int8) {
-    ctx.node().eval = eval_float;
-    return;
-  }
   const float hires_input_scale = d.x.scale / 128.0f;
   const qmath::Multiplier output = qmath::quantize_multiplier(static_cast<double>(hires_input_scale / d.y.scale));
   const qmath::Multiplier reluish = qmath::quantize_multiplier(static_cast<double>(hires_input_scale / (3.0f / 32768.0f)));

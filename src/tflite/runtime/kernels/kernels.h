@@ -32,5 +32,6 @@ const Kernel& hard_swish();
 const Kernel& pad();
 const Kernel& reduce_max();
 const Kernel& resize_nearest_neighbor();
+const Kernel& rsqrt();
 
 }  // namespace litepipe::tfl::kernels

@@ -1,8 +1,12 @@
 // MEAN over constant int32 axes, float32 and int8. int8 global average pooling (4-D, axes {1, 2},
 // keep_dims) is TFLite's optimized integer Mean: the raw int8 sum times input_scale / (count *
-// output_scale), plus a rounded zero-point bias. Any other int8 reduction is its
-// QuantizedMeanOrSum: the zero point removed from the sum, 1 / count folded into the multiplier.
+// output_scale), plus a rounded zero-point bias. Any other int8 reduction is its reference code:
+// with the input's parameters on the output, the int32 sum divided by the count (truncating);
+// otherwise QuantizedMeanOrSum in float, round(sum / count * input_scale / output_scale -
+// input_zero_point * that scale) + output_zero_point, as the TFLite runtime the tests judge
+// with computes it (later TFLite versions fold 1 / count into an integer multiplier instead).
 #include <algorithm>
+#include <cmath>
 
 #include "tflite/runtime/kernels/kernel_util.h"
 #include "tflite/runtime/kernels/kernels.h"
@@ -17,8 +21,10 @@ struct MeanData : OpData {
   Reduction reduction;
   size_t sums = 0;  // scratch: one sum per output value
   bool spatial = false;  // int8: the 4-D global-average-pooling path
+  bool same_parameters = false;  // int8: output at the input's scale and zero point
   qmath::Multiplier multiplier;
   int64_t bias = 0;
+  float scale = 0.0f, float_bias = 0.0f;  // int8 QuantizedMeanOrSum
 };
 
 std::unique_ptr<OpData> init(OpContext& ctx) {
@@ -67,16 +73,9 @@ void prepare(OpContext& ctx) {
     shift = shift > 0 ? shift + 0.5f : shift - 0.5f;
     d.bias = int64_t{d.y.zero_point} - qmath::float_to_int32(shift);
   } else {
-    qmath::Multiplier m = checked_multiplier(ctx, static_cast<double>(d.x.scale) / static_cast<double>(d.y.scale), "mean");
-    // Fold 1 / count into the multiplier, keeping as many bits as the significand allows.
-    int bits = 63 - __builtin_clzll(static_cast<uint64_t>(count));
-    bits = std::min(bits, 32);
-    bits = std::min(bits, 31 + m.shift);  // m.shift >= -31
-    m.significand = static_cast<int32_t>((static_cast<int64_t>(m.significand) << bits) / count);
-    m.shift -= bits;
-    // A shift below -31 shifts every bit out: all results are 0 (TFLite's QuantizeMultiplier rule).
-    if (m.shift < -31) m = {};
-    d.multiplier = m;
+    d.same_parameters = d.x.scale == d.y.scale && d.x.zero_point == d.y.zero_point;
+    d.scale = d.x.scale / d.y.scale;
+    d.float_bias = static_cast<float>(-d.x.zero_point) * d.scale;
   }
   ctx.node().eval = eval_int8;
 }
@@ -102,12 +101,20 @@ void eval_int8(OpContext& ctx) {
   std::fill(sums, sums + outputs, 0);
   reduce_sum(x.shape, d.reduction.reduce, x.as<int8_t>(), sums);
   int8_t* yd = y.as<int8_t>();
-  const int64_t zero_point_sum = int64_t{d.x.zero_point} * d.reduction.count;
+  const auto count = static_cast<int32_t>(d.reduction.count);  // >= 1, at most the input's elements
   for (int64_t o = 0; o < outputs; ++o) {
     // TFLite accumulates in int32: the same value, wrapped, without the overflow.
-    const int64_t v = d.spatial ? int64_t{qmath::apply(static_cast<int32_t>(sums[o]), d.multiplier)} + d.bias
-                                : int64_t{qmath::apply(static_cast<int32_t>(sums[o] - zero_point_sum), d.multiplier)} + d.y.zero_point;
-    yd[o] = static_cast<int8_t>(std::clamp<int64_t>(v, -128, 127));
+    const auto sum = static_cast<int32_t>(sums[o]);
+    if (d.spatial) {
+      yd[o] = static_cast<int8_t>(std::clamp<int64_t>(int64_t{qmath::apply(sum, d.multiplier)} + d.bias, -128, 127));
+    } else if (d.same_parameters) {
+      yd[o] = static_cast<int8_t>(sum / count);  // a mean of int8 values (a wrapped sum wraps, as in TFLite)
+    } else {
+      const float mean = static_cast<float>(sum) / static_cast<float>(count);
+      const float rounded = std::round(mean * d.scale + d.float_bias) + static_cast<float>(d.y.zero_point);
+      // TFLite clamps in float; float_to_int32 also defines NaN (an infinite scale ratio).
+      yd[o] = static_cast<int8_t>(std::clamp(qmath::float_to_int32(std::max(std::min(rounded, 127.0f), -128.0f)), -128, 127));
+    }
   }
 }
 

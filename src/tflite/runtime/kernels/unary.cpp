@@ -27,6 +27,13 @@ void same_shape(OpContext& ctx) {
   ctx.set_output_shape(ctx.output(), std::vector<int64_t>(x.shape.begin(), x.shape.end()));
 }
 
+bool same_shape_int8(OpContext& ctx, EvalFn eval_float) {
+  same_shape(ctx);
+  if (ctx.data<UnaryData>().int8) return true;
+  ctx.node().eval = eval_float;
+  return false;
+}
+
 void prepare_rescale(OpContext& ctx, float act_min, float act_max) {
   auto& d = ctx.data<UnaryData>();
   same_shape(ctx);

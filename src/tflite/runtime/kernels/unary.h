@@ -25,6 +25,9 @@ struct UnaryData : OpData {
 std::unique_ptr<UnaryData> unary_init(OpContext& ctx);
 // Output shape = input shape.
 void same_shape(OpContext& ctx);
+// same_shape, and a float32 op gets `eval_float`. Returns whether the op is int8 (its Prepare goes
+// on to its int8 Eval).
+bool same_shape_int8(OpContext& ctx, EvalFn eval_float);
 
 // int8: y = clamp(y_zero_point + (x - x_zero_point) * x_scale / y_scale, act_min, act_max), the
 // bounds in real values (infinite for none).
