@@ -45,6 +45,9 @@ class TrainerExecutor final : public Executor {
     args.eval_files = as_strings(example_files(examples, "eval"));
     if (auto it = inputs.find("schema"); it != inputs.end() && !it->second.empty()) args.schema_path = (fs::path(it->second[0].uri) / "schema.json").string();
     if (auto it = inputs.find("transform_graph"); it != inputs.end() && !it->second.empty()) args.transform_output = it->second[0].uri;
+    if (auto it = inputs.find("base_model"); it != inputs.end() && !it->second.empty()) {
+      args.base_model = (fs::path(it->second[0].uri) / kServingModelDir).string();
+    }
     args.serving_model_dir = (fs::path(outputs.at("model").at(0).uri) / kServingModelDir).string();
     args.model_run_dir = outputs.at("model_run").at(0).uri;
     args.train_steps = num_steps(props, "train_args");
@@ -85,7 +88,8 @@ const ComponentRegistration& trainer_registration() {
       ComponentSpec{"Trainer",
                     {{"examples", {artifact_types::kExamples}},
                      {"transform_graph", {artifact_types::kTransformGraph, true}},
-                     {"schema", {artifact_types::kSchema, true}}},
+                     {"schema", {artifact_types::kSchema, true}},
+                     {"base_model", {artifact_types::kModel, true}}},
                     {{"model", artifact_types::kModel}, {"model_run", artifact_types::kModelRun}},
                     {{"module_file", module_file_param()},
                      {"run_fn", optional_param(ParamType::String, "run_fn")},
@@ -113,6 +117,7 @@ std::shared_ptr<Component> Trainer(const TrainerArgs& a) {
   std::map<std::string, Channel> inputs = {{"examples", a.examples}};
   if (a.transform_graph.producer) inputs["transform_graph"] = a.transform_graph;
   if (a.schema.producer) inputs["schema"] = a.schema;
+  if (a.base_model.producer) inputs["base_model"] = a.base_model;
   return make_component(trainer_registration(), inputs, params);
 }
 

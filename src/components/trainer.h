@@ -20,6 +20,8 @@ struct FnArgs {
   std::vector<std::string> eval_files;   // ... and of the eval split
   std::string schema_path;               // schema.json, or "" without a schema input
   std::string transform_output;          // TransformGraph folder, or "" without Transform
+  std::string base_model;                // the base_model input's Format-Serving folder (TFX's
+                                         // warm start: a model to continue from or rewrite), or ""
   std::string serving_model_dir;         // <model uri>/Format-Serving: write the serving model here
   std::string model_run_dir;             // logs, history
   int64_t train_steps = 0;
@@ -35,6 +37,7 @@ struct TrainerArgs {
   Channel examples = {};
   Channel transform_graph = {};
   Channel schema = {};
+  Channel base_model = {};  // another Trainer's model
   int64_t train_steps = 0;  // train_args.num_steps
   int64_t eval_steps = 0;   // eval_args.num_steps
   nlohmann::json custom_config = nlohmann::json::object();
