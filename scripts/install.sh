@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libonnx-dev python3-onnx libopencv-dnn-dev python3-torch
   libflatbuffers-dev flatbuffers-compiler
+  libopenmpi-dev openmpi-bin   # data-parallel training: the Trainer's num_workers runs run_fn under mpirun
   postgresql   # tests: a PostgreSQL server of their own for the metadata store (initdb, pg_ctl)
   libvalijson-dev   # tests: the compiled Argo Workflow against Argo's JSON schema
   slurm-wlm munge   # tests: a one-node Slurm cluster of their own for `--runner slurm` (slurmctld, slurmd, munged)

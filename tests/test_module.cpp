@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "components/trainer.h"
+#include "distributed/world.h"
 #include "nn/dataset.h"
 #include "nn/model.h"
 #include "tflite/rewriter.h"
@@ -53,6 +54,11 @@ extern "C" void run_fn_both_lite(const FnArgs& args) {
                                               {.quantization_optimizations = {"DEFAULT"}});
     rewriting::rewrite_saved_model(dir, dir + "/lite_dynamic", *dynamic, rewriting::ModelType::TFLITE_MODEL);
   }
+}
+// Data-parallel: rank 1 fails before training while rank 0 waits for it in fit()'s first collective.
+extern "C" void run_fn_fails_on_rank_1(const FnArgs& args) {
+  if (distributed::world().rank() == 1) throw std::runtime_error("rank one's data is corrupt");
+  train(args, false, args.serving_model_dir);
 }
 extern "C" void run_fn_throws(const FnArgs&) { throw std::runtime_error("diverged: loss is NaN"); }
 extern "C" void run_fn_saves_nothing(const FnArgs&) {}

@@ -11,6 +11,7 @@
 #include "components/builtin.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "distributed/world.h"
 #include "pipeline/runner.h"
 #include "pipeline/yaml_pipeline.h"
 #include "runners/slurm_runner.h"
@@ -37,6 +38,11 @@ fs::path self_program(const char* argv0) {
 
 int run_pipeline(const RunCommand& command, const char* argv0) {
   auto start = std::chrono::steady_clock::now();
+  if (distributed::LaunchInfo launch = distributed::launch_info_from_environment(); launch.size > 1) {
+    fail("litepipe run was started as one of {} processes ({}); run the pipeline once: a Trainer with train_args.num_workers "
+         "starts its own workers, and `mpirun -np K litepipe execute --invocation FILE` runs one Trainer execution on K processes",
+         launch.size, launch.source);
+  }
   Pipeline pipeline = load_pipeline_file(command.pipeline_file, builtin_components());
   if (!command.pipeline_root.empty()) pipeline.root = fs::absolute(command.pipeline_root);
   if (pipeline.root.empty()) fail("{}: no pipeline_root (set it in the file or pass --pipeline-root)", command.pipeline_file);
@@ -147,15 +153,23 @@ int inspect_metadata(const InspectCommand& command, std::ostream& out) {
 }
 
 int execute_from_file(const std::string& invocation_file) {
-  fs::path result_file = fs::path(invocation_file).parent_path() / "result.json";
+  // Under mpirun / srun every rank runs this; each writes its own result.
+  distributed::LaunchInfo launch = distributed::launch_info_from_environment();
+  fs::path result_file = invocation_result_file(invocation_file, launch.rank);
   try {
     nlohmann::json invocation = read_json_file(invocation_file);
+    if (launch.size > 1 && invocation.value("component_type", "") != "Trainer") {
+      fail("{}: started as one of {} processes ({}), but only the Trainer trains on several; run {} once", invocation_file, launch.size,
+           launch.source, invocation.value("component_id", "this component"));
+    }
     nlohmann::json outputs = execute_invocation(builtin_components(), invocation);
     write_json_file_atomic(result_file, {{"outputs", outputs}});
     return 0;
   } catch (const std::exception& e) {
     write_json_file_atomic(result_file, {{"error", e.what()}});
-    spdlog::error("{}", e.what());
+    spdlog::error("{}{}", launch.size > 1 ? fmt::format("rank {} of {}: ", launch.rank, launch.size) : "", e.what());
+    // The other ranks may be waiting for this one in a collective: end them all now.
+    if (launch.size > 1) distributed::world().abort(1);
     return 1;
   }
 }

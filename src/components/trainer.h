@@ -39,6 +39,8 @@ struct TrainerArgs {
   Channel schema = {};
   Channel base_model = {};  // another Trainer's model
   int64_t train_steps = 0;  // train_args.num_steps
+  // train_args.num_workers: processes training data-parallel under mpirun (see Model::fit).
+  int num_workers = 1;
   int64_t eval_steps = 0;   // eval_args.num_steps
   nlohmann::json custom_config = nlohmann::json::object();
 };

@@ -8,6 +8,7 @@
 #include <functional>
 #include <numeric>
 #include <set>
+#include <span>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -15,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "distributed/world.h"
 
 namespace litepipe::nn {
 
@@ -142,11 +144,16 @@ double Model::train_step(const Tensor& x, const Tensor& y) { return train_step(s
 
 double Model::train_step(const std::vector<Tensor>& x, const Tensor& y) {
   if (!optimizer_) fail("model {}: call compile() before training", name_);
+  double loss = compute_gradients(x, y);
+  optimizer_->apply(trainable_parameters());
+  return loss;
+}
+
+double Model::compute_gradients(const std::vector<Tensor>& x, const Tensor& y) {
   Tensor pred = forward(x, true);
   Tensor grad;
   double loss = fused_softmax_loss_ ? loss_->compute_from_softmax(pred, y, &grad) : loss_->compute(pred, y, &grad);
   backward(grad);
-  optimizer_->apply(trainable_parameters());
   last_prediction_ = pred;
   return loss;
 }
@@ -219,6 +226,51 @@ class BatchIterator {
   std::vector<int64_t> order_;
   int64_t pos_ = 0;
 };
+
+// Data-parallel fit: what every rank must agree on before the first step.
+void start_data_parallel(const distributed::World& world, const std::string& model, int64_t examples, int64_t batch_size,
+                         uint64_t& shuffle_seed, const std::vector<Parameter*>& params) {
+  std::vector<int64_t> counts = world.allgather(examples);
+  for (int r = 0; r < world.size(); ++r) {
+    if (counts[static_cast<size_t>(r)] != counts[0]) {
+      fail("model {}: data-parallel fit: rank {} was given {} examples, rank 0 {}; every rank must be given the whole "
+           "training set (each computes its slice of every global batch)", model, r, counts[static_cast<size_t>(r)], counts[0]);
+    }
+  }
+  if (batch_size < world.size()) fail("model {}: data-parallel fit: batch_size {} is smaller than the {} processes", model, batch_size, world.size());
+  // Rank 0's shuffle seed and weights (Horovod's broadcast_parameters): the same global batches
+  // and the same starting point on every rank, whatever each drew from its own random stream.
+  world.broadcast(shuffle_seed);
+  for (Parameter* p : params) world.broadcast(std::span<float>(p->value.data(), static_cast<size_t>(p->value.size())));
+}
+
+// One fused buffer per step: every trainable parameter's gradient scaled by this rank's share of
+// the global batch (the loss is a mean over the rank's rows), then the step's loss and metric
+// sums; one MPI_Allreduce turns them into the global batch's gradient and sums.
+void allreduce_step(const distributed::World& world, const std::vector<Parameter*>& params, double share, double& loss_sum, Logs& metric_sums) {
+  size_t total = 0;
+  for (Parameter* p : params) {
+    total += static_cast<size_t>(p->value.size());
+    if (p->grad.size() != p->value.size()) p->grad = Tensor(p->value.shape());  // not reached by backward
+  }
+  std::vector<float> fused(total + 1 + metric_sums.size());
+  auto scale = static_cast<float>(share);
+  size_t at = 0;
+  for (Parameter* p : params) {
+    for (int64_t i = 0; i < p->grad.size(); ++i) fused[at + static_cast<size_t>(i)] = p->grad[i] * scale;
+    at += static_cast<size_t>(p->value.size());
+  }
+  fused[at++] = static_cast<float>(loss_sum);
+  for (const auto& entry : metric_sums) fused[at++] = static_cast<float>(entry.second);
+  world.allreduce_sum(fused);
+  at = 0;
+  for (Parameter* p : params) {
+    std::memcpy(p->grad.data(), fused.data() + at, static_cast<size_t>(p->value.size()) * sizeof(float));
+    at += static_cast<size_t>(p->value.size());
+  }
+  loss_sum = fused[at++];
+  for (auto& entry : metric_sums) entry.second = fused[at++];
+}
 
 class ProgressBarCallback final : public Callback {
  public:
@@ -309,11 +361,19 @@ History Model::fit(const NamedTensors& named, const Tensor& y, const FitOptions&
   int64_t n = x[0].dim(0);
   bool repeat = o.steps_per_epoch > 0;
   int64_t steps = repeat ? o.steps_per_epoch : (n + o.batch_size - 1) / o.batch_size;
+  const distributed::World& world = distributed::world();
+  const bool data_parallel = world.size() > 1;
+  std::vector<Parameter*> trainable = trainable_parameters();
+  uint64_t shuffle_seed = global_rng()();
+  if (data_parallel) start_data_parallel(world, name_, n, o.batch_size, shuffle_seed, all_parameters());
+  std::vector<Layer*> layers;  // each once, for the batch slices
+  for (const auto& node : order_)
+    if (std::find(layers.begin(), layers.end(), node->layer.get()) == layers.end()) layers.push_back(node->layer.get());
   std::vector<std::shared_ptr<Callback>> callbacks = o.callbacks;
-  if (o.verbose) callbacks.insert(callbacks.begin(), ProgressBar());
+  if (o.verbose && world.is_chief()) callbacks.insert(callbacks.begin(), ProgressBar());
   TrainInfo info{o.epochs, steps, o.batch_size};
   for (auto& c : callbacks) c->on_train_begin(info);
-  BatchIterator batches(n, o.batch_size, o.shuffle, repeat, global_rng()());
+  BatchIterator batches(n, o.batch_size, o.shuffle, repeat, shuffle_seed);
   History history;
   Logs logs;
   std::vector<Tensor> xb(x.size());
@@ -323,17 +383,37 @@ History Model::fit(const NamedTensors& named, const Tensor& y, const FitOptions&
     Logs metric_sums;
     int64_t seen = 0;
     for (int64_t step = 0; step < steps; ++step) {
-      auto idx = batches.next();
-      for (size_t i = 0; i < x.size(); ++i) xb[i] = gather_rows(x[i], idx);
-      Tensor yb = gather_rows(y, idx);
-      double loss = train_step(xb, yb);
-      auto b = static_cast<double>(idx.size());
-      loss_sum += loss * b;
-      add_metrics(metrics_, last_prediction_, yb, b, metric_sums);
-      seen += static_cast<int64_t>(idx.size());
+      auto batch = batches.next();  // the global batch: the same on every rank
+      auto rows = static_cast<int64_t>(batch.size());
+      int64_t begin = rows * world.rank() / world.size(), end = rows * (world.rank() + 1) / world.size();
+      if (data_parallel)
+        for (Layer* layer : layers) layer->set_batch_slice(begin, end, rows);
+      std::vector<int64_t> idx(batch.begin() + begin, batch.begin() + end);
+      double step_loss = 0;
+      Logs step_metrics;
+      for (const auto& m : metrics_) step_metrics[m] = 0;
+      if (!idx.empty()) {
+        for (size_t i = 0; i < x.size(); ++i) xb[i] = gather_rows(x[i], idx);
+        Tensor yb = gather_rows(y, idx);
+        auto b = static_cast<double>(idx.size());
+        step_loss = compute_gradients(xb, yb) * b;
+        add_metrics(metrics_, last_prediction_, yb, b, step_metrics);
+      } else {
+        for (Parameter* p : trainable) p->grad = Tensor(p->value.shape());  // a last batch smaller than the ranks
+      }
+      if (data_parallel) allreduce_step(world, trainable, static_cast<double>(idx.size()) / static_cast<double>(rows), step_loss, step_metrics);
+      optimizer_->apply(trainable);
+      loss_sum += step_loss;
+      for (const auto& [k, v] : step_metrics) metric_sums[k] += v;
+      seen += rows;
       logs = {{"loss", loss_sum / static_cast<double>(seen)}};
       for (const auto& [k, v] : metric_sums) logs[k] = v / static_cast<double>(seen);
       for (auto& c : callbacks) c->on_batch_end(step, logs);
+    }
+    if (data_parallel) {
+      // Non-trainable state (BatchNormalization's moving statistics) is rank 0's on every rank.
+      for (Parameter* p : all_parameters())
+        if (!p->trainable) world.broadcast(std::span<float>(p->value.data(), static_cast<size_t>(p->value.size())));
     }
     std::optional<Logs> val;
     if (o.validation_inputs) val = evaluate(o.validation_inputs->first, o.validation_inputs->second, o.batch_size, o.validation_steps);

@@ -75,6 +75,14 @@ struct SavedSignature {
 
 inline constexpr const char* kClassNamesMetadataKey = "litepipe.class_names";
 
+// fit() on several processes (started by mpirun or srun, see distributed/world.h) trains
+// data-parallel: every rank is given the whole training set and draws the same global batches
+// (the shuffle seed and the weights are rank 0's); each computes the gradient of its contiguous
+// slice of every global batch, and one MPI_Allreduce per step sums the gradients, each scaled by
+// its share of the batch, into the single-process gradient of the global batch (up to float
+// summation order). batch_size and the learning rate are the global ones. Dropout masks are those
+// of one process; BatchNormalization uses each rank's own slice for its batch statistics (no
+// SyncBN), and its moving statistics are rank 0's. Validation runs whole on every rank.
 class Model {
  public:
   Model(std::vector<NodeRef> inputs, NodeRef output, std::string name = "model");
@@ -122,6 +130,8 @@ class Model {
   std::map<const Node*, Tensor> values_;
   std::set<const Node*> trainable_upstream_;  // nodes whose value depends on a trainable parameter
   Tensor last_prediction_;
+  // forward, loss and backward on one batch: the parameters' gradients; returns the loss.
+  double compute_gradients(const std::vector<Tensor>& x, const Tensor& y);
   bool fused_softmax_loss_ = false;  // loss gradient taken w.r.t. the output softmax's logits  // of the last train_step, for the running accuracy
 };
 

@@ -78,7 +78,16 @@ class DropoutLayer final : public Layer {
   Shape build(const std::vector<Shape>& inputs, Rng& rng) override {
     if (inputs.size() != 1) fail("layer {}: Dropout takes one input", name());
     rng_.seed(rng());  // its own stream, seeded from the global one: reproducible masks
+    row_size_ = 1;
+    for (int64_t d : inputs[0]) row_size_ *= d;
     return inputs[0];
+  }
+  void set_batch_slice(int64_t begin, int64_t end, int64_t rows) override {
+    if (rate_ == 0.0f) return;
+    // The rows before this slice now; those after it once this slice's mask is drawn. An empty
+    // slice has no forward: the whole batch is skipped here.
+    rng_.discard(static_cast<unsigned long long>((begin < end ? begin : rows) * row_size_));
+    rows_after_slice_ = begin < end ? rows - end : 0;
   }
   Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
     const Tensor& x = inputs[0];
@@ -93,6 +102,8 @@ class DropoutLayer final : public Layer {
       mask_[i] = keep;
       y[i] = x[i] * keep;
     }
+    rng_.discard(static_cast<unsigned long long>(rows_after_slice_ * row_size_));
+    rows_after_slice_ = 0;
     return y;
   }
   std::vector<Tensor> backward(const Tensor& dy) override {
@@ -110,6 +121,8 @@ class DropoutLayer final : public Layer {
   float rate_;
   Rng rng_;
   Tensor mask_;
+  int64_t row_size_ = 1;           // values per example
+  int64_t rows_after_slice_ = 0;   // data-parallel: rows of the batch after this process's slice
 };
 
 class RescalingLayer final : public Layer {

@@ -5,8 +5,6 @@
 #include <fcntl.h>
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,10 +16,10 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/process.h"
 #include "core/files.h"
 #include "core/hashing.h"
 
-extern char** environ;
 
 namespace litepipe {
 namespace {
@@ -93,18 +91,8 @@ std::string describe_outputs(const ArtifactMap& outputs) {
 }
 
 void run_in_subprocess(const fs::path& program, const fs::path& invocation_file) {
-  std::string prog = program.string(), inv = invocation_file.string();
-  std::vector<char*> argv = {prog.data(), const_cast<char*>("execute"), const_cast<char*>("--invocation"), inv.data(), nullptr};
-  pid_t pid;
-  if (int rc = posix_spawn(&pid, prog.c_str(), nullptr, nullptr, argv.data(), environ); rc != 0) {
-    fail("cannot start executor process {}: {}", prog, std::strerror(rc));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFSIGNALED(status)) fail("executor process was killed by signal {}", WTERMSIG(status));
-  fs::path result_file = invocation_file.parent_path() / "result.json";
-  if (!fs::exists(result_file)) fail("executor process exited with status {} and left no result", WEXITSTATUS(status));
+  int status = run_program({program.string(), "execute", "--invocation", invocation_file.string()});
+  if (!fs::exists(invocation_result_file(invocation_file))) fail("executor process exited with status {} and left no result", status);
 }
 
 // The pipeline root's run lock (flock on <root>/.litepipe-run.lock, released when the process
@@ -154,6 +142,18 @@ const ComponentRun& RunResult::get(const std::string& component_id) const {
   for (const auto& c : components)
     if (c.component_id == component_id) return c;
   fail("run {}: no component '{}'", run_id, component_id);
+}
+
+json invocation_json(const std::string& component_type, const ExecutorContext& context, const ArtifactMap& inputs,
+                     const ArtifactMap& outputs, const json& exec_properties) {
+  return {{"component_type", component_type}, {"component_id", context.component_id},
+          {"execution_id", context.execution_id}, {"pipeline_root", context.pipeline_root.string()},
+          {"tmp_dir", context.tmp_dir.string()}, {"inputs", to_json(inputs)},
+          {"outputs", to_json(outputs)}, {"exec_properties", exec_properties}};
+}
+
+fs::path invocation_result_file(const fs::path& invocation_file, int rank) {
+  return invocation_file.parent_path() / (rank == 0 ? std::string("result.json") : fmt::format("result-rank-{}.json", rank));
 }
 
 json execute_invocation(const ComponentRegistry& registry, const json& invocation) {
@@ -238,10 +238,8 @@ ComponentRun run_stage(RunContext& ctx, const Component& c, const ArtifactMap& i
     fs::create_directories(a.uri);
     outputs[key].push_back(a);
   }
-  json invocation = {{"component_type", c.spec().type_name}, {"component_id", c.id()},
-                     {"execution_id", exec.id}, {"pipeline_root", pipeline.root.string()},
-                     {"tmp_dir", (staging / ".tmp").string()}, {"inputs", to_json(inputs)},
-                     {"outputs", to_json(outputs)}, {"exec_properties", c.exec_properties()}};
+  json invocation = invocation_json(c.spec().type_name, ExecutorContext{pipeline.root, c.id(), exec.id, staging / ".tmp"},
+                                    inputs, outputs, c.exec_properties());
   fs::create_directories(staging / ".tmp");
   try {
     if (ctx.options.executor_program.empty()) {
@@ -251,7 +249,7 @@ ComponentRun run_stage(RunContext& ctx, const Component& c, const ArtifactMap& i
       fs::path invocation_file = staging / "invocation.json";
       write_json_file_atomic(invocation_file, invocation);
       run_in_subprocess(ctx.options.executor_program, invocation_file);
-      json reply = read_json_file(staging / "result.json");
+      json reply = read_json_file(invocation_result_file(invocation_file));
       if (reply.contains("error")) throw Error(reply["error"].get<std::string>());
       outputs = artifact_map_from_json(reply.at("outputs"));
     }

@@ -62,6 +62,13 @@ std::string new_run_id();
 // The run context's name in the metadata store: "<pipeline name>:<run id>".
 std::string run_context_name(const Pipeline& pipeline, const std::string& run_id);
 
+// The invocation file's JSON: what `litepipe execute --invocation FILE` runs.
+nlohmann::json invocation_json(const std::string& component_type, const ExecutorContext& context, const ArtifactMap& inputs,
+                               const ArtifactMap& outputs, const nlohmann::json& exec_properties);
+// Where `litepipe execute --invocation FILE` writes its result ({outputs} or {error}): result.json
+// beside FILE; in a job of several MPI ranks, rank r > 0 writes result-rank-<r>.json.
+std::filesystem::path invocation_result_file(const std::filesystem::path& invocation_file, int rank = 0);
+
 // The executor half, for `litepipe execute`: runs one invocation (JSON: component_type,
 // component_id, execution_id, pipeline_root, tmp_dir, inputs, outputs, exec_properties) and
 // returns the outputs as the executor left them.
