@@ -49,6 +49,26 @@ class MobileModelsTest : public testing::TempDirTest {
     return runner.run({{input, x}}).begin()->second;
   }
 
+  // The saved dir_/model with float16 weights, and with dynamic-range int8 weights (float
+  // activations): litepipe's interpreter against the real runtime's builtin kernels on the first
+  // `rows` of `x` (1e-5; 1e-4 for the hybrid kernels, which quantize inputs at run time), and near
+  // the float model (`reference`) in top-1.
+  void expect_float16_and_dynamic_range_agree(const std::string& input, const nn::Tensor& x, const nn::Tensor& reference, int64_t rows) {
+    for (const bool fp16 : {true, false}) {
+      SCOPED_TRACE(fp16 ? "float16" : "dynamic range");
+      rewriting::TFLiteRewriterOptions options{.quantization_optimizations = {"DEFAULT"}};
+      if (fp16) options.quantization_supported_types = {"float16"};
+      const fs::path dst = dir_ / (fp16 ? "lite_fp16" : "lite_dynamic");
+      auto rewriter = rewriting::create_rewriter(rewriting::TFLITE_REWRITER, "tflite_rewriter", options);
+      rewriting::rewrite_saved_model(dir_ / "model", dst, *rewriter, rewriting::ModelType::TFLITE_MODEL);
+      nn::Tensor ours = run_interpreter(dst / "tflite", input, x);
+      EXPECT_LE(top1_flips(ours, reference), x.dim(0) / 50);
+      std::string nodes;
+      nn::Tensor real = run_builtin(dst / "tflite", x.slice_rows(0, rows), &nodes);
+      EXPECT_LE(max_abs_diff(real, ours.slice_rows(0, rows)), fp16 ? 1e-5 : 1e-4) << nodes;
+    }
+  }
+
   static std::set<std::string> ops(const fs::path& model) {
     std::set<std::string> names;
     auto interpreter = tfl::Interpreter::from_file(model);
@@ -171,6 +191,7 @@ TEST_F(MobileModelsTest, TextClassifierConvertsToFloatAndInt8AndMatchesTheRealRu
   nn::Tensor ours = run_interpreter(lite, "tokens", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
   expect_real_runtime_agrees(lite, x, ours, 200, false, {"CAST", "GATHER", "MEAN"});
+  expect_float16_and_dynamic_range_agree("tokens", x, onnx, 200);
 
   // int8: the ids stay float into CAST; GATHER's int8 table keeps its scale in its output.
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "tokens", &x);
@@ -232,6 +253,7 @@ TEST_F(MobileModelsTest, GlobalMaxPooling1DTextClassifierConvertsToFloatAndInt8A
   nn::Tensor ours = run_interpreter(lite, "tokens", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
   expect_real_runtime_agrees(lite, x, ours, 200, false, {"CAST", "GATHER", "REDUCE_MAX"});
+  expect_float16_and_dynamic_range_agree("tokens", x, onnx, 200);
 
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "tokens", &x);
   auto interpreter = tfl::Interpreter::from_file(int8);
@@ -286,6 +308,7 @@ TEST_F(MobileModelsTest, MobileNetStyleBlockConvertsToFloatAndInt8AndMatchesTheR
   nn::Tensor ours = run_interpreter(lite, "image", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-4);
   expect_real_runtime_agrees(lite, x, ours, 100, false, {"DEPTHWISE_CONV_2D"});
+  expect_float16_and_dynamic_range_agree("image", x, onnx, 100);
 
   // int8: DEPTHWISE_CONV_2D v3 with per-channel weights on axis 3; TFLite's builtin kernels give
   // the same int8 values for every op.
@@ -348,6 +371,7 @@ TEST_F(MobileModelsTest, HardSwishSwishAndGeluExportConvertAndMatchTheRealRuntim
   nn::Tensor ours = run_interpreter(lite, "features", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
   expect_real_runtime_agrees(lite, x, ours, 100, false, {"HARD_SWISH"});
+  expect_float16_and_dynamic_range_agree("features", x, onnx, 100);
 
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "features", &x);
   auto interpreter = tfl::Interpreter::from_file(int8);
@@ -424,6 +448,7 @@ TEST_F(MobileModelsTest, SeparableConvPaddingGlobalMaxAndMultiplyConvertToFloatA
   nn::Tensor ours = run_interpreter(lite, "spectrogram", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
   expect_real_runtime_agrees(lite, x, ours, 100, false, {"PAD", "DEPTHWISE_CONV_2D", "CONV_2D", "REDUCE_MAX", "MUL", "LOGISTIC"});
+  expect_float16_and_dynamic_range_agree("spectrogram", x, onnx, 100);
 
   // int8: TFLite's versions (PAD 2, REDUCE_MAX 2, DEPTHWISE_CONV_2D 3) and same-scale constraints.
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "spectrogram", &x);
@@ -480,6 +505,7 @@ TEST_F(MobileModelsTest, Conv1DAndMaxPooling1DConvertToFloatAndInt8AndMatchTheRe
   nn::Tensor ours = run_interpreter(lite, "signal", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
   expect_real_runtime_agrees(lite, x, ours, 100, false, {"RESHAPE", "CONV_2D", "MAX_POOL_2D", "MEAN"});
+  expect_float16_and_dynamic_range_agree("signal", x, onnx, 100);
 
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "signal", &x);
   auto interpreter = tfl::Interpreter::from_file(int8);
@@ -524,6 +550,7 @@ TEST_F(MobileModelsTest, UpSamplingConvertsToResizeNearestNeighborFloatAndInt8An
   nn::Tensor ours = run_interpreter(lite, "image", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
   expect_real_runtime_agrees(lite, x, ours, 100, false, {"RESIZE_NEAREST_NEIGHBOR", "CONV_2D", "MAX_POOL_2D"});
+  expect_float16_and_dynamic_range_agree("image", x, onnx, 100);
 
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "image", &x);
   auto interpreter = tfl::Interpreter::from_file(int8);
@@ -567,6 +594,7 @@ TEST_F(MobileModelsTest, LayerNormalizationConvertsToFloatAndInt8AndMatchesTheRe
   nn::Tensor ours = run_interpreter(lite, "tokens", x);
   EXPECT_LE(max_abs_diff(ours, onnx), 1e-5);
   expect_real_runtime_agrees(lite, x, ours, 200, false, {"MEAN", "SUB", "MUL", "ADD", "RSQRT"});
+  expect_float16_and_dynamic_range_agree("tokens", x, onnx, 200);
 
   // int8: RSQRT version 2 reads a non-negative range (zero point -128, so no input is "negative").
   fs::path int8 = rewrite(dir_ / "model", dir_ / "lite_int8", "tokens", &x);
