@@ -62,8 +62,9 @@ void remove_unused_tensors(ModelBuilder& builder) {
 }
 
 // A chain of scalar MUL / ADD (e.g. the Transform's scale_by_min_max on the raw input) feeding a
-// FULLY_CONNECTED or VALID-padded CONV_2D, possibly through RESHAPEs, is folded into that op:
-// W (a x + b) + c = (a W) x + (c + b sum W). One op fewer per scalar, and a quantized model then
+// FULLY_CONNECTED or CONV_2D, possibly through RESHAPEs, is folded into that op:
+// W (a x + b) + c = (a W) x + (c + b sum W). A SAME-padded CONV_2D takes only a pure scale (b = 0):
+// its padding adds zeros after the chain, which an offset would reach at the borders. One op fewer per scalar, and a quantized model then
 // sees the raw input, which int8 represents exactly (e.g. pixels 0..255).
 void fold_scalar_affine_into_linear_ops(ModelBuilder& builder) {
   ::tflite::ModelT& m = builder.model();
@@ -90,7 +91,8 @@ void fold_scalar_affine_into_linear_ops(ModelBuilder& builder) {
     auto& op = *g.operators[k];
     auto code = code_of(k);
     bool fc = code == ::tflite::BuiltinOperator_FULLY_CONNECTED;
-    bool conv = code == ::tflite::BuiltinOperator_CONV_2D && op.builtin_options.AsConv2DOptions()->padding == ::tflite::Padding_VALID;
+    bool conv = code == ::tflite::BuiltinOperator_CONV_2D;
+    bool same_padding = conv && op.builtin_options.AsConv2DOptions()->padding == ::tflite::Padding_SAME;
     if (!fc && !conv) continue;
     // Walk up through single-reader RESHAPEs, then the scalar MUL / ADD chain.
     std::vector<size_t> reshapes;
@@ -118,7 +120,7 @@ void fold_scalar_affine_into_linear_ops(ModelBuilder& builder) {
       chain.push_back(w);
       t = k0 ? producer.inputs[1] : producer.inputs[0];
     }
-    if (chain.empty()) continue;
+    if (chain.empty() || (same_padding && b != 0.0f)) continue;
     auto& weights = g.tensors[static_cast<size_t>(op.inputs[1])];
     if (weights->type != ::tflite::TensorType_FLOAT32) continue;
     auto& wbytes = m.buffers[weights->buffer]->data;

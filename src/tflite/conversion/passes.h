@@ -5,7 +5,7 @@
 namespace litepipe::tfl {
 
 // A chain of scalar MUL / ADD (e.g. the Transform's scale_by_min_max on the raw input) feeding a
-// FULLY_CONNECTED or VALID-padded CONV_2D, possibly through RESHAPEs, folded into that op's
+// FULLY_CONNECTED or CONV_2D (SAME-padded: a pure scale), possibly through RESHAPEs, folded into that op's
 // weights and bias.
 void fold_scalar_affine_into_linear_ops(ModelBuilder& builder);
 // Dynamic range: FULLY_CONNECTED / CONV_2D weights with at least 1024 values become symmetric
