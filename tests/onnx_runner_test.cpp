@@ -1,13 +1,19 @@
 // The ONNX runner (src/onnx/runtime/): the ops added with its kernel structure (Sqrt, Resize,
 // 1-D Conv / MaxPool / AveragePool) against hand-computed references and OpenCV's DNN ONNX
 // importer; clean errors for bad attributes and the fuzz regressions; buffers reused across calls
-// without touching what earlier calls returned; concurrent calls.
+// without touching what earlier calls returned; concurrent calls; convolutions on oneDNN's own
+// layouts (grouped and plain, constant and computed weights) against the nn model.
 #include <opencv2/dnn.hpp>
 
 #include <cmath>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "core/files.h"
+#include "nn/model.h"
 #include "onnx/graph_builder.h"
 #include "onnx/onnx_model.h"
 #include "test_helpers.h"
@@ -338,6 +344,82 @@ TEST(OnnxRunnerBuffers, ResultsOfEarlierCallsAreNotOverwritten) {
   // Another batch size after the first: buffers follow the shape.
   auto third = runner.run({{"x", Tensor::from({1, 3}, {-1, 2, -3})}});
   expect_values(third.at("z"), {1, 3}, {0, 4, 0});
+}
+
+// A model with the convolutions whose layouts the runner lets oneDNN choose (a 3x3 convolution of
+// 8 channels, depthwise ones with strides and a multiplier) and the ones it keeps on NCHW (a 1x1
+// convolution, one of a single-channel image), saved by nn and run by the runner: the same answers
+// as the nn model at batch 1 and 256, called again (cached primitives) and in turn.
+class OnnxRunnerConvLayouts : public testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    testing::TempDirTest::SetUp();
+    nn::set_random_seed(11);
+    auto input = nn::Input({12, 12, 1});
+    auto x = nn::Conv2D(8, {3, 3}, {.padding = "same", .activation = "relu"})(input);           // single channel: NCHW
+    x = nn::Conv2D(16, {3, 3}, {.strides = {2, 2}, .padding = "same", .use_bias = false})(x);  // oneDNN's layouts
+    x = nn::DepthwiseConv2D({3, 3}, {.padding = "same", .activation = "relu6"})(x);
+    x = nn::Conv2D(24, {1, 1})(x);  // 1x1: NCHW
+    x = nn::DepthwiseConv2D({3, 3}, {.depth_multiplier = 2, .strides = {2, 2}, .padding = "same", .use_bias = false})(x);
+    model_ = std::make_unique<nn::Model>(std::vector<nn::NodeRef>{input}, nn::Dense(5)(nn::GlobalAveragePooling2D()(x)));
+    path_ = model_->save(dir_);
+  }
+
+  // Runs `run` on batches of 1 and 256 (each twice, in turn) and checks it against the nn model.
+  void expect_nn_answers(const std::function<Tensor(const Tensor&)>& run) {
+    for (int64_t batch : {1, 256, 1, 256}) {
+      SCOPED_TRACE(::testing::Message() << "batch " << batch);
+      Tensor x({batch, 12, 12, 1});
+      std::mt19937 rng(static_cast<unsigned>(batch));
+      std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+      for (int64_t i = 0; i < x.size(); ++i) x[i] = value(rng);
+      Tensor want = model_->predict(x, batch);
+      Tensor got = run(x);
+      ASSERT_EQ(got.shape(), want.shape());
+      for (int64_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << "at " << i;
+    }
+  }
+
+  std::unique_ptr<nn::Model> model_;
+  fs::path path_;
+};
+
+TEST_F(OnnxRunnerConvLayouts, ConstantWeightsGiveTheNnModelsAnswers) {
+  onnxio::OnnxRunner runner(path_);
+  int grouped = 0;
+  for (const auto& node : runner.model().graph().node()) {
+    for (const auto& a : node.attribute()) grouped += node.op_type() == "Conv" && a.name() == "group" && a.i() > 1;
+  }
+  EXPECT_EQ(grouped, 2);
+  expect_nn_answers([&](const Tensor& x) { return runner.run({{"input", x}}).begin()->second; });
+}
+
+// The convolutions' weights fed as graph inputs: reordered on each call instead of packed at load.
+TEST_F(OnnxRunnerConvLayouts, WeightsFedAsInputsGiveTheNnModelsAnswers) {
+  onnx::ModelProto model = onnxio::load_model(path_);
+  std::set<std::string> weight_names;
+  for (const auto& node : model.graph().node())
+    if (node.op_type() == "Conv") weight_names.insert(node.input(1));
+  ASSERT_EQ(weight_names.size(), 5u);
+  std::map<std::string, Tensor> weights;
+  auto* initializers = model.mutable_graph()->mutable_initializer();
+  for (int i = initializers->size() - 1; i >= 0; --i) {
+    const onnx::TensorProto& t = initializers->Get(i);
+    if (!weight_names.count(t.name())) continue;
+    Tensor value(Shape(t.dims().begin(), t.dims().end()));
+    ASSERT_EQ(t.raw_data().size(), static_cast<size_t>(value.size()) * sizeof(float));
+    std::memcpy(value.data(), t.raw_data().data(), t.raw_data().size());
+    add_float_value(model.mutable_graph()->mutable_input(), t.name(), value.shape());
+    weights[t.name()] = value;
+    initializers->DeleteSubrange(i, 1);
+  }
+  ASSERT_EQ(weights.size(), 5u);
+  onnxio::OnnxRunner runner(model, "fed_weights.onnx");
+  expect_nn_answers([&](const Tensor& x) {
+    std::map<std::string, Tensor> feeds = weights;
+    feeds["input"] = x;
+    return runner.run(feeds).begin()->second;
+  });
 }
 
 // Evaluator workers call one runner side by side, with different batch sizes: each call's answer
