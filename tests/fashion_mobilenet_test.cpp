@@ -61,7 +61,7 @@ TEST_F(FashionMobileNetTest, PipelineTrainsOnceAndShipsFloatAndInt8TfliteModels)
   replace("/usr/share/datasets/fashion-mnist", (dir_ / "data").string());
   replace("../../pipelines/fashion_mobilenet", (dir_ / "root").string());
   replace("../../build/", (fs::path(LITEPIPE_BINARY).parent_path() / "").string());
-  replace("num_steps: 3000", "num_steps: 120");
+  replace("num_steps: 2000", "num_steps: 120");
   replace("batch_norm_momentum: 0.99", "batch_norm_momentum: 0.9");  // moving statistics that settle in 120 steps
   replace("lower_bound: 0.8", "lower_bound: 0.5");
   fs::path pipeline = dir_ / "pipeline.yaml";

@@ -581,7 +581,10 @@ TEST_F(MobileModelsTest, LayerNormalizationConvertsToFloatAndInt8AndMatchesTheRe
   nn::set_random_seed(16);
   constexpr int64_t kSteps = 8, kVocabulary = 40;
   const int64_t n = 400;
-  const auto [x, y] = sentiment_data(n, kSteps, kVocabulary, 8, 32, 9);
+  // Named tensors, not a structured binding: the lambdas below capture x (clang 14 cannot).
+  const std::pair<nn::Tensor, nn::Tensor> data = sentiment_data(n, kSteps, kVocabulary, 8, 32, 9);
+  const nn::Tensor& x = data.first;
+  const nn::Tensor& y = data.second;
   auto in = nn::Input({kSteps}, "tokens");
   auto h = nn::LayerNormalization()(nn::Embedding(kVocabulary, 8)(in));
   h = nn::LayerNormalization()(nn::Dense(16)(nn::GlobalAveragePooling1D()(h)));

@@ -69,12 +69,21 @@ inline int8_t add_int8(const BinaryData& s, int8_t a, int8_t b) {
   return static_cast<int8_t>(out + s.output_offset);
 }
 
-// `a` of the output's shape, `b` too or a scalar (e.g. a Transform's offset): one vectorized pass.
 template <bool kSubtract, bool kScalarB>
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-void add_int8_flat(const BinaryData& params, const int8_t* a, const int8_t* b, int64_t count, int8_t* y) {
-  const BinaryData s = params;  // a local copy: int8 stores may alias `params`, which would stop vectorization
+inline void add_int8_loop(const BinaryData& s, const int8_t* a, const int8_t* b, int64_t count, int8_t* y) {
   for (int64_t i = 0; i < count; ++i) y[i] = add_int8<kSubtract>(s, a[i], b[kScalarB ? 0 : i]);
+}
+
+// `a` of the output's shape, `b` too or a scalar (e.g. a Transform's offset): one vectorized pass
+// (multiversioned functions cannot be templates in clang: the variants are chosen inside).
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void add_int8_flat(const BinaryData& params, const int8_t* a, const int8_t* b, int64_t count, int8_t* y, bool subtract, bool scalar_b) {
+  const BinaryData s = params;  // a local copy: int8 stores may alias `params`, which would stop vectorization
+  if (subtract) {
+    scalar_b ? add_int8_loop<true, true>(s, a, b, count, y) : add_int8_loop<true, false>(s, a, b, count, y);
+  } else {
+    scalar_b ? add_int8_loop<false, true>(s, a, b, count, y) : add_int8_loop<false, false>(s, a, b, count, y);
+  }
 }
 
 template <bool kSubtract>
@@ -84,8 +93,9 @@ void eval_int8_add(OpContext& ctx) {
   const int8_t* bd = ctx.input(1).as<int8_t>();
   int8_t* yd = ctx.output().as<int8_t>();
   const int64_t count = ctx.output().elements();
-  if (ctx.input(0).elements() == count && ctx.input(1).elements() == count) return add_int8_flat<kSubtract, false>(s, ad, bd, count, yd);
-  if (ctx.input(0).elements() == count && ctx.input(1).elements() == 1) return add_int8_flat<kSubtract, true>(s, ad, bd, count, yd);
+  if (ctx.input(0).elements() == count && (ctx.input(1).elements() == count || ctx.input(1).elements() == 1)) {
+    return add_int8_flat(s, ad, bd, count, yd, kSubtract, ctx.input(1).elements() == 1 && count != 1);
+  }
   for_each_element(ctx.input(0), ctx.input(1), ctx.output(), [&](int64_t o, int64_t ia, int64_t ib) { yd[o] = add_int8<kSubtract>(s, ad[ia], bd[ib]); });
 }
 
