@@ -24,6 +24,7 @@ trap 'rm -rf "$out"' EXIT
 [ -x "$bench_train" ] || { echo "compare_torch: $bench_train not built (scripts/build.sh)" >&2; exit 1; }
 "$python" -c "import torch" 2>/dev/null || { echo "compare_torch: $python has no torch (scripts/install.sh installs python3-torch)" >&2; exit 1; }
 
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 peer_config=$("$python" bench/torch_peer.py --config-only --threads "$threads")
 blas=$(sed -n 's/.* BLAS \([a-z]*\) .*/\1/p' <<<"$peer_config")
@@ -58,6 +59,7 @@ for r in $(seq 1 "$runs"); do
     echo "run $r $tag: $(grep -h "epoch 1:" "$out/$tag-litepipe-$r.txt") | $(grep -h "epoch 1:" "$out/$tag-torch-$r.txt")"
   done
 done
+load_after=$(cut -d' ' -f1 /proc/loadavg)
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Summary: best-of-RUNS epoch time per side, the largest peak RSS and the accuracy range over runs.
@@ -95,3 +97,6 @@ for c in "${configs[@]}"; do
     }'
 done
 echo "(best of $runs runs, first epoch, $threads threads; '!' marks a goal not met)"
+# OpenMP's threads wait for each other at every primitive: a busy machine slows runs many-fold.
+awk -v a="$load_before" -v b="$load_after" -v cpus="$(nproc)" 'BEGIN {
+  if (a > 0.6 * cpus || b > 0.6 * cpus) printf "WARNING: taken under load (load average %.2f before, %.2f after, %d CPUs): not reliable\n", a, b, cpus }'
