@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libonnx-dev python3-onnx libopencv-dnn-dev python3-torch
+  libopenblas0-pthread   # PyTorch's BLAS (bench/compare_torch.sh): without it Debian's torch runs on reference BLAS
   libflatbuffers-dev flatbuffers-compiler
   libopenmpi-dev openmpi-bin   # data-parallel training: the Trainer's num_workers runs run_fn under mpirun
   postgresql   # tests: a PostgreSQL server of their own for the metadata store (initdb, pg_ctl)
