@@ -42,14 +42,11 @@ void requantize_double_rounding(const int32_t* __restrict__ acc, const int32_t* 
 
 void Requantizer::set(std::vector<qmath::Multiplier> multipliers, const int32_t* bias, bool gemm_rounding, int32_t output_zero_point, int32_t act_min,
                       int32_t act_max) {
-  multipliers_ = std::move(multipliers);
   gemm_rounding_ = gemm_rounding;
   output_zero_point_ = output_zero_point;
   act_min_ = act_min;
   act_max_ = act_max;
-  const size_t channels = multipliers_.size();
-  bias_.assign(channels, 0);
-  if (bias) std::copy(bias, bias + channels, bias_.begin());
+  const size_t channels = multipliers.size();
   // Few channels (e.g. 32) would leave the vector loop idle: treat several rows as one block.
   tile_rows_ = std::max<int64_t>(1, 256 / static_cast<int64_t>(std::max<size_t>(channels, 1)));
   const size_t tile = channels * static_cast<size_t>(tile_rows_);
@@ -61,12 +58,12 @@ void Requantizer::set(std::vector<qmath::Multiplier> multipliers, const int32_t*
   right_shift_.resize(tile);
   for (size_t i = 0; i < tile; ++i) {
     const size_t c = i % channels;
-    left_shift_[i] = std::max(multipliers_[c].shift, 0);
-    right_shift_[i] = std::max(-multipliers_[c].shift, 0);
-    total_shift_[i] = 31 - multipliers_[c].shift;  // in [1, 62]
-    significand_[i] = multipliers_[c].significand;
+    left_shift_[i] = std::max(multipliers[c].shift, 0);
+    right_shift_[i] = std::max(-multipliers[c].shift, 0);
+    total_shift_[i] = 31 - multipliers[c].shift;  // in [1, 62]
+    significand_[i] = multipliers[c].significand;
     rounding_[i] = int64_t{1} << (total_shift_[i] - 1);
-    tiled_bias_[i] = bias_[c];
+    tiled_bias_[i] = bias ? bias[c] : 0;
   }
 }
 

@@ -19,10 +19,8 @@ class Requantizer {
   void run(const int32_t* acc, int64_t rows, int64_t channels, int8_t* out) const;
 
  private:
-  std::vector<qmath::Multiplier> multipliers_;
   bool gemm_rounding_ = true;
   int32_t output_zero_point_ = 0, act_min_ = -128, act_max_ = 127;
-  std::vector<int32_t> bias_;  // zeros without a bias tensor
   // Single rounding, per channel, repeated over tile_rows_ rows so the vector loop has work.
   std::vector<int32_t> significand_, tiled_bias_;
   std::vector<int64_t> rounding_, total_shift_;
