@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   Dataset train = load(data, "train"), test = load(data, "t10k");
   set_random_seed(seed);
   print_config();
-  std::printf("litepipe %s: batch %lld, %s, activations NHWC, conv weights HWIO, data as float tensors in memory\n",
+  std::printf("litepipe %s: batch %lld, %s, activations NHWC, conv weights in oneDNN's blocked layout, data as float tensors in memory\n",
               model_name.c_str(), static_cast<long long>(batch), optimizer.c_str());
   auto input = Input({784});
   Model model = model_name == "mlp"

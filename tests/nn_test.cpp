@@ -94,6 +94,31 @@ TEST(NnGradients, Conv2DSameAndValidWithStrides) {
   }
 }
 
+TEST(NnGradients, Conv2DWithManyInputChannels) {
+  // Few input channels take the weight gradient through one GEMM; many through oneDNN's kernels
+  // on its own weight layout.
+  set_random_seed(5);
+  auto input = Input({5, 6, 9});
+  Model model({input}, Conv2D(10, {3, 3}, {.strides = {1, 2}, .padding = "same", .activation = "tanh"})(input));
+  check_gradients(model, random_tensor({2, 5, 6, 9}, 13));
+  check_input_gradient(Conv2D(8, {2, 3}), {4, 5, 9});
+}
+
+TEST(NnGradients, MaxPoolingRoutesEachGradientToTheFirstMaximum) {
+  check_input_gradient(MaxPooling2D({3, 3}, {.strides = {2, 2}, .padding = "same"}), {5, 6, 3});
+  check_input_gradient(MaxPooling2D({2, 2}, {.strides = {1, 1}}), {3, 4, 2});
+  // Ties: the first window position holding the maximum takes the whole gradient (as TensorFlow).
+  auto input = Input({2, 2, 2});
+  auto pool = MaxPooling2D({2, 2});
+  Model model({input}, pool(input));
+  Tensor x = Tensor::from({1, 2, 2, 2}, {1, 5, 3, 5, 3, 2, 0, 5});  // channel 0: 1 3 3 0; channel 1: 5 5 2 5
+  Tensor y = model.forward({x}, true);
+  EXPECT_EQ(y[0], 3.0f);
+  EXPECT_EQ(y[1], 5.0f);
+  Tensor dx = pool->backward(Tensor::from({1, 1, 1, 2}, {10, 20}))[0];
+  EXPECT_EQ(std::vector<float>(dx.data(), dx.data() + dx.size()), (std::vector<float>{0, 20, 10, 0, 0, 0, 0, 0}));
+}
+
 TEST(NnGradients, PoolingFlattenReshapeRescaling) {
   check_input_gradient(MaxPooling2D({2, 2}), {4, 6, 3});
   check_input_gradient(AveragePooling2D({2, 2}, {.strides = {1, 1}, .padding = "same"}), {3, 3, 2});
@@ -220,6 +245,19 @@ TEST(NnModel, FitLearnsAndEvaluateReportsAccuracy) {
   // steps_per_epoch makes the data repeat.
   History steps = model.fit(x, y, {.epochs = 1, .batch_size = 40, .steps_per_epoch = 20, .verbose = 0});
   EXPECT_EQ(steps.history["loss"].size(), 1u);
+}
+
+TEST(NnModel, TrainingStepsReuseTensorBuffers) {
+  // After the first steps have sized every activation and gradient, a training step takes no new
+  // tensor memory from the system: each buffer comes back from the step before.
+  set_random_seed(8);
+  Model model = small_cnn();
+  model.compile(Adam(), SparseCategoricalCrossentropy());
+  auto [x, y] = toy_images(32, 3);
+  for (int step = 0; step < 3; ++step) model.train_step(x, y);
+  const uint64_t before = tensor_buffer_system_allocations();
+  for (int step = 0; step < 5; ++step) model.train_step(x, y);
+  EXPECT_EQ(tensor_buffer_system_allocations(), before);
 }
 
 TEST(NnModel, WiringAndShapeErrorsNameTheLayer) {

@@ -71,7 +71,7 @@ ActivationKernel::Softmax& ActivationKernel::softmax(int64_t rows, int64_t cols)
 
 Tensor ActivationKernel::forward(const Tensor& x, bool training) {
   if (activation_ == Activation::Linear) return x;
-  Tensor y(x.shape());
+  Tensor y = Tensor::uninitialized(x.shape());
   if (activation_ == Activation::Softmax) {
     int64_t cols = x.shape().back(), rows = x.size() / cols;
     auto& k = softmax(rows, cols);
@@ -92,7 +92,7 @@ Tensor ActivationKernel::forward(const Tensor& x, bool training) {
 
 Tensor ActivationKernel::backward(const Tensor& dy) {
   if (activation_ == Activation::Linear || backward_from_logits_) return dy;
-  Tensor dx(dy.shape());
+  Tensor dx = Tensor::uninitialized(dy.shape());
   if (activation_ == Activation::Softmax) {
     int64_t cols = dy.shape().back(), rows = dy.size() / cols;
     auto& k = softmax(rows, cols);

@@ -38,7 +38,7 @@ class DenseLayer final : public Layer {
     const Tensor& x = inputs[0];
     int64_t n = x.dim(0);
     auto& k = kernels(n);
-    Tensor z({n, units_});
+    Tensor z = Tensor::uninitialized({n, units_});
     run_weighted_forward(k.fwd, k.descs, x, param("kernel"), use_bias_ ? &param("bias") : nullptr, z);
     if (training) x_ = x;
     return activation_.forward(z, training);
@@ -51,7 +51,7 @@ class DenseLayer final : public Layer {
     Tensor dz = activation_.backward(dy);
     int64_t n = dz.dim(0);
     auto& k = kernels(n);
-    Tensor dx = input_gradient_needed() ? Tensor({n, in_}) : Tensor();
+    Tensor dx = input_gradient_needed() ? Tensor::uninitialized({n, in_}) : Tensor();
     run_weighted_backward(k.bwd_data, k.bwd_weights, k.descs, x_, dz, param("kernel"), use_bias_ ? &param("bias") : nullptr, dx);
     return {dx};
   }

@@ -3,11 +3,70 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 
 #include "core/error.h"
 
 namespace litepipe::nn {
+namespace {
+
+// Tensor buffers are recycled: a training step allocates the same activation and gradient sizes
+// as the step before, and memory fresh from the system costs a page fault per 4 KiB on first
+// touch. A freed buffer waits in a free list of its size for the next tensor of that size; the
+// lists hold at most kMaxFreeBytes, beyond which buffers go back to the system.
+class BufferPool {
+ public:
+  float* get(size_t bytes) {
+    {
+      std::lock_guard lock(mutex_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        free_bytes_ -= bytes;
+        return static_cast<float*>(p);
+      }
+      ++system_allocations_;
+    }
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    return static_cast<float*>(p);
+  }
+  void put(void* p, size_t bytes) {
+    {
+      std::lock_guard lock(mutex_);
+      if (free_bytes_ + bytes <= kMaxFreeBytes) {
+        free_[bytes].push_back(p);
+        free_bytes_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+  uint64_t system_allocations() {
+    std::lock_guard lock(mutex_);
+    return system_allocations_;
+  }
+
+ private:
+  static constexpr size_t kMaxFreeBytes = size_t{256} << 20;
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t free_bytes_ = 0;
+  uint64_t system_allocations_ = 0;
+};
+
+// Never destroyed: tensors held by other static objects may be freed after it would have been.
+BufferPool& buffer_pool() {
+  static BufferPool* pool = new BufferPool;
+  return *pool;
+}
+
+}  // namespace
+
+uint64_t tensor_buffer_system_allocations() { return buffer_pool().system_allocations(); }
 
 int64_t shape_size(const Shape& shape) {
   int64_t n = 1;
@@ -21,14 +80,15 @@ std::string shape_string(const Shape& shape) {
   return s + "]";
 }
 
-Tensor::Tensor(Shape shape, float fill_value) : shape_(std::move(shape)), size_(shape_size(shape_)) {
+Tensor::Tensor(Shape shape, float fill_value) : Tensor(std::move(shape), NoFill{}) { std::fill_n(data_.get(), size_, fill_value); }
+
+Tensor Tensor::uninitialized(Shape shape) { return Tensor(std::move(shape), NoFill{}); }
+
+Tensor::Tensor(Shape shape, NoFill) : shape_(std::move(shape)), size_(shape_size(shape_)) {
   for (int64_t d : shape_)
     if (d < 0) fail("tensor: negative dimension in shape {}", shape_string(shape_));
   size_t bytes = (static_cast<size_t>(std::max<int64_t>(size_, 1)) * sizeof(float) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  data_ = std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { std::free(q); });
-  std::fill_n(data_.get(), size_, fill_value);
+  data_ = std::shared_ptr<float>(buffer_pool().get(bytes), [bytes](float* q) { buffer_pool().put(q, bytes); });
 }
 
 Tensor Tensor::from(Shape shape, const std::vector<float>& values) {

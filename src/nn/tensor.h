@@ -13,10 +13,17 @@ using Shape = std::vector<int64_t>;
 int64_t shape_size(const Shape& shape);
 std::string shape_string(const Shape& shape);
 
+// How many tensor buffers were taken from the system rather than reused from freed tensors
+// (a training step in its steady state takes none).
+uint64_t tensor_buffer_system_allocations();
+
 class Tensor {
  public:
   Tensor() = default;
   explicit Tensor(Shape shape, float fill = 0.0f);
+  // Values left as the buffer holds them: for outputs that a kernel overwrites in full (a pass over
+  // memory saved per activation).
+  static Tensor uninitialized(Shape shape);
   static Tensor from(Shape shape, const std::vector<float>& values);
 
   const Shape& shape() const { return shape_; }
@@ -37,6 +44,8 @@ class Tensor {
   void fill(float value);
 
  private:
+  struct NoFill {};
+  Tensor(Shape shape, NoFill);
   Shape shape_;
   int64_t size_ = 0;
   std::shared_ptr<float> data_;
