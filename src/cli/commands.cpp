@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "components/builtin.h"
+#include "components/workers.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "distributed/world.h"
@@ -158,8 +159,9 @@ int execute_from_file(const std::string& invocation_file) {
   fs::path result_file = invocation_result_file(invocation_file, launch.rank);
   try {
     nlohmann::json invocation = read_json_file(invocation_file);
-    if (launch.size > 1 && invocation.value("component_type", "") != "Trainer") {
-      fail("{}: started as one of {} processes ({}), but only the Trainer trains on several; run {} once", invocation_file, launch.size,
+    if (launch.size > 1 && !runs_on_several_processes(invocation.value("component_type", ""))) {
+      fail("{}: started as one of {} processes ({}), but only the Trainer, ExampleGen, StatisticsGen and Evaluator run on several; run {} once",
+           invocation_file, launch.size,
            launch.source, invocation.value("component_id", "this component"));
     }
     nlohmann::json outputs = execute_invocation(builtin_components(), invocation);
