@@ -10,25 +10,27 @@ namespace litepipe {
 QuantileSketch::QuantileSketch(uint32_t k) : k_(std::max<uint32_t>(k, 8)) {}
 
 // KLL's capacities: the top level holds k values, each one below 2/3 of the one above (at least 8).
-size_t QuantileSketch::capacity(size_t level) const {
-  size_t depth = levels_.size() - 1 - level;
-  return std::max<size_t>(8, static_cast<size_t>(static_cast<double>(k_) * std::pow(2.0 / 3.0, static_cast<double>(depth))));
-}
-
-void QuantileSketch::add(double value) {
-  if (levels_.empty()) levels_.emplace_back();
-  levels_[0].push_back(value);
-  ++count_;
-  if (levels_[0].size() >= capacity(0)) compress();
+void QuantileSketch::grow() {
+  levels_.emplace_back();
+  capacities_.resize(levels_.size());
+  for (size_t h = 0; h < levels_.size(); ++h) {
+    double depth = static_cast<double>(levels_.size() - 1 - h);
+    capacities_[h] = std::max<size_t>(8, static_cast<size_t>(static_cast<double>(k_) * std::pow(2.0 / 3.0, depth)));
+  }
 }
 
 // Compacts each full level, lowest first, until every level is under its capacity. Which half
 // of a level moves up alternates with the count and level: a function of the state only.
-void QuantileSketch::compress() {
+// `after_add`: only level 0 can be full (every other level was under its capacity), so the scan
+// stops at the first level that is not; the state reached is the same as a full scan's.
+void QuantileSketch::compress(bool after_add) {
   for (size_t h = 0; h < levels_.size(); ++h) {
-    if (levels_[h].size() < capacity(h)) continue;
+    if (levels_[h].size() < capacities_[h]) {
+      if (after_add) break;
+      continue;
+    }
     bool added = h + 1 == levels_.size();
-    if (added) levels_.emplace_back();
+    if (added) grow(), after_add = false;
     std::vector<double>& level = levels_[h];
     std::sort(level.begin(), level.end());
     // An odd value out (the largest) stays; the others pair up and one of each pair moves.
@@ -42,10 +44,10 @@ void QuantileSketch::compress() {
 
 void QuantileSketch::merge(const QuantileSketch& other) {
   if (other.count_ == 0) return;
-  if (levels_.size() < other.levels_.size()) levels_.resize(other.levels_.size());
+  while (levels_.size() < other.levels_.size()) grow();
   for (size_t h = 0; h < other.levels_.size(); ++h) levels_[h].insert(levels_[h].end(), other.levels_[h].begin(), other.levels_[h].end());
   count_ += other.count_;
-  compress();
+  compress(false);
 }
 
 double QuantileSketch::quantile(double q) const {
@@ -89,7 +91,9 @@ QuantileSketch QuantileSketch::from_json(const nlohmann::json& j, const std::str
   try {
     QuantileSketch s(j.at("k").get<uint32_t>());
     s.count_ = j.at("count").get<uint64_t>();
-    s.levels_ = j.at("levels").get<std::vector<std::vector<double>>>();
+    auto levels = j.at("levels").get<std::vector<std::vector<double>>>();
+    while (s.levels_.size() < levels.size()) s.grow();
+    s.levels_ = std::move(levels);
     return s;
   } catch (const nlohmann::json::exception& e) {
     fail("{}: not a quantile sketch ({{k, count, levels}}): {}", where, e.what());

@@ -21,7 +21,13 @@ class QuantileSketch {
   static constexpr uint32_t kDefaultK = 1024;
   explicit QuantileSketch(uint32_t k = kDefaultK);
 
-  void add(double value);  // a finite value
+  // A finite value. Inline: StatisticsGen adds every value of every numeric feature.
+  void add(double value) {
+    if (levels_.empty()) grow();
+    levels_[0].push_back(value);
+    ++count_;
+    if (levels_[0].size() >= capacities_[0]) compress(true);
+  }
   void merge(const QuantileSketch& other);
 
   uint64_t count() const { return count_; }
@@ -39,12 +45,13 @@ class QuantileSketch {
   bool operator==(const QuantileSketch& other) const;
 
  private:
-  size_t capacity(size_t level) const;
-  void compress();
+  void grow();  // adds a level on top; every capacity shrinks
+  void compress(bool after_add);
   std::vector<std::vector<double>> sorted_levels() const;
   uint32_t k_;
   uint64_t count_ = 0;
-  std::vector<std::vector<double>> levels_;  // level h: values of weight 2^h (sorted after compress)
+  std::vector<std::vector<double>> levels_;  // level h: values of weight 2^h
+  std::vector<size_t> capacities_;           // of each level, for the current number of levels
 };
 
 }  // namespace litepipe
