@@ -193,6 +193,16 @@ TEST_F(ShardedComponentsTest, EvaluatorOnTwoWorkersWritesTheMetricsOfOneProcess)
   EXPECT_TRUE(fs::exists(fs::path(two.at("blessing")[0].uri) / kBlessedFile));
 }
 
+TEST_F(ShardedComponentsTest, AFailingRankFailsTheComponentWithItsMessage) {
+  // part-1.csv is rank 1's: a row with a cell too many.
+  fs::path bad = dir_ / "csv" / "part-1.csv";
+  write_file_atomic(bad, read_file(bad) + "1.5,2,red,0,extra\n");
+  auto gen = ExampleGen({.input_base = (dir_ / "csv").string(), .num_workers = 2});
+  Pipeline p{"sharded_fails", dir_ / "root", {gen}};
+  expect_error([&] { LocalDagRunner().run(p); }, {"ExampleGen failed", "rank 1 of 2", bad.string(), "5 fields", "expected 4"});
+  EXPECT_FALSE(fs::exists(dir_ / "root" / "ExampleGen"));  // nothing published
+}
+
 TEST(ShardedComponentsArgs, NumWorkersIsCheckedWhenThePipelineIsBuilt) {
   auto gen = [](json workers) {
     return make_component(example_gen_registration(), {}, {{"input_base", "/tmp"}, {"num_workers", std::move(workers)}});
