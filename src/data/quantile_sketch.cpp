@@ -24,13 +24,15 @@ void QuantileSketch::grow() {
 // `after_add`: only level 0 can be full (every other level was under its capacity), so the scan
 // stops at the first level that is not; the state reached is the same as a full scan's.
 void QuantileSketch::compress(bool after_add) {
-  for (size_t h = 0; h < levels_.size(); ++h) {
+  size_t h = 0;
+  while (h < levels_.size()) {
     if (levels_[h].size() < capacities_[h]) {
       if (after_add) break;
+      ++h;
       continue;
     }
     bool added = h + 1 == levels_.size();
-    if (added) grow(), after_add = false;
+    if (added) grow();
     std::vector<double>& level = levels_[h];
     std::sort(level.begin(), level.end());
     // An odd value out (the largest) stays; the others pair up and one of each pair moves.
@@ -38,7 +40,12 @@ void QuantileSketch::compress(bool after_add) {
     size_t offset = ((count_ >> h) + h) & 1;
     for (size_t i = offset; i < paired; i += 2) levels_[h + 1].push_back(level[i]);
     level.erase(level.begin(), level.begin() + static_cast<std::ptrdiff_t>(paired));
-    if (added) h = static_cast<size_t>(-1);  // a new level lowers every capacity: start over
+    if (added) {  // a new level lowered every capacity: scan them all again
+      after_add = false;
+      h = 0;
+    } else {
+      ++h;
+    }
   }
 }
 
