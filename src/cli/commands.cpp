@@ -41,7 +41,8 @@ int run_pipeline(const RunCommand& command, const char* argv0) {
   auto start = std::chrono::steady_clock::now();
   if (distributed::LaunchInfo launch = distributed::launch_info_from_environment(); launch.size > 1) {
     fail("litepipe run was started as one of {} processes ({}); run the pipeline once: a Trainer with train_args.num_workers "
-         "starts its own workers, and `mpirun -np K litepipe execute --invocation FILE` runs one Trainer execution on K processes",
+         "(ExampleGen, StatisticsGen, Evaluator: num_workers) starts its own workers, and `mpirun -np K litepipe execute --invocation FILE` "
+         "runs one such execution on K processes",
          launch.size, launch.source);
   }
   Pipeline pipeline = load_pipeline_file(command.pipeline_file, builtin_components());
