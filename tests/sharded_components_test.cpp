@@ -173,15 +173,18 @@ TEST_F(ShardedComponentsTest, EvaluatorOnTwoWorkersWritesTheMetricsOfOneProcess)
   RunResult data = LocalDagRunner().run(Pipeline{"sharded_eval", dir_ / "root", {gen}});
   Artifact examples = data.get("ExampleGen").outputs.at("examples")[0];
   Artifact model{0, artifact_types::kModel, testing::write_softmax_model(dir_, "model", 2.0f, false).string()};
+  Artifact baseline{0, artifact_types::kModel, testing::write_softmax_model(dir_, "baseline", 1.0f, true).string()};
   json eval_config = {
       {"model_specs", {{{"label_key", "label"}}}},
       {"slicing_specs", {json::object(), {{"feature_keys", {"group"}}}}},
       {"metrics_specs",
        {{{"metrics", {{{"class_name", "SparseCategoricalAccuracy"}, {"threshold", {{"value_threshold", {{"lower_bound", 0.3}}}}}},
+                      {{"class_name", "SparseCategoricalCrossentropy"},
+                       {"threshold", {{"change_threshold", {{"direction", "LOWER_IS_BETTER"}, {"absolute", 0.5}}}}}},
                       {{"class_name", "SparseTopKCategoricalAccuracy"}, {"config", {{"k", 2}}}}}}}}},
       {"options", {{"compute_confidence_intervals", true}}}};
   auto evaluate = [&](const std::string& name, int workers) {
-    ArtifactMap inputs = {{"examples", {examples}}, {"model", {model}}};
+    ArtifactMap inputs = {{"examples", {examples}}, {"model", {model}}, {"baseline_model", {baseline}}};
     fs::path out = dir_ / name;
     ArtifactMap outputs = {{"evaluation", {Artifact{0, artifact_types::kModelEvaluation, (out / "evaluation").string()}}},
                            {"blessing", {Artifact{0, artifact_types::kModelBlessing, (out / "blessing").string()}}}};
@@ -204,6 +207,7 @@ TEST_F(ShardedComponentsTest, EvaluatorOnTwoWorkersWritesTheMetricsOfOneProcess)
   json metrics = read_json_file(a / eval::kMetricsFile);
   EXPECT_GT(metrics["examples_without_label"].get<int>(), 0);
   EXPECT_EQ(metrics["slices"].size(), 3u);  // Overall, group:a, group:b
+  EXPECT_TRUE(metrics["slices"][0].contains("baseline_metrics"));
   // The predictions, example by example (protobuf map order aside).
   auto predictions = [](const fs::path& file) {
     std::vector<std::string> texts;
