@@ -28,23 +28,6 @@ namespace {
 using nlohmann::json;
 using testing::expect_error;
 
-#if defined(__SANITIZE_ADDRESS__)
-#define LITEPIPE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LITEPIPE_ASAN 1
-#endif
-#endif
-#ifdef LITEPIPE_ASAN
-// Open MPI leaks inside MPI_Init / MPI_Finalize, from plugins LeakSanitizer cannot name (so no
-// suppression matches): in the sanitizer build the rank processes these tests start skip leak
-// checking. ASAN_OPTIONS is read at start-up, so this process (which never starts MPI) keeps it.
-const bool kRanksSkipLeakChecks = [] {
-  const char* options = std::getenv("ASAN_OPTIONS");
-  ::setenv("ASAN_OPTIONS", fmt::format("{}{}detect_leaks=0", options ? options : "", options && *options ? ":" : "").c_str(), 1);
-  return true;
-}();
-#endif
 
 // mpirun as the tests run it: as root it needs the flag; two ranks may exceed this machine's slots.
 std::string mpirun(int processes) {

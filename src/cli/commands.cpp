@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "components/builtin.h"
+#include "components/workers.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "distributed/world.h"
@@ -40,7 +41,8 @@ int run_pipeline(const RunCommand& command, const char* argv0) {
   auto start = std::chrono::steady_clock::now();
   if (distributed::LaunchInfo launch = distributed::launch_info_from_environment(); launch.size > 1) {
     fail("litepipe run was started as one of {} processes ({}); run the pipeline once: a Trainer with train_args.num_workers "
-         "starts its own workers, and `mpirun -np K litepipe execute --invocation FILE` runs one Trainer execution on K processes",
+         "(ExampleGen, StatisticsGen, Evaluator: num_workers) starts its own workers, and `mpirun -np K litepipe execute --invocation FILE` "
+         "runs one such execution on K processes",
          launch.size, launch.source);
   }
   Pipeline pipeline = load_pipeline_file(command.pipeline_file, builtin_components());
@@ -158,8 +160,9 @@ int execute_from_file(const std::string& invocation_file) {
   fs::path result_file = invocation_result_file(invocation_file, launch.rank);
   try {
     nlohmann::json invocation = read_json_file(invocation_file);
-    if (launch.size > 1 && invocation.value("component_type", "") != "Trainer") {
-      fail("{}: started as one of {} processes ({}), but only the Trainer trains on several; run {} once", invocation_file, launch.size,
+    if (launch.size > 1 && !runs_on_several_processes(invocation.value("component_type", ""))) {
+      fail("{}: started as one of {} processes ({}), but only the Trainer, ExampleGen, StatisticsGen and Evaluator run on several; run {} once",
+           invocation_file, launch.size,
            launch.source, invocation.value("component_id", "this component"));
     }
     nlohmann::json outputs = execute_invocation(builtin_components(), invocation);

@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include "components/artifact_io.h"
+#include "components/workers.h"
 #include "core/error.h"
+#include "distributed/world.h"
 #include "eval/evaluate.h"
 
 namespace litepipe {
@@ -15,7 +17,12 @@ using nlohmann::json;
 
 class EvaluatorExecutor final : public Executor {
  public:
-  void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
+  void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext& context) override {
+    int workers = checked_num_workers(props.value("num_workers", json()), "Evaluator: num_workers");
+    if (workers > 1 && distributed::launch_info_from_environment().size <= 1) {
+      launch_workers("Evaluator", "num_workers", workers, inputs, outputs, props, context);
+      return;
+    }
     const Artifact& examples = single_input(inputs, "examples");
     const Artifact& model = single_input(inputs, "model");
     const Artifact* baseline = nullptr;
@@ -45,7 +52,10 @@ class EvaluatorExecutor final : public Executor {
     }
     Artifact& evaluation = outputs.at("evaluation").at(0);
     request.output_dir = evaluation.uri;
+    const distributed::World& world = distributed::world();
+    if (world.size() > 1) request.world = &world;
     eval::EvaluationResult result = eval::evaluate(request);
+    if (!world.is_chief()) return;  // rank 0 writes
 
     // Where the evaluated model file is, so a comparison can find it (and its size) later.
     evaluation.properties["model_path"] = result.model.path.string();
@@ -108,7 +118,7 @@ const ComponentRegistration& evaluator_registration() {
                        // optional, as TFX's: the features the config names are checked against it
                        {"schema", {artifact_types::kSchema, true}}},
                       {{"evaluation", artifact_types::kModelEvaluation}, {"blessing", artifact_types::kModelBlessing}},
-                      {{"eval_config", eval_config}, {"example_splits", example_splits}}},
+                      {{"eval_config", eval_config}, {"example_splits", example_splits}, {"num_workers", num_workers_param("Evaluator")}}},
         [] { return std::make_unique<EvaluatorExecutor>(); },
         {}};
   }();
@@ -119,7 +129,9 @@ std::shared_ptr<Component> Evaluator(const EvaluatorArgs& a) {
   std::map<std::string, Channel> inputs = {{"examples", a.examples}, {"model", a.model}};
   if (a.baseline_model.producer) inputs["baseline_model"] = a.baseline_model;
   if (a.schema.producer) inputs["schema"] = a.schema;
-  return make_component(evaluator_registration(), inputs, {{"eval_config", a.eval_config}, {"example_splits", a.example_splits}});
+  json params = {{"eval_config", a.eval_config}, {"example_splits", a.example_splits}};
+  if (a.num_workers != 1) params["num_workers"] = a.num_workers;  // when set: one process keeps its cache key
+  return make_component(evaluator_registration(), inputs, params);
 }
 
 }  // namespace litepipe

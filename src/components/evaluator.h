@@ -21,6 +21,8 @@ struct EvaluatorArgs {
   Channel schema = {};          // optional: the config's features are checked against it
   nlohmann::json eval_config = nlohmann::json::object();  // TFMA's EvalConfig as JSON
   std::vector<std::string> example_splits = {"eval"};
+  // Processes (mpirun ranks) that share the example files; the results equal one process's.
+  int num_workers = 1;
 };
 
 inline constexpr const char* kBlessedFile = "BLESSED";

@@ -2,11 +2,15 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <set>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
+#include "components/workers.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/hashing.h"
@@ -14,6 +18,7 @@
 #include "core/progress.h"
 #include "data/example_sources.h"
 #include "data/tfrecord.h"
+#include "distributed/world.h"
 
 namespace litepipe {
 namespace {
@@ -156,26 +161,70 @@ json report_csv_columns(const std::map<std::string, CsvColumn>& columns, uint64_
   return report;
 }
 
+// Byte strings travel between ranks as CBOR byte strings: cells and examples need not be UTF-8.
+json bytes_json(const std::string& s) { return json::binary(std::vector<uint8_t>(s.begin(), s.end())); }
+std::string bytes_from_json(const json& j) {
+  const auto& b = j.get_binary();
+  return std::string(b.begin(), b.end());
+}
+std::string to_cbor(const json& j) {
+  std::vector<uint8_t> bytes = json::to_cbor(j);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+json csv_columns_json(const std::vector<CsvColumn>& columns) {
+  json list = json::array();
+  for (const CsvColumn& c : columns) {
+    list.push_back({{"name", bytes_json(c.name)}, {"type", static_cast<int>(c.type)}, {"missing", c.missing}, {"forced", c.forced},
+                    {"first_non_number", bytes_json(c.first_non_number)}, {"numbers", c.numbers}});
+  }
+  return list;
+}
+
+std::vector<CsvColumn> csv_columns_from_json(const json& list) {
+  std::vector<CsvColumn> columns;
+  for (const json& c : list) {
+    columns.push_back({bytes_from_json(c.at("name")), static_cast<CsvColumnType>(c.at("type").get<int>()), c.at("missing").get<uint64_t>(),
+                       c.at("forced").get<bool>(), bytes_from_json(c.at("first_non_number")), c.at("numbers").get<uint64_t>()});
+  }
+  return columns;
+}
+
+// One piece of the input, read whole by one rank: a file (CSV, TFRecord) with the split its name
+// gives, or the whole source (IDX pairs, the mnist digits).
+struct Unit {
+  fs::path path;
+  std::string split;  // input_config's split of the file, "" without input_config
+};
+
+// A run of consecutive records of one output shard that come from one unit.
+struct Chunk {
+  size_t shard = 0, unit = 0;
+  std::vector<std::string> records;
+};
+
+// ExampleGen on K ranks (one process: K = 1, the same code). Rank r reads units r, r + K, ...;
+// the ranks exchange how many examples each unit gave per split, so each knows the whole layout:
+// an output split is its units' examples in unit order, as one process reads them, cut into the
+// same shards; shard g is written by rank g mod K, which receives its examples from the ranks
+// that read them (MPI_Alltoallv). The files are those one process writes, byte for byte, and
+// their names (data_tfrecord-<i>-of-<n>) depend on the example counts, not on K.
 class ExampleGenExecutor final : public Executor {
  public:
-  void Do(const ArtifactMap&, ArtifactMap& outputs, const json& props, const ExecutorContext&) override {
+  void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext& context) override {
     ExampleGenConfig config = parse_example_gen_config(props);
+    int workers = checked_num_workers(props.value("num_workers", json()), "ExampleGen: num_workers");
+    if (workers > 1 && distributed::launch_info_from_environment().size <= 1) {
+      launch_workers("ExampleGen", "num_workers", workers, inputs, outputs, props, context);
+      return;
+    }
+    const distributed::World& world = distributed::world();
+    const auto ranks = static_cast<size_t>(world.size()), rank = static_cast<size_t>(world.rank());
     fs::path base = config.input_base;
     if (!fs::exists(base)) fail("ExampleGen: input_base {} does not exist", base.string());
     std::string format = config.input_format;
     if (format == "auto") format = detect_format(base);
-
-    // 1. Read the source; each example keeps the split the source gives it ("" if none).
-    std::map<std::string, std::vector<std::string>> by_source_split;
-    uint64_t total = 0;
-    Progress progress("ExampleGen read", 0);
-    ExampleSink sink = [&](const std::string& split, std::string&& serialized) {
-      by_source_split[split].push_back(std::move(serialized));
-      ++total;
-      progress.advance();
-    };
     const std::vector<SourceSplit>& source_splits = config.input_splits;
-    std::map<std::string, CsvColumn> csv_columns;  // merged over the CSV files
     auto split_of_file = [&](const fs::path& file) -> std::string {
       if (source_splits.empty()) return "";
       std::string rel = fs::is_directory(base) ? fs::relative(file, base).string() : file.filename().string();
@@ -183,53 +232,92 @@ class ExampleGenExecutor final : public Executor {
         if (::fnmatch(s.pattern.c_str(), rel.c_str(), 0) == 0) return s.name;
       return "-";  // matches no split: skipped
     };
-    if (format == "mnist_json") {
-      read_mnist_json_dir(base, sink);
-    } else if (format == "idx") {
-      read_idx_dir(base, sink);
+    std::vector<Unit> units;
+    if (format == "mnist_json" || format == "idx") {
+      units.push_back({base, ""});
     } else if (format == "csv" || format == "tfrecord") {
       for (const auto& file : list_files(base)) {
         std::string split = split_of_file(file);
-        if (split == "-") continue;
-        if (format != "csv") {
-          read_tfrecord_file(file, split, sink);
-          continue;
-        }
-        for (const CsvColumn& column : read_csv_file(file, split, sink, config.csv)) {
-          auto [it, inserted] = csv_columns.emplace(column.name, column);
-          if (inserted) continue;
-          if (it->second.type != column.type) {
-            fail("ExampleGen: column '{}' is {} in {} but {} in an earlier file; set column_types: {{{}: ...}}", column.name,
-                 csv_column_type_name(column.type), file.string(), csv_column_type_name(it->second.type), column.name);
-          }
-          it->second.missing += column.missing;
-          it->second.numbers += column.numbers;
-          if (it->second.first_non_number.empty()) it->second.first_non_number = column.first_non_number;
-        }
+        if (split != "-") units.push_back({file, split});
       }
     } else {
       fail("ExampleGen: parameter 'input_format' is '{}', expected auto, tfrecord, csv, idx or mnist_json", format);
     }
+
+    // 1. Read this rank's units; each example keeps the split the source gives it ("" if none).
+    std::vector<std::map<std::string, std::vector<std::string>>> by_source_split(units.size());
+    std::vector<std::vector<CsvColumn>> unit_columns(units.size());
+    Progress progress("ExampleGen read", 0);
+    for (size_t u = rank; u < units.size(); u += ranks) {
+      ExampleSink sink = [&](const std::string& split, std::string&& serialized) {
+        by_source_split[u][split].push_back(std::move(serialized));
+        progress.advance();
+      };
+      if (format == "mnist_json") read_mnist_json_dir(base, sink);
+      else if (format == "idx") read_idx_dir(base, sink);
+      else if (format == "tfrecord") read_tfrecord_file(units[u].path, units[u].split, sink);
+      else unit_columns[u] = read_csv_file(units[u].path, units[u].split, sink, config.csv);
+    }
     progress.finish();
+
+    // 2. Every rank learns each unit's examples per source split and CSV columns.
+    std::vector<std::map<std::string, uint64_t>> source_counts(units.size());
+    {
+      json mine = json::array();
+      for (size_t u = rank; u < units.size(); u += ranks) {
+        json counts = json::object();
+        for (const auto& [split, list] : by_source_split[u]) counts[split] = list.size();
+        mine.push_back({u, counts, csv_columns_json(unit_columns[u])});
+      }
+      for (const std::string& block : world.allgather_bytes(to_cbor(mine))) {
+        for (const json& entry : json::from_cbor(block)) {
+          auto u = entry.at(0).get<size_t>();
+          source_counts[u] = entry.at(1).get<std::map<std::string, uint64_t>>();
+          unit_columns[u] = csv_columns_from_json(entry.at(2));
+        }
+      }
+    }
+    uint64_t total = 0;
+    std::set<std::string> source_split_names;
+    for (const auto& counts : source_counts) {
+      for (const auto& [split, n] : counts) {
+        total += n;
+        source_split_names.insert(split);
+      }
+    }
+    std::map<std::string, CsvColumn> csv_columns;  // merged over the CSV files, in file order
+    for (size_t u = 0; u < units.size(); ++u) {
+      for (const CsvColumn& column : unit_columns[u]) {
+        auto [it, inserted] = csv_columns.emplace(column.name, column);
+        if (inserted) continue;
+        if (it->second.type != column.type) {
+          fail("ExampleGen: column '{}' is {} in {} but {} in an earlier file; set column_types: {{{}: ...}}", column.name,
+               csv_column_type_name(column.type), units[u].path.string(), csv_column_type_name(it->second.type), column.name);
+        }
+        it->second.missing += column.missing;
+        it->second.numbers += column.numbers;
+        if (it->second.first_non_number.empty()) it->second.first_non_number = column.first_non_number;
+      }
+    }
     if (total == 0) fail("ExampleGen: no examples found in {}", base.string());
     for (const auto& s : source_splits) {
-      if (!by_source_split.count(s.name)) fail("ExampleGen: input_config split '{}' (pattern '{}') matched no examples", s.name, s.pattern);
+      if (!source_split_names.count(s.name)) fail("ExampleGen: input_config split '{}' (pattern '{}') matched no examples", s.name, s.pattern);
     }
 
-    // 2. Assign output splits: keep the source's own, or hash buckets (TFX's default 2:1).
-    bool source_has_splits = !by_source_split.count("");
-    std::map<std::string, std::vector<std::string>> splits;
+    // 3. Assign output splits: keep the source's own, or hash buckets (TFX's default 2:1).
+    bool source_has_splits = !source_split_names.count("");
+    std::vector<std::map<std::string, std::vector<std::string>>> assigned(units.size());  // [unit] output split -> examples
     std::vector<std::string> split_names;
     if (source_has_splits && !config.has_output_config) {
-      for (auto& [name, list] : by_source_split) splits[name] = std::move(list);
+      for (size_t u = rank; u < units.size(); u += ranks) assigned[u] = std::move(by_source_split[u]);
       for (const char* preferred : {"train", "eval"})
-        if (splits.count(preferred)) split_names.push_back(preferred);
-      for (const auto& [name, _] : splits)
+        if (source_split_names.count(preferred)) split_names.push_back(preferred);
+      for (const auto& name : source_split_names)
         if (name != "train" && name != "eval") split_names.push_back(name);
     } else {
-      if (source_has_splits && by_source_split.size() > 1) {
+      if (source_has_splits && source_split_names.size() > 1) {
         fail("ExampleGen: output_config.split_config needs a source without predefined splits ({} has {})",
-             base.string(), by_source_split.size());
+             base.string(), source_split_names.size());
       }
       // TFX's default: hash buckets train:eval = 2:1.
       std::vector<HashSplit> hash_splits = {{"train", 2}, {"eval", 1}};
@@ -237,53 +325,127 @@ class ExampleGenExecutor final : public Executor {
       uint64_t buckets = 0;
       for (const auto& s : hash_splits) buckets += s.buckets;
       for (const auto& s : hash_splits) split_names.push_back(s.name);
-      for (auto& [_, list] : by_source_split) {
-        for (auto& serialized : list) {
-          // Deterministic: the bucket depends only on the example's bytes.
-          uint64_t bucket = hash64(serialized) % buckets;
-          for (const auto& s : hash_splits) {
-            if (bucket < s.buckets) {
-              splits[s.name].push_back(std::move(serialized));
-              break;
+      for (size_t u = rank; u < units.size(); u += ranks) {
+        for (auto& [_, list] : by_source_split[u]) {
+          for (auto& serialized : list) {
+            // Deterministic: the bucket depends only on the example's bytes.
+            uint64_t bucket = hash64(serialized) % buckets;
+            for (const auto& s : hash_splits) {
+              if (bucket < s.buckets) {
+                assigned[u][s.name].push_back(std::move(serialized));
+                break;
+              }
+              bucket -= s.buckets;
             }
-            bucket -= s.buckets;
           }
         }
+        by_source_split[u].clear();
       }
     }
 
-    // 3. Write shards in parallel, each to a temp name renamed into place.
+    // 4. The layout: each unit's examples per output split, then the shards over them.
+    std::vector<std::map<std::string, uint64_t>> unit_counts(units.size());
+    {
+      json mine = json::array();
+      for (size_t u = rank; u < units.size(); u += ranks) {
+        json counts = json::object();
+        for (const auto& [split, list] : assigned[u]) counts[split] = list.size();
+        mine.push_back({u, counts});
+      }
+      for (const std::string& block : world.allgather_bytes(to_cbor(mine))) {
+        for (const json& entry : json::from_cbor(block)) unit_counts[entry.at(0).get<size_t>()] = entry.at(1).get<std::map<std::string, uint64_t>>();
+      }
+    }
     Artifact& out = outputs.at("examples").at(0);
     struct Shard { std::string split; size_t index, count, begin, end; };
     std::vector<Shard> shards;
     json counts = json::object();
     int64_t configured = config.num_shards;
     for (const auto& name : split_names) {
-      size_t n = splits[name].size();
+      size_t n = 0;
+      for (const auto& c : unit_counts)
+        if (auto it = c.find(name); it != c.end()) n += it->second;
       counts[name] = n;
       size_t count = configured > 0 ? static_cast<size_t>(configured) : std::clamp<size_t>((n + 19999) / 20000, 1, 64);
       count = std::max<size_t>(1, std::min(count, n));
       for (size_t i = 0; i < count; ++i) shards.push_back({name, i, count, n * i / count, n * (i + 1) / count});
     }
-    parallel_for(shards.size(), [&](size_t s) {
-      const Shard& shard = shards[s];
+
+    // 5. Send each run of examples to the rank that writes its shard.
+    std::vector<Chunk> local;
+    std::vector<json> to_rank(ranks, json::array());
+    for (size_t g = 0; g < shards.size(); ++g) {
+      const Shard& shard = shards[g];
+      size_t offset = 0;  // of unit u's examples in the split
+      for (size_t u = 0; u < units.size(); ++u) {
+        auto c = unit_counts[u].find(shard.split);
+        size_t n = c == unit_counts[u].end() ? 0 : c->second;
+        size_t begin = std::max(offset, shard.begin), end = std::min(offset + n, shard.end);
+        if (u % ranks == rank && begin < end) {
+          auto& list = assigned[u].at(shard.split);
+          auto first = list.begin() + static_cast<std::ptrdiff_t>(begin - offset), last = list.begin() + static_cast<std::ptrdiff_t>(end - offset);
+          if (g % ranks == rank) {
+            local.push_back({g, u, std::vector<std::string>(std::make_move_iterator(first), std::make_move_iterator(last))});
+          } else {
+            json records = json::array();
+            for (auto it = first; it != last; ++it) records.push_back(bytes_json(*it));
+            to_rank[g % ranks].push_back({g, u, std::move(records)});
+          }
+        }
+        offset += n;
+      }
+    }
+    assigned.clear();
+    if (ranks > 1) {
+      std::vector<std::string> send;
+      for (const json& j : to_rank) send.push_back(to_cbor(j));
+      to_rank.clear();
+      std::vector<std::string> received = world.alltoall_bytes(send);
+      send.clear();
+      for (size_t r = 0; r < ranks; ++r) {
+        if (r == rank) continue;
+        for (const json& entry : json::from_cbor(received[r])) {
+          Chunk chunk{entry.at(0).get<size_t>(), entry.at(1).get<size_t>(), {}};
+          for (const json& record : entry.at(2)) chunk.records.push_back(bytes_from_json(record));
+          local.push_back(std::move(chunk));
+        }
+        received[r].clear();
+      }
+    }
+    // A shard's examples in unit order.
+    std::sort(local.begin(), local.end(), [](const Chunk& a, const Chunk& b) { return std::tie(a.shard, a.unit) < std::tie(b.shard, b.unit); });
+    std::vector<size_t> mine;  // the shards this rank writes
+    for (size_t g = rank; g < shards.size(); g += ranks) mine.push_back(g);
+
+    // 6. Write this rank's shards in parallel, each to a temp name renamed into place.
+    parallel_for(mine.size(), [&](size_t m) {
+      const Shard& shard = shards[mine[m]];
       fs::path dir = fs::path(out.uri) / ("Split-" + shard.split);
       fs::create_directories(dir);
       fs::path file = dir / fmt::format("data_tfrecord-{:05}-of-{:05}.gz", shard.index, shard.count);
       fs::path tmp = dir / fmt::format(".{}", file.filename().string());  // hidden until complete
       TFRecordWriter writer(tmp);
-      const auto& list = splits.at(shard.split);
-      for (size_t i = shard.begin; i < shard.end; ++i) writer.write(list[i]);
+      size_t written = 0;
+      auto first = std::lower_bound(local.begin(), local.end(), mine[m], [](const Chunk& c, size_t g) { return c.shard < g; });
+      for (auto it = first; it != local.end() && it->shard == mine[m]; ++it) {
+        for (const auto& record : it->records) writer.write(record);
+        written += it->records.size();
+      }
+      if (written != shard.end - shard.begin) fail("ExampleGen: shard {} got {} of its {} examples", file.string(), written, shard.end - shard.begin);
       writer.close();
       fs::rename(tmp, file);
     });
+    // Rank 0 reports the execution done only when every rank's shards are in place.
+    world.barrier();
+    if (!world.is_chief()) return;
     out.set_split_names(split_names);
     out.properties["num_examples"] = counts;
     out.properties["input_format"] = format;
     if (!csv_columns.empty()) out.properties["csv_columns"] = report_csv_columns(csv_columns, total);
     std::string summary;
     for (const auto& name : split_names) summary += fmt::format(" {}={}", name, counts[name].get<uint64_t>());
-    spdlog::info("ExampleGen: {} examples from {} ({}):{}", total, base.string(), format, summary);
+    spdlog::info("ExampleGen: {} examples from {} ({}){}:{}", total, base.string(), format,
+                 ranks > 1 ? fmt::format(" on {} processes", ranks) : "", summary);
   }
 };
 
@@ -301,7 +463,8 @@ const ComponentRegistration& example_gen_registration() {
            {"output_config", optional_param(ParamType::Object)},
            {"num_shards", optional_param(ParamType::Int, 0)},
            {"null_values", optional_param(ParamType::List)},
-           {"column_types", optional_param(ParamType::Object)}},
+           {"column_types", optional_param(ParamType::Object)},
+           {"num_workers", num_workers_param("ExampleGen")}},
           [](const json& props) { parse_example_gen_config(props); }},
       [] { return std::make_unique<ExampleGenExecutor>(); },
       // The cache sees new data: input files' names, sizes and modification times.
@@ -317,6 +480,7 @@ std::shared_ptr<Component> ExampleGen(const ExampleGenArgs& args) {
   if (!args.output_config.is_null()) params["output_config"] = args.output_config;
   if (!args.null_values.is_null()) params["null_values"] = args.null_values;
   if (!args.column_types.is_null()) params["column_types"] = args.column_types;
+  if (args.num_workers != 1) params["num_workers"] = args.num_workers;  // when set: one process keeps its cache key
   return make_component(example_gen_registration(), {}, params);
 }
 

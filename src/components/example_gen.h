@@ -23,6 +23,8 @@ struct ExampleGenArgs {
   // ({"island": "BYTES"}; INT, FLOAT or BYTES).
   nlohmann::json null_values = nullptr;
   nlohmann::json column_types = nullptr;
+  // Processes (mpirun ranks) that share the input files; the files written equal one process's.
+  int num_workers = 1;
 };
 
 // ExampleGen's parameters, parsed and checked: built when the pipeline is built (errors name the

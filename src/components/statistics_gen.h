@@ -12,6 +12,8 @@ namespace litepipe {
 struct StatisticsGenArgs {
   Channel examples = {};
   std::vector<std::string> exclude_splits = {};
+  // Processes (mpirun ranks) that share the input files; the result equals one process's.
+  int num_workers = 1;
 };
 
 const ComponentRegistration& statistics_gen_registration();

@@ -1,21 +1,17 @@
 #include "components/trainer.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdlib>
-#include <thread>
 
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "components/artifact_io.h"
 #include "components/builtin_trainers.h"
+#include "components/workers.h"
 #include "eval/evaluate.h"
 #include "transform/transform_graph.h"
 #include "core/error.h"
 #include "core/files.h"
-#include "core/process.h"
 #include "core/shared_library.h"
 #include "distributed/world.h"
 #include "pipeline/runner.h"
@@ -51,17 +47,10 @@ int64_t num_steps(const json& props, const char* key) {
   return a["num_steps"].get<int64_t>();
 }
 
-constexpr int kMaxWorkers = 1024;
-
 // train_args.num_workers: how many processes train data-parallel (1: this one).
 int num_workers(const json& props) {
   const json& a = args_object(props, "train_args", {"num_steps", "num_workers"});
-  if (!a.contains("num_workers")) return 1;
-  const json& w = a["num_workers"];
-  if (!w.is_number_integer() || w.get<int64_t>() < 1 || w.get<int64_t>() > kMaxWorkers) {
-    fail("Trainer: train_args.num_workers must be an integer from 1 to {}, got {}", kMaxWorkers, w.dump());
-  }
-  return w.get<int>();
+  return checked_num_workers(a.contains("num_workers") ? a["num_workers"] : json(), "Trainer: train_args.num_workers");
 }
 
 std::vector<std::string> as_strings(const std::vector<fs::path>& paths) {
@@ -101,59 +90,6 @@ void finish_serving_model(const FnArgs& args, const std::string& entry) {
     fs::copy_file(fs::path(args.transform_output) / transform::kTransformGraphFile, dir / transform::kTransformGraphFile,
                   fs::copy_options::overwrite_existing);
   }
-}
-
-// The `litepipe` program that runs each worker (`litepipe execute --invocation FILE`):
-// LITEPIPE_PROGRAM, or this process when it is litepipe.
-fs::path litepipe_program() {
-  if (const char* program = std::getenv("LITEPIPE_PROGRAM"); program && *program) return program;
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec && self.filename() == "litepipe") return self;
-  fail("Trainer: train_args.num_workers > 1 starts `litepipe execute` under mpirun, but this program ({}) is not litepipe: "
-       "run the pipeline with `litepipe run`, or set LITEPIPE_PROGRAM to the litepipe program", self.string());
-}
-
-// Starts `mpirun -np K litepipe execute --invocation FILE` for this execution and waits: every
-// rank runs this executor again as one of K workers (run_as_worker); rank 0 writes the outputs.
-// Any rank's error fails the component with that rank's message.
-void launch_workers(int workers, const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext& context) {
-  fs::path dir = context.tmp_dir / "workers";
-  fs::create_directories(dir / "tmp");
-  fs::path invocation_file = dir / "invocation.json";
-  write_json_file_atomic(invocation_file, invocation_json("Trainer", {context.pipeline_root, context.component_id, context.execution_id, dir / "tmp"},
-                                                          inputs, outputs, props));
-  std::vector<std::string> command = {"mpirun", "-np", std::to_string(workers),
-                                      "--oversubscribe",      // more workers than cores still runs (slowly) instead of failing
-                                      "--bind-to", "none"};   // each rank's own threads (below) share the machine
-  if (::geteuid() == 0) command.push_back("--allow-run-as-root");
-  if (!std::getenv("OMP_NUM_THREADS")) {
-    // oneDNN's threads: the cores shared among the ranks, not every core for each.
-    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    command.insert(command.end(), {"-x", fmt::format("OMP_NUM_THREADS={}", std::max(1u, cores / static_cast<unsigned>(workers)))});
-  }
-  command.insert(command.end(), {litepipe_program().string(), "execute", "--invocation", invocation_file.string()});
-  spdlog::info("Trainer: {}", fmt::join(command, " "));
-  int status = 0;
-  try {
-    status = run_program(command);
-  } catch (const Error& e) {
-    fail("Trainer: train_args.num_workers {}: {} (mpirun is Open MPI's: apt-get install openmpi-bin)", workers, e.what());
-  }
-
-  std::vector<std::string> errors;
-  for (int rank = 0; rank < workers; ++rank) {
-    fs::path result = invocation_result_file(invocation_file, rank);
-    if (!fs::exists(result)) continue;
-    json reply = read_json_file(result);
-    if (reply.contains("error")) errors.push_back(fmt::format("rank {} of {}: {}", rank, workers, reply["error"].get<std::string>()));
-  }
-  if (!errors.empty()) fail("Trainer: {}", fmt::join(errors, "; "));
-  fs::path chief_result = invocation_result_file(invocation_file, 0);
-  if (status != 0 || !fs::exists(chief_result)) {
-    fail("Trainer: mpirun -np {} exited with status {} and no rank reported an error (see the log above)", workers, status);
-  }
-  outputs = artifact_map_from_json(read_json_file(chief_result).at("outputs"));
 }
 
 // This process is one rank of a data-parallel job: it runs run_fn, whose fit() trains with the
@@ -209,7 +145,7 @@ class TrainerExecutor final : public Executor {
     spdlog::info("Trainer: {}({}) with {} train / {} eval files, train_steps {}, eval_steps {}{}", entry, module, args.train_files.size(),
                  args.eval_files.size(), args.train_steps, args.eval_steps, workers > 1 ? fmt::format(", {} workers", workers) : "");
     if (workers > 1) {
-      launch_workers(workers, inputs, outputs, props, context);
+      launch_workers("Trainer", "train_args.num_workers", workers, inputs, outputs, props, context);
       return;
     }
     fs::create_directories(args.serving_model_dir);

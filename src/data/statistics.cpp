@@ -12,7 +12,9 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/progress.h"
+#include "data/quantile_sketch.h"
 #include "data/tfrecord.h"
+#include "distributed/world.h"
 #include "tensorflow/core/example/example.pb.h"
 
 namespace litepipe {
@@ -46,6 +48,7 @@ struct FeatureAccumulator {
   bool counts_overflow = false;
   uint64_t bytes_total_length = 0;
   std::vector<uint64_t> histogram;
+  QuantileSketch sketch;  // of the finite values
 
   template <typename T>
   void add_numbers(const T* values, int n) {
@@ -62,6 +65,7 @@ struct FeatureAccumulator {
       lo = std::min(lo, v);
       hi = std::max(hi, v);
       z += v == 0;
+      sketch.add(v);
     }
     sum += s;
     sum_sq += sq;
@@ -96,6 +100,46 @@ struct FeatureAccumulator {
     bytes_total_length += o.bytes_total_length;
     if (histogram.size() < o.histogram.size()) histogram.resize(o.histogram.size());
     for (size_t i = 0; i < o.histogram.size(); ++i) histogram[i] += o.histogram[i];
+    sketch.merge(o.sketch);
+  }
+
+  // A partial result as another rank receives it (CBOR: doubles and byte strings exactly).
+  nlohmann::json to_json() const {
+    nlohmann::json ints = nlohmann::json::array(), bytes = nlohmann::json::array();
+    for (const auto& [v, c] : int_counts) ints.push_back({v, c});
+    for (const auto& [v, c] : bytes_counts) bytes.push_back({nlohmann::json::binary(std::vector<uint8_t>(v.begin(), v.end())), c});
+    return {{"kind", kind}, {"type_conflicts", type_conflicts}, {"present", present}, {"min_values", min_values},
+            {"max_values", max_values}, {"total_values", total_values}, {"sum", sum}, {"sum_sq", sum_sq}, {"nans", nans},
+            {"infinities", infinities}, {"min", min}, {"max", max}, {"zeros", zeros}, {"int_counts", ints}, {"bytes_counts", bytes},
+            {"counts_overflow", counts_overflow}, {"bytes_total_length", bytes_total_length}, {"histogram", histogram},
+            {"sketch", sketch.to_json()}};
+  }
+
+  static FeatureAccumulator from_json(const nlohmann::json& j) {
+    FeatureAccumulator f;
+    f.kind = j.at("kind").get<int>();
+    f.type_conflicts = j.at("type_conflicts").get<uint64_t>();
+    f.present = j.at("present").get<uint64_t>();
+    f.min_values = j.at("min_values").get<uint64_t>();
+    f.max_values = j.at("max_values").get<uint64_t>();
+    f.total_values = j.at("total_values").get<uint64_t>();
+    f.sum = j.at("sum").get<double>();
+    f.sum_sq = j.at("sum_sq").get<double>();
+    f.nans = j.at("nans").get<uint64_t>();
+    f.infinities = j.at("infinities").get<uint64_t>();
+    f.min = j.at("min").get<double>();
+    f.max = j.at("max").get<double>();
+    f.zeros = j.at("zeros").get<uint64_t>();
+    for (const auto& e : j.at("int_counts")) f.int_counts[e.at(0).get<int64_t>()] = e.at(1).get<uint64_t>();
+    for (const auto& e : j.at("bytes_counts")) {
+      const auto& b = e.at(0).get_binary();
+      f.bytes_counts[std::string(b.begin(), b.end())] = e.at(1).get<uint64_t>();
+    }
+    f.counts_overflow = j.at("counts_overflow").get<bool>();
+    f.bytes_total_length = j.at("bytes_total_length").get<uint64_t>();
+    f.histogram = j.at("histogram").get<std::vector<uint64_t>>();
+    f.sketch = QuantileSketch::from_json(j.at("sketch"), "statistics partial result");
+    return f;
   }
 };
 
@@ -106,6 +150,19 @@ struct SplitAccumulator {
   void merge(const SplitAccumulator& o) {
     examples += o.examples;
     for (const auto& [name, acc] : o.features) features[name].merge(acc);
+  }
+
+  nlohmann::json to_json() const {
+    nlohmann::json f = nlohmann::json::object();
+    for (const auto& [name, acc] : features) f[name] = acc.to_json();
+    return {{"examples", examples}, {"features", f}};
+  }
+
+  static SplitAccumulator from_json(const nlohmann::json& j) {
+    SplitAccumulator a;
+    a.examples = j.at("examples").get<uint64_t>();
+    for (const auto& [name, f] : j.at("features").items()) a.features[name] = FeatureAccumulator::from_json(f);
+    return a;
   }
 };
 
@@ -186,16 +243,23 @@ void second_pass(const tensorflow::Example& example, const std::map<std::string,
 
 using ExampleVisitor = std::function<void(const tensorflow::Example&, SplitAccumulator&)>;
 
-// Runs `visit` over every file of every split in parallel; returns one merged accumulator per split.
+// Runs `visit` over every file of every split in parallel, one partial result per file; returns
+// one accumulator per split, the files' merged in file order. Sharded over ranks, this rank reads
+// files r, r + K, ... and the partial results are exchanged before the same merge, so the result
+// equals one process's, floating-point sums included.
 std::vector<SplitAccumulator> scan(const std::vector<SplitFiles>& splits, const ExampleVisitor& visit,
-                                   const std::string& label) {
+                                   const std::string& label, const distributed::World* world) {
   struct Task { size_t split; std::filesystem::path file; };
   std::vector<Task> tasks;
   for (size_t s = 0; s < splits.size(); ++s)
     for (const auto& f : splits[s].files) tasks.push_back({s, f});
   std::vector<SplitAccumulator> per_task(tasks.size());
+  const size_t ranks = world ? static_cast<size_t>(world->size()) : 1, rank = world ? static_cast<size_t>(world->rank()) : 0;
+  std::vector<size_t> mine;
+  for (size_t t = rank; t < tasks.size(); t += ranks) mine.push_back(t);
   Progress progress(label, 0);
-  parallel_for(tasks.size(), [&](size_t t) {
+  parallel_for(mine.size(), [&](size_t i) {
+    size_t t = mine[i];
     TFRecordReader reader(tasks[t].file);
     std::string record;
     tensorflow::Example example;
@@ -208,6 +272,16 @@ std::vector<SplitAccumulator> scan(const std::vector<SplitFiles>& splits, const 
     }
   });
   progress.finish();
+  if (ranks > 1) {
+    nlohmann::json partial = nlohmann::json::array();
+    for (size_t t : mine) partial.push_back({t, per_task[t].to_json()});
+    std::vector<uint8_t> cbor = nlohmann::json::to_cbor(partial);
+    std::vector<std::string> all = world->allgather_bytes(std::string(cbor.begin(), cbor.end()));
+    for (size_t r = 0; r < all.size(); ++r) {
+      if (r == rank) continue;
+      for (const auto& entry : nlohmann::json::from_cbor(all[r])) per_task[entry.at(0).get<size_t>()] = SplitAccumulator::from_json(entry.at(1));
+    }
+  }
   std::vector<SplitAccumulator> result(splits.size());
   for (size_t t = 0; t < tasks.size(); ++t) result[tasks[t].split].merge(per_task[t]);
   return result;
@@ -246,6 +320,19 @@ nlohmann::json feature_json(const FeatureAccumulator& f, uint64_t examples, cons
                           {"min", n > 0 ? f.min : 0.0}, {"max", n > 0 ? f.max : 0.0},
                           {"num_nan", f.nans}, {"num_inf", f.infinities}};
     if (range && !f.histogram.empty()) num["histogram"] = histogram_json(*range, f.histogram);
+    if (f.sketch.count() > 0) {
+      // Deciles from the sketch (exact up to QuantileSketch::kDefaultK values); the ends are
+      // the exact min and max.
+      nlohmann::json q = nlohmann::json::array();
+      for (int i = 0; i <= kQuantiles; ++i) {
+        double at = static_cast<double>(i) / kQuantiles;
+        double v = i == 0 ? f.min : i == kQuantiles ? f.max : f.sketch.quantile(at);
+        q.push_back({{"quantile", at}, {"value", v}});
+      }
+      num["median"] = f.sketch.quantile(0.5);
+      num["quantiles"] = q;
+      num["quantiles_exact"] = f.sketch.exact();
+    }
     j["num_stats"] = num;
   }
   if (f.kind == Feature::kInt64List && !f.counts_overflow) {
@@ -281,8 +368,8 @@ nlohmann::json feature_json(const FeatureAccumulator& f, uint64_t examples, cons
 
 }  // namespace
 
-std::map<std::string, nlohmann::json> compute_statistics(const std::vector<SplitFiles>& splits) {
-  auto first = scan(splits, first_pass, "StatisticsGen pass 1/2");
+std::map<std::string, nlohmann::json> compute_statistics(const std::vector<SplitFiles>& splits, const distributed::World* world) {
+  auto first = scan(splits, first_pass, "StatisticsGen pass 1/2", world);
 
   // Shared bucket edges: the range of each numeric feature over all splits.
   std::map<std::string, Range> ranges;
@@ -294,7 +381,7 @@ std::map<std::string, nlohmann::json> compute_statistics(const std::vector<Split
     }
   }
   auto second = scan(splits, [&](const tensorflow::Example& e, SplitAccumulator& acc) { second_pass(e, ranges, acc); },
-                     "StatisticsGen pass 2/2");
+                     "StatisticsGen pass 2/2", world);
 
   std::map<std::string, nlohmann::json> result;
   for (size_t s = 0; s < splits.size(); ++s) {

@@ -107,6 +107,70 @@ std::vector<int64_t> World::allgather(int64_t value) const {
   return all;
 }
 
+namespace {
+
+// Offsets of consecutive blocks of `sizes` bytes; the total must fit MPI's int displacements.
+std::vector<int> displacements(const std::vector<int>& sizes, const char* call) {
+  std::vector<int> at(sizes.size(), 0);
+  size_t total = 0;
+  for (size_t r = 0; r < sizes.size(); ++r) {
+    at[r] = static_cast<int>(total);
+    total += static_cast<size_t>(sizes[r]);
+    if (total > static_cast<size_t>(std::numeric_limits<int>::max())) fail("{}: {} bytes in all; at most {}", call, total, std::numeric_limits<int>::max());
+  }
+  return at;
+}
+
+std::vector<std::string> split_blocks(const std::string& buffer, const std::vector<int>& sizes, const std::vector<int>& at) {
+  std::vector<std::string> blocks;
+  for (size_t r = 0; r < sizes.size(); ++r) blocks.push_back(buffer.substr(static_cast<size_t>(at[r]), static_cast<size_t>(sizes[r])));
+  return blocks;
+}
+
+}  // namespace
+
+std::vector<std::string> World::allgather_bytes(const std::string& bytes) const {
+  if (size_ == 1) return {bytes};
+  int mine = count(bytes.size());
+  std::vector<int> sizes(static_cast<size_t>(size_));
+  check(MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather");
+  std::vector<int> at = displacements(sizes, "MPI_Allgatherv");
+  std::string buffer(static_cast<size_t>(at.back()) + static_cast<size_t>(sizes.back()), '\0');
+  check(MPI_Allgatherv(bytes.data(), mine, MPI_BYTE, buffer.data(), sizes.data(), at.data(), MPI_BYTE, MPI_COMM_WORLD), "MPI_Allgatherv");
+  return split_blocks(buffer, sizes, at);
+}
+
+std::vector<std::string> World::gather_bytes(const std::string& bytes, int root) const {
+  if (size_ == 1) return {bytes};
+  int mine = count(bytes.size());
+  std::vector<int> sizes(static_cast<size_t>(size_));
+  check(MPI_Gather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, root, MPI_COMM_WORLD), "MPI_Gather");
+  std::vector<int> at = rank_ == root ? displacements(sizes, "MPI_Gatherv") : std::vector<int>(sizes.size(), 0);
+  std::string buffer(rank_ == root ? static_cast<size_t>(at.back()) + static_cast<size_t>(sizes.back()) : 0, '\0');
+  check(MPI_Gatherv(bytes.data(), mine, MPI_BYTE, buffer.data(), sizes.data(), at.data(), MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Gatherv");
+  if (rank_ != root) return {};
+  return split_blocks(buffer, sizes, at);
+}
+
+std::vector<std::string> World::alltoall_bytes(const std::vector<std::string>& to_rank) const {
+  if (to_rank.size() != static_cast<size_t>(size_)) fail("alltoall_bytes: {} blocks for {} ranks", to_rank.size(), size_);
+  if (size_ == 1) return to_rank;
+  std::vector<int> send_sizes, recv_sizes(static_cast<size_t>(size_));
+  std::string send;
+  for (const auto& block : to_rank) {
+    send_sizes.push_back(count(block.size()));
+    send += block;
+  }
+  std::vector<int> send_at = displacements(send_sizes, "MPI_Alltoallv");
+  check(MPI_Alltoall(send_sizes.data(), 1, MPI_INT, recv_sizes.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Alltoall");
+  std::vector<int> recv_at = displacements(recv_sizes, "MPI_Alltoallv");
+  std::string buffer(static_cast<size_t>(recv_at.back()) + static_cast<size_t>(recv_sizes.back()), '\0');
+  check(MPI_Alltoallv(send.data(), send_sizes.data(), send_at.data(), MPI_BYTE, buffer.data(), recv_sizes.data(), recv_at.data(), MPI_BYTE,
+                      MPI_COMM_WORLD),
+        "MPI_Alltoallv");
+  return split_blocks(buffer, recv_sizes, recv_at);
+}
+
 void World::barrier() const {
   if (size_ == 1) return;
   check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");

@@ -36,6 +36,15 @@ class World {
   void broadcast(uint64_t& value, int root = 0) const;
   // One value from each rank, in rank order (MPI_Allgather).
   std::vector<int64_t> allgather(int64_t value) const;
+  // Byte strings of any length, one per rank (what sharded components exchange: their
+  // serialized partial results), returned in rank order. Sizes first (MPI_Allgather /
+  // MPI_Alltoall), then the bytes (the -v variants). Outside a launcher they are the identity.
+  // Each rank's bytes on every rank (MPI_Allgatherv).
+  std::vector<std::string> allgather_bytes(const std::string& bytes) const;
+  // Each rank's bytes on rank `root` (MPI_Gatherv); the other ranks get an empty list.
+  std::vector<std::string> gather_bytes(const std::string& bytes, int root = 0) const;
+  // to_rank[r] goes to rank r; returns what each rank sent this one (MPI_Alltoallv).
+  std::vector<std::string> alltoall_bytes(const std::vector<std::string>& to_rank) const;
   // Waits for every rank (MPI_Barrier).
   void barrier() const;
   // Ends every rank of the job (MPI_Abort), so that none waits forever in a collective for a

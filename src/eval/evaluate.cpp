@@ -17,6 +17,7 @@
 #include "core/hashing.h"
 #include "core/parallel.h"
 #include "data/tfrecord.h"
+#include "distributed/world.h"
 #include "eval/eval_model.h"
 #include "transform/transform_graph.h"
 #include "tensorflow/core/example/example.pb.h"
@@ -52,6 +53,7 @@ struct ExampleTable {
   // are left out of the table, counted, and the first is named in the log.
   int64_t without_label = 0;
   std::string first_without_label;
+  std::pair<size_t, int64_t> first_without_label_origin = {std::numeric_limits<size_t>::max(), 0};
 
   std::string where(int64_t i) const {
     const auto& [file, record] = origin[static_cast<size_t>(i)];
@@ -77,7 +79,10 @@ void remove_unlabeled(ExampleTable& table, const std::vector<char>& unlabeled) {
   size_t kept = 0;
   for (size_t i = 0; i < unlabeled.size(); ++i) {
     if (unlabeled[i]) {
-      if (table.without_label++ == 0) table.first_without_label = table.where(static_cast<int64_t>(i));
+      if (table.without_label++ == 0) {
+        table.first_without_label = table.where(static_cast<int64_t>(i));
+        table.first_without_label_origin = table.origin[i];
+      }
       continue;
     }
     if (kept != i) {
@@ -95,7 +100,6 @@ void remove_unlabeled(ExampleTable& table, const std::vector<char>& unlabeled) {
     ++kept;
   }
   if (kept == unlabeled.size()) return;
-  if (kept == 0) fail("{}: no example has a value for the label (every one is missing)", table.files.front().string());
   for (auto& [feature, values] : table.inputs) values.resize(kept * static_cast<size_t>(table.widths.at(feature)));
   table.label_values.resize(kept);
   table.labels.resize(kept);
@@ -107,15 +111,16 @@ void remove_unlabeled(ExampleTable& table, const std::vector<char>& unlabeled) {
 }
 
 // With `transform` (TFMA's preprocessing_function_names), the label and slicing features are
-// looked up in the transformed example first; model inputs always take the raw features.
+// looked up in the transformed example first; model inputs always take the raw features. One of
+// `ranks` processes reads files rank, rank + ranks, ... (the table may be empty).
 ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<std::string, int64_t>& widths,
                            const std::string& label_key, const std::vector<std::string>& slice_features, size_t threads,
-                           const transform::TransformGraph* transform) {
+                           const transform::TransformGraph* transform, size_t rank, size_t ranks) {
   if (files.empty()) fail("evaluation: no example files");
   // Records are read (and inflated) in order, then decoded side by side.
   std::vector<std::string> records;
   ExampleTable table;
-  for (size_t f = 0; f < files.size(); ++f) {
+  for (size_t f = rank; f < files.size(); f += ranks) {
     TFRecordReader reader(files[f]);
     std::string record;
     while (reader.next(record)) {
@@ -123,7 +128,6 @@ ExampleTable read_examples(const std::vector<fs::path>& files, const std::map<st
       table.origin.emplace_back(f, static_cast<int64_t>(reader.records_read()) - 1);
     }
   }
-  if (records.empty()) fail("{}: no examples to evaluate", files.front().string());
   table.size = static_cast<int64_t>(records.size());
   table.files = files;
   table.widths = widths;
@@ -254,10 +258,19 @@ struct ModelOutputs {
 };
 
 // The outputs of every example, batch by batch; workers take every `workers`-th batch. An output
-// is [batch, width], or [batch] (one value per example).
+// is [batch, width], or [batch] (one value per example). A batch never spans two files, so each
+// example is predicted in the same batch however the files are shared among processes.
 ModelOutputs predict_all(EvalModel& model, const ExampleTable& table, int64_t batch_size, size_t threads) {
   if (model.max_batch() > 0) batch_size = std::min(batch_size, model.max_batch());
-  int64_t batches = (table.size + batch_size - 1) / batch_size;
+  std::vector<int64_t> starts;  // first row of each batch
+  for (int64_t i = 0; i < table.size; ++i) {
+    auto at = static_cast<size_t>(i);
+    if (starts.empty() || i - starts.back() == batch_size || table.origin[at].first != table.origin[at - 1].first) starts.push_back(i);
+  }
+  auto batches = static_cast<int64_t>(starts.size());
+  if (batches == 0) return {};
+  starts.push_back(table.size);
+  auto rows_of = [&](int64_t b) { return starts[static_cast<size_t>(b) + 1] - starts[static_cast<size_t>(b)]; };
   size_t workers = std::min<size_t>(threads == 0 ? default_threads() : threads, static_cast<size_t>(batches));
   model.prepare_workers(workers);
   std::vector<nn::Tensor> outputs(static_cast<size_t>(batches));
@@ -265,7 +278,7 @@ ModelOutputs predict_all(EvalModel& model, const ExampleTable& table, int64_t ba
     // The workers already use the cores; their kernels must not each start a thread team too.
     if (workers > 1) omp_set_num_threads(1);
     for (auto b = static_cast<int64_t>(worker); b < batches; b += static_cast<int64_t>(workers)) {
-      int64_t begin = b * batch_size, rows = std::min(table.size, begin + batch_size) - begin;
+      int64_t begin = starts[static_cast<size_t>(b)], rows = rows_of(b);
       std::map<std::string, nn::Tensor> batch;
       for (const auto& [feature, width] : table.widths) {
         nn::Tensor x({rows, width});
@@ -281,7 +294,7 @@ ModelOutputs predict_all(EvalModel& model, const ExampleTable& table, int64_t ba
   out.values.reserve(static_cast<size_t>(table.size * out.width));
   for (int64_t b = 0; b < batches; ++b) {
     const nn::Tensor& y = outputs[static_cast<size_t>(b)];
-    int64_t rows = std::min(table.size, (b + 1) * batch_size) - b * batch_size;
+    int64_t rows = rows_of(b);
     bool ok = y.rank() == 2 ? y.dim(0) == rows && y.dim(1) == out.width && out.width >= 1 : y.rank() == 1 && y.dim(0) == rows && out.width == 1;
     if (!ok) {
       fail("{}: output shape {} for a batch of {}; expected [batch, classes] probabilities, or [batch, 1] or [batch]: one value per "
@@ -291,6 +304,84 @@ ModelOutputs predict_all(EvalModel& model, const ExampleTable& table, int64_t ba
     out.values.insert(out.values.end(), y.data(), y.data() + y.size());
   }
   return out;
+}
+
+// Sharded evaluation: every rank's examples (all but the model inputs, which prediction used up)
+// and model outputs, gathered on rank 0 in file order, which is the order one process reads
+// them in: the metrics computed from them are one process's. The predictions, not partial
+// metrics, travel because AUC's exact rank statistic and the bootstrap need every example; they
+// are small beside the examples each rank read.
+void gather_on_chief(const distributed::World& world, ExampleTable& table, ModelOutputs& outputs, std::optional<ModelOutputs>& baseline_outputs) {
+  json rows = json::array();
+  for (size_t i = 0; i < static_cast<size_t>(table.size); ++i) {
+    std::string proto = table.slice_protos[i].SerializeAsString();
+    rows.push_back({table.origin[i].first, table.origin[i].second, table.label_values[i], table.labels[i], table.label_is_class_id[i] != 0,
+                    table.slice_values[i], json::binary(std::vector<uint8_t>(proto.begin(), proto.end()))});
+  }
+  json mine = {{"rows", std::move(rows)},
+               {"width", outputs.width},
+               {"values", outputs.values},
+               {"baseline_width", baseline_outputs ? baseline_outputs->width : 0},
+               {"baseline_values", baseline_outputs ? baseline_outputs->values : std::vector<float>()},
+               {"without_label", table.without_label},
+               {"first_without_label", {table.first_without_label_origin.first, table.first_without_label_origin.second}}};
+  std::vector<uint8_t> cbor = json::to_cbor(mine);
+  std::vector<std::string> blocks = world.gather_bytes(std::string(cbor.begin(), cbor.end()));
+  if (!world.is_chief()) return;
+
+  struct Row {
+    std::pair<size_t, int64_t> origin;
+    size_t block, index;
+  };
+  std::vector<json> parts;
+  std::vector<Row> order;
+  ExampleTable merged;
+  merged.files = table.files;
+  merged.widths = table.widths;
+  merged.slice_features = table.slice_features;
+  ModelOutputs merged_outputs, merged_baseline;
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    parts.push_back(json::from_cbor(blocks[b]));
+    blocks[b].clear();
+    const json& part = parts.back();
+    for (size_t i = 0; i < part.at("rows").size(); ++i) {
+      const json& row = part["rows"][i];
+      order.push_back({{row.at(0).get<size_t>(), row.at(1).get<int64_t>()}, b, i});
+    }
+    if (!part.at("rows").empty()) {
+      merged_outputs.width = part.at("width").get<int64_t>();
+      merged_baseline.width = part.at("baseline_width").get<int64_t>();
+    }
+    merged.without_label += part.at("without_label").get<int64_t>();
+    std::pair<size_t, int64_t> first = {part.at("first_without_label").at(0).get<size_t>(), part.at("first_without_label").at(1).get<int64_t>()};
+    if (first < merged.first_without_label_origin) {
+      merged.first_without_label_origin = first;
+      merged.first_without_label = fmt::format("{}: record {}", table.files[first.first].string(), first.second);
+    }
+  }
+  std::sort(order.begin(), order.end(), [](const Row& a, const Row& c) { return a.origin < c.origin; });
+  merged.size = static_cast<int64_t>(order.size());
+  for (const Row& r : order) {
+    const json& part = parts[r.block];
+    const json& row = part["rows"][r.index];
+    merged.origin.push_back(r.origin);
+    merged.label_values.push_back(row.at(2).get<double>());
+    merged.labels.push_back(row.at(3).get<int64_t>());
+    merged.label_is_class_id.push_back(row.at(4).get<bool>() ? 1 : 0);
+    merged.slice_values.push_back(row.at(5).get<std::vector<std::vector<std::string>>>());
+    const auto& proto = row.at(6).get_binary();
+    merged.slice_protos.emplace_back();
+    if (!merged.slice_protos.back().ParseFromArray(proto.data(), static_cast<int>(proto.size()))) fail("evaluation: a rank sent a bad slice record");
+    auto copy_row = [&](const char* key, int64_t width, ModelOutputs& to) {
+      const json& values = part.at(key);
+      for (int64_t c = 0; c < width; ++c) to.values.push_back(values.at(r.index * static_cast<size_t>(width) + static_cast<size_t>(c)).get<float>());
+    };
+    copy_row("values", merged_outputs.width, merged_outputs);
+    if (baseline_outputs) copy_row("baseline_values", merged_baseline.width, merged_baseline);
+  }
+  table = std::move(merged);
+  outputs = std::move(merged_outputs);
+  if (baseline_outputs) baseline_outputs = std::move(merged_baseline);
 }
 
 // How the error messages name a model's output.
@@ -675,21 +766,32 @@ EvaluationResult evaluate(const EvaluationRequest& request) {
   std::optional<transform::TransformGraph> transform;
   if (!spec.preprocessing_function_names.empty()) transform = load_model_transform(request.model_uri);
   check_features_in_schema(request, spec, transform ? &*transform : nullptr);
+  const size_t ranks = request.world ? static_cast<size_t>(request.world->size()) : 1;
+  const size_t rank = request.world ? static_cast<size_t>(request.world->rank()) : 0;
   ExampleTable table = read_examples(request.example_files, widths, spec.label_key, slice_features, request.threads,
-                                     transform ? &*transform : nullptr);
+                                     transform ? &*transform : nullptr, rank, ranks);
   ModelOutputs outputs = predict_all(*model, table, request.batch_size, request.threads);
+  std::optional<ModelOutputs> baseline_outputs;
+  if (baseline) baseline_outputs = predict_all(*baseline, table, request.batch_size, request.threads);
+  if (ranks > 1) {
+    gather_on_chief(*request.world, table, outputs, baseline_outputs);
+    if (!request.world->is_chief()) return {};  // rank 0 computes and writes the results
+  }
+  if (table.size == 0) {
+    if (table.without_label > 0) fail("{}: no example has a value for the label (every one is missing)", request.example_files.front().string());
+    fail("{}: no examples to evaluate", request.example_files.front().string());
+  }
   // Regression or classification, by the model's output width and the metrics configured.
   const int64_t width = outputs.width;
   const ProblemType problem_type = config.problem_type_for(width, output_text(*model, width));
   Predictions predictions = make_predictions(*model, std::move(outputs), problem_type, table, spec.label_key);
   std::optional<Predictions> baseline_predictions;
   if (baseline) {
-    ModelOutputs baseline_outputs = predict_all(*baseline, table, request.batch_size, request.threads);
-    if (baseline_outputs.width != width) {
-      fail("{}: the baseline model gives {} {} per example, the candidate {}", baseline->path().string(), baseline_outputs.width,
+    if (baseline_outputs->width != width) {
+      fail("{}: the baseline model gives {} {} per example, the candidate {}", baseline->path().string(), baseline_outputs->width,
            problem_type == ProblemType::Regression ? "values" : "classes", width);
     }
-    baseline_predictions = make_predictions(*baseline, std::move(baseline_outputs), problem_type, table, spec.label_key);
+    baseline_predictions = make_predictions(*baseline, std::move(*baseline_outputs), problem_type, table, spec.label_key);
   }
 
   EvaluationResult result;

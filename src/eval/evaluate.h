@@ -28,6 +28,9 @@
 namespace tensorflow {
 class Feature;
 }
+namespace litepipe::distributed {
+class World;
+}
 
 namespace litepipe::eval {
 
@@ -56,6 +59,11 @@ struct EvaluationRequest {
   // preprocessing_function_names, an output of the model's transform graph).
   std::optional<std::set<std::string>> schema_features;
   std::string schema_origin;  // the schema file, for errors
+  // Sharded over a world of K ranks (every rank calls evaluate with the same request): rank r
+  // reads and predicts example files r, r + K, ...; rank 0 gathers the predictions in file order,
+  // computes the metrics and writes the files, equal to one process's; the other ranks return an
+  // empty result. Null: this process does it all.
+  const distributed::World* world = nullptr;
 };
 
 struct ModelInfo {
