@@ -31,11 +31,11 @@ int main(int argc, char** argv) {
   for (int run = 0; run < 3; ++run) {
     double total = 0;
     for (bool lite : {false, true}) {
-      eval::EvaluationRequest request{.config = eval::parse_eval_config(lite ? lite_config : config),
-                                      .example_files = files,
-                                      .model_uri = argv[lite ? 2 : 1],
-                                      .baseline_model_uri = std::nullopt,
-                                      .output_dir = out / (lite ? "lite" : "full")};
+      eval::EvaluationRequest request;
+      request.config = eval::parse_eval_config(lite ? lite_config : config);
+      request.example_files = files;
+      request.model_uri = argv[lite ? 2 : 1];
+      request.output_dir = out / (lite ? "lite" : "full");
       auto start = std::chrono::steady_clock::now();
       eval::EvaluationResult result = eval::evaluate(request);
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
