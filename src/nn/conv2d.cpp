@@ -4,6 +4,7 @@
 // cached per batch size.
 #include <algorithm>
 #include <map>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 
@@ -118,14 +119,29 @@ class Convolution {
     memory::dims strides = {strides_[0], strides_[1]}, pad_l = {h_.pad_before, w_.pad_before},
                  pad_r = {h_.pad_after, w_.pad_after};
     auto alg = algorithm::convolution_direct;
-    auto fd = bias_ ? convolution_forward::desc(prop_kind::forward_training, alg, src, weights_any, bias, dst, strides, pad_l, pad_r)
-                    : convolution_forward::desc(prop_kind::forward_training, alg, src, weights_any, dst, strides, pad_l, pad_r);
-    convolution_forward::primitive_desc fwd_pd(fd, cpu_engine());
-    convolution_backward_data::primitive_desc bd_pd(
-        convolution_backward_data::desc(alg, src, weights_any, dst, strides, pad_l, pad_r), cpu_engine(), fwd_pd);
-    auto wd = bias_ ? convolution_backward_weights::desc(alg, src, weights_any, bias, dst, strides, pad_l, pad_r)
-                    : convolution_backward_weights::desc(alg, src, weights_any, dst, strides, pad_l, pad_r);
-    convolution_backward_weights::primitive_desc bw_pd(wd, cpu_engine(), fwd_pd);
+    // Where no optimized kernel takes oneDNN's preferred layout it falls back to a reference
+    // kernel (orders of magnitude slower); the plain HWIO layout always has im2col + GEMM.
+    auto reference = [](const auto& pd) { return std::string_view(pd.impl_info_str()).starts_with("ref"); };
+    auto forward_pd = [&](const memory::desc& weights) {
+      auto fd = bias_ ? convolution_forward::desc(prop_kind::forward_training, alg, src, weights, bias, dst, strides, pad_l, pad_r)
+                      : convolution_forward::desc(prop_kind::forward_training, alg, src, weights, dst, strides, pad_l, pad_r);
+      return convolution_forward::primitive_desc(fd, cpu_engine());
+    };
+    convolution_forward::primitive_desc fwd_pd = forward_pd(weights_any);
+    if (reference(fwd_pd)) fwd_pd = forward_pd(weights_plain);
+    auto backward_data_pd = [&](const memory::desc& weights) {
+      return convolution_backward_data::primitive_desc(convolution_backward_data::desc(alg, src, weights, dst, strides, pad_l, pad_r),
+                                                       cpu_engine(), fwd_pd);
+    };
+    convolution_backward_data::primitive_desc bd_pd = backward_data_pd(weights_any);
+    if (reference(bd_pd)) bd_pd = backward_data_pd(weights_plain);
+    auto backward_weights_pd = [&](const memory::desc& weights) {
+      auto wd = bias_ ? convolution_backward_weights::desc(alg, src, weights, bias, dst, strides, pad_l, pad_r)
+                      : convolution_backward_weights::desc(alg, src, weights, dst, strides, pad_l, pad_r);
+      return convolution_backward_weights::primitive_desc(wd, cpu_engine(), fwd_pd);
+    };
+    convolution_backward_weights::primitive_desc bw_pd = backward_weights_pd(weights_any);
+    if (reference(bw_pd)) bw_pd = backward_weights_pd(weights_plain);
 
     Kernels k{src, weights_plain, bias, dst, convolution_forward(fwd_pd), convolution_backward_data(bd_pd), convolution_backward_weights(bw_pd)};
     if (fwd_pd.weights_desc() != weights_plain) {
