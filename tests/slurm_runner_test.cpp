@@ -316,6 +316,12 @@ class SlurmRunnerTest : public testing::TempDirTest {
 };
 
 TEST_F(SlurmRunnerTest, PipelineAsSlurmJobsEqualsALocalRun) {
+  // StatisticsGen on two processes: its job asks Slurm for two tasks and runs mpirun inside.
+  std::string text = file_text(file_);
+  const std::string statistics = "  - component: StatisticsGen\n    inputs: {examples: ExampleGen.examples}\n";
+  ASSERT_NE(text.find(statistics), std::string::npos);
+  text.replace(text.find(statistics), statistics.size(), statistics + "    parameters: {num_workers: 2}\n");
+  write_file_atomic(file_, text);
   Pipeline pipeline = load_pipeline_file(file_, builtin_components());
   // Executors in their own processes, like the jobs (a model's ONNX file names its layers from
   // counters of the process that built it).
@@ -349,6 +355,8 @@ TEST_F(SlurmRunnerTest, PipelineAsSlurmJobsEqualsALocalRun) {
   EXPECT_EQ(after("ExampleValidator"), sorted({id("StatisticsGen"), id("SchemaGen")}));
   EXPECT_EQ(after("Transform"), sorted({id("ExampleGen"), id("SchemaGen")}));
   EXPECT_EQ(after("Evaluator"), sorted({id("ExampleGen"), id("Trainer")}));
+  EXPECT_NE(output_of("scontrol show job " + id("StatisticsGen")).find("NumTasks=2"), std::string::npos);
+  EXPECT_NE(output_of("scontrol show job " + id("SchemaGen")).find("NumTasks=1"), std::string::npos);
   // Every job was submitted before any finished, and each one's end was reported.
   EXPECT_LT(log.rfind(": Slurm job "), log.find(" COMPLETED")) << log;
   for (const auto& c : local.components) EXPECT_NE(log.find(fmt::format("{}: job {} COMPLETED", c.component_id, id(c.component_id))), std::string::npos) << log;

@@ -196,12 +196,27 @@ class SlurmRun {
   }
 
  private:
+  // The processes a component runs on: its `num_workers` (the sharded data components) or
+  // `train_args.num_workers` (the Trainer), validated when the pipeline was built; else 1.
+  static int processes_of(const Component& c) {
+    const nlohmann::json& props = c.exec_properties();
+    const nlohmann::json* value = nullptr;
+    if (auto it = props.find("num_workers"); it != props.end()) value = &*it;
+    if (auto args = props.find("train_args"); args != props.end() && args->is_object()) {
+      if (auto it = args->find("num_workers"); it != args->end()) value = &*it;
+    }
+    return value && value->is_number_integer() ? value->get<int>() : 1;
+  }
+
   std::string submit(const Component& c, const SlurmJob& j, const fs::path& script, const CompileOptions& job) {
     std::vector<std::string> args = {"sbatch", "--parsable", "--job-name=" + pipeline_.name + ":" + c.id(),
                                      "--output=" + j.log_file.string(), "--chdir=" + job.pipeline_root,
                                      // Slurm itself drops a job whose upstream failed, should this runner be gone.
                                      "--kill-on-invalid-dep=yes"};
     if (!options_.partition.empty()) args.push_back("--partition=" + options_.partition);
+    // A component on several processes starts `mpirun -np K` inside its job: the job asks for K
+    // tasks, so that Slurm gives each process its own core (and Open MPI finds K slots).
+    if (int workers = processes_of(c); workers > 1) args.push_back(fmt::format("--ntasks={}", workers));
     if (!j.after.empty()) args.push_back("--dependency=afterok:" + joined(j.after, ":"));
     args.push_back(script.string());
     args.push_back(fs::absolute(options_.program).string());
