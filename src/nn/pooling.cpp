@@ -58,48 +58,48 @@ class MaxPool2DKernel {
 
   // dx = dy routed to each window's winner (dx's previous values are overwritten).
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) const {
-    const int64_t n = x.dim(0), ih = in_[0], iw = in_[1], c = in_[2], oh = h_.out, ow = w_.out;
-    const float *src = x.data(), *max = y.data(), *grad = dy.data();
-    float* out = dx.data();
+    const int64_t n = x.dim(0);
     // One image per task: overlapping windows add into the same input pixels of their image only.
 #pragma omp parallel
     {
-    std::vector<uint32_t> pending(static_cast<size_t>(c));
+      std::vector<uint32_t> pending(static_cast<size_t>(in_[2]));
 #pragma omp for
-    for (int64_t b = 0; b < n; ++b) {
-      std::fill_n(out + b * ih * iw * c, ih * iw * c, 0.0f);
-      for (int64_t oy = 0; oy < oh; ++oy) {
-        const int64_t top = oy * strides_[0] - h_.pad_before;
-        const int64_t y0 = std::max<int64_t>(top, 0), y1 = std::min<int64_t>(top + pool_[0], ih);
-        for (int64_t ox = 0; ox < ow; ++ox) {
-          const int64_t left = ox * strides_[1] - w_.pad_before;
-          const int64_t x0 = std::max<int64_t>(left, 0), x1 = std::min<int64_t>(left + pool_[1], iw);
-          const int64_t at = ((b * oh + oy) * ow + ox) * c;
-          // pending[k]: the gradient not yet routed (its bits); the first position equal to the
-          // maximum takes it. A NaN window has no winner and passes none. Bit masks rather than
-          // branches, so that the compiler vectorizes over channels.
-          std::copy_n(reinterpret_cast<const uint32_t*>(grad + at), c, pending.data());
-          uint32_t* __restrict left_over = pending.data();
-          const float* __restrict winner = max + at;
-          for (int64_t iy = y0; iy < y1; ++iy) {
-            for (int64_t ix = x0; ix < x1; ++ix) {
-              const int64_t from = ((b * ih + iy) * iw + ix) * c;
-              const float* __restrict in = src + from;
-              float* __restrict to = out + from;
-              for (int64_t k = 0; k < c; ++k) {
-                const uint32_t wins = -static_cast<uint32_t>(in[k] == winner[k]);
-                to[k] += std::bit_cast<float>(left_over[k] & wins);
-                left_over[k] &= ~wins;
-              }
+      for (int64_t b = 0; b < n; ++b) backward_image(b, x.data(), y.data(), dy.data(), dx.data(), pending.data());
+    }
+  }
+
+ private:
+  // pending[k]: the gradient of the current window not yet routed (its bits); the first position
+  // equal to the maximum takes it. A NaN window has no winner and passes none. Bit masks rather
+  // than branches, so that the compiler vectorizes over channels.
+  void backward_image(int64_t b, const float* src, const float* max, const float* grad, float* out, uint32_t* __restrict pending) const {
+    const int64_t ih = in_[0], iw = in_[1], c = in_[2], oh = h_.out, ow = w_.out;
+    std::fill_n(out + b * ih * iw * c, ih * iw * c, 0.0f);
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      const int64_t top = oy * strides_[0] - h_.pad_before;
+      const int64_t y0 = std::max<int64_t>(top, 0), y1 = std::min<int64_t>(top + pool_[0], ih);
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        const int64_t left = ox * strides_[1] - w_.pad_before;
+        const int64_t x0 = std::max<int64_t>(left, 0), x1 = std::min<int64_t>(left + pool_[1], iw);
+        const int64_t at = ((b * oh + oy) * ow + ox) * c;
+        std::copy_n(reinterpret_cast<const uint32_t*>(grad + at), c, pending);
+        const float* __restrict winner = max + at;
+        for (int64_t iy = y0; iy < y1; ++iy) {
+          for (int64_t ix = x0; ix < x1; ++ix) {
+            const int64_t from = ((b * ih + iy) * iw + ix) * c;
+            const float* __restrict in = src + from;
+            float* __restrict to = out + from;
+            for (int64_t k = 0; k < c; ++k) {
+              const uint32_t wins = -static_cast<uint32_t>(in[k] == winner[k]);
+              to[k] += std::bit_cast<float>(pending[k] & wins);
+              pending[k] &= ~wins;
             }
           }
         }
       }
     }
-    }
   }
 
- private:
   Shape in_;
   std::vector<int64_t> pool_, strides_;
   Window1D h_{}, w_{};
