@@ -1,10 +1,60 @@
 #include "tflite/runtime/kernels/gemm.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "nn/dnnl_util.h"
 
 namespace litepipe::tfl {
+namespace {
+
+// One row of c: (a_row - zero point) widened to int16 (|v| <= 255), then int16 x int16 dot
+// products into int32, which vectorize as vpmaddwd: pair sums of at most 2 * 255 * 128 cannot
+// saturate. k <= kExactDepth keeps every partial sum in int32.
+constexpr int64_t kExactDepth = (int64_t{1} << 31) / (255 * 128) - 1;
+
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void gemm_s8_row(int64_t n, int64_t k, const int8_t* __restrict__ a, int32_t a_zero_point, const int8_t* __restrict__ b, int16_t* __restrict__ row,
+                 int32_t* __restrict__ c) {
+  for (int64_t i = 0; i < k; ++i) row[i] = static_cast<int16_t>(a[i] - a_zero_point);
+  for (int64_t j = 0; j < n; ++j) {
+    const int8_t* bj = b + j * k;
+    int32_t sum = 0;
+    for (int64_t i = 0; i < k; ++i) sum += int32_t{row[i]} * int32_t{bj[i]};
+    c[j] = sum;
+  }
+}
+
+// The same beyond kExactDepth: int64 sums wrapped to int32, as an int32 accumulator wraps.
+void gemm_s8_row_deep(int64_t n, int64_t k, const int8_t* a, int32_t a_zero_point, const int8_t* b, int32_t* c) {
+  for (int64_t j = 0; j < n; ++j) {
+    int64_t sum = 0;
+    for (int64_t i = 0; i < k; ++i) sum += int64_t{a[i] - a_zero_point} * b[j * k + i];
+    c[j] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(sum)));
+  }
+}
+
+void gemm_s8_exact(int64_t m, int64_t n, int64_t k, const int8_t* a, int32_t a_zero_point, const int8_t* b, int32_t* c, int64_t single_thread_below) {
+#pragma omp parallel if (m * n * k >= single_thread_below)
+  {
+    std::vector<int16_t> row(k <= kExactDepth ? static_cast<size_t>(k) : 0);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < m; ++r) {
+      if (k <= kExactDepth) gemm_s8_row(n, k, a + r * k, a_zero_point, b, row.data(), c + r * n);
+      else gemm_s8_row_deep(n, k, a + r * k, a_zero_point, b, c + r * n);
+    }
+  }
+}
+
+}  // namespace
+
+bool onednn_int8_exact() {
+  // AVX-512 VNNI's vpdpbusd sums u8 x s8 products straight into int32 (AVX-VNNI, not checked
+  // against the real runtime, takes the exact path too).
+  static const bool exact = (static_cast<unsigned>(dnnl::get_effective_cpu_isa()) & static_cast<unsigned>(dnnl::cpu_isa::avx512_core_vnni)) ==
+                            static_cast<unsigned>(dnnl::cpu_isa::avx512_core_vnni);
+  return exact;
+}
 
 void gemm_f32_nt(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
   if (m == 0 || n == 0 || k == 0) return;
@@ -18,6 +68,7 @@ void gemm_s8_nt(int64_t m, int64_t n, int64_t k, const int8_t* a, int8_t a_zero_
     std::fill(c, c + m * n, 0);
     return;
   }
+  if (!onednn_int8_exact()) return gemm_s8_exact(m, n, k, a, a_zero_point, b, c, single_thread_below);
   ThreadLimit limit(m * n * k < single_thread_below);
   const int32_t zero = 0;
   dnnl_gemm_s8s8s32('N', 'T', 'F', m, n, k, 1.0f, a, k, a_zero_point, b, k, 0, 0.0f, c, n, &zero);
