@@ -5,6 +5,7 @@
 // the model check when it is loaded, or by a kernel's Prepare — or run as TFLite would.
 #include <omp.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -22,6 +23,7 @@
 #include "test_helpers.h"
 #include "tflite/converter.h"
 #include "tflite/interpreter.h"
+#include "tflite/runtime/kernels/gemm.h"
 #include "tflite_subset_generated.h"
 
 namespace litepipe {
@@ -428,6 +430,33 @@ TEST_F(TfliteRuntimeTest, NumThreadsIsOneByDefaultAndTheCallersSettingComesBack)
   expect_error([&] { interpreter.set_num_threads(0); }, {"model.tflite", "num_threads must be at least 1", "got 0"});
   interpreter.set_num_threads(-1);
   EXPECT_EQ(interpreter.num_threads(), -1);
+}
+
+// ---- int8 sums that depended on the ISA: oneDNN's s8 x s8 GEMM without VNNI saturates int16
+// pair sums (one 1x8 FULLY_CONNECTED row was 26 steps off on AVX2) ----------------------------
+
+TEST(TfliteInt8Gemm, SumsAreExactInt32WithExtremeValuesOnEveryIsa) {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> any(-128, 127), coin(0, 1);
+  // Few and many rows (the kernels differ), short and long rows, and one past 2^31 / (255 * 128)
+  // terms, where an int32 accumulator wraps.
+  for (const auto& [m, n, k] : std::vector<std::array<int64_t, 3>>{{1, 16, 8}, {2, 3, 40}, {37, 19, 300}, {64, 16, 8}, {1, 2, 70000}}) {
+    for (const int zero_point : {0, -128, 5, 127}) {
+      SCOPED_TRACE(fmt::format("{}x{}x{} zero point {}", m, n, k, zero_point));
+      std::vector<int8_t> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(n * k));
+      // Mostly the extremes, which saturate int16 pair sums.
+      for (auto& v : a) v = static_cast<int8_t>(coin(rng) ? (coin(rng) ? 127 : -128) : any(rng));
+      for (auto& v : b) v = static_cast<int8_t>(coin(rng) ? (coin(rng) ? 127 : -128) : any(rng));
+      std::vector<int32_t> c(static_cast<size_t>(m * n));
+      tfl::gemm_s8_nt(m, n, k, a.data(), static_cast<int8_t>(zero_point), b.data(), c.data(), int64_t{1} << 22);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t sum = 0;
+          for (int64_t t = 0; t < k; ++t) sum += int64_t{a[i * k + t] - zero_point} * b[j * k + t];
+          ASSERT_EQ(c[i * n + j], static_cast<int32_t>(static_cast<uint32_t>(sum))) << i << " " << j;
+        }
+    }
+  }
 }
 
 }  // namespace

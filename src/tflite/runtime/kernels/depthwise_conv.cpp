@@ -3,7 +3,8 @@
 // double rounding). Both run oneDNN's grouped convolution (one group per input channel): the
 // filter's [height, width, channel, multiplier] order is oneDNN's hwigo; int8 takes exact int32
 // sums from it and requantizes as TFLite does. The plain loops remain for what oneDNN cannot
-// plan (zero-sized tensors, or no int8 kernel for the shape here).
+// plan (zero-sized tensors, or no int8 kernel for the shape here) and for int8 where oneDNN's
+// int8 kernels are not exact (no VNNI: see onednn_int8_exact).
 #include <algorithm>
 
 #include "tflite/runtime/kernels/dnnl_convolution.h"
@@ -99,6 +100,20 @@ void prepare(OpContext& ctx) {
   ctx.node().eval = eval_int8;
 }
 
+// Calls f(input pixel, tap) for each tap of the window of output pixel (b, oy, ox) that lies
+// inside the input: the pixel's index in the NHWC input, the tap's in the filter's window.
+template <typename F>
+void for_each_tap(const ConvGeometry& g, int64_t b, int64_t oy, int64_t ox, F f) {
+  for (int64_t ky = 0; ky < g.kh; ++ky) {
+    const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+    if (iy < 0 || iy >= g.ih) continue;
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+      if (ix >= 0 && ix < g.iw) f((b * g.ih + iy) * g.iw + ix, ky * g.kw + kx);
+    }
+  }
+}
+
 void eval_float(OpContext& ctx) {
   auto& d = ctx.data<DepthwiseConvData>();
   if (d.float_conv.conv) {
@@ -120,18 +135,24 @@ void eval_float(OpContext& ctx) {
         for (int64_t oc = 0; oc < g.oc; ++oc) {
           const int64_t ic = oc / mult;
           float acc = b ? b->as<float>()[oc] : 0.0f;
-          for (int64_t ky = 0; ky < g.kh; ++ky) {
-            const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
-            if (iy < 0 || iy >= g.ih) continue;
-            for (int64_t kx = 0; kx < g.kw; ++kx) {
-              const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
-              if (ix < 0 || ix >= g.iw) continue;
-              acc += x[((bi * g.ih + iy) * g.iw + ix) * g.ic + ic] * f[(ky * g.kw + kx) * g.oc + oc];
-            }
-          }
+          for_each_tap(g, bi, oy, ox, [&](int64_t pixel, int64_t tap) { acc += x[pixel * g.ic + ic] * f[tap * g.oc + oc]; });
           y[((bi * g.oh + oy) * g.ow + ox) * g.oc + oc] = acc;
         }
   apply_activation(y, out.elements(), d.params.activation);
+}
+
+// One window tap of an output pixel, over all output channels: out[c] += (x[c / multiplier] -
+// zero point) * f[c], vectorized over channels, wrapping as an int32 accumulator does.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+void depthwise_tap(const int8_t* __restrict__ x, const int8_t* __restrict__ f, int64_t channels, int64_t multiplier, int32_t zero_point,
+                   int32_t* __restrict__ out) {
+  if (multiplier == 1) {
+    for (int64_t c = 0; c < channels; ++c) out[c] = static_cast<int32_t>(static_cast<uint32_t>(out[c]) + static_cast<uint32_t>((x[c] - zero_point) * f[c]));
+  } else {
+    for (int64_t c = 0; c < channels; ++c) {
+      out[c] = static_cast<int32_t>(static_cast<uint32_t>(out[c]) + static_cast<uint32_t>((x[c / multiplier] - zero_point) * f[c]));
+    }
+  }
 }
 
 void eval_int8(OpContext& ctx) {
@@ -146,25 +167,12 @@ void eval_int8(OpContext& ctx) {
   }
   const int8_t* x = ctx.input(0).as<int8_t>();
   const int8_t* f = ctx.input(1).as<int8_t>();
-  const int32_t input_zero_point = d.x.zero_point;
 #pragma omp parallel for if (rows * g.oc * g.kh * g.kw > (1 << 18)) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t b = r / (g.oh * g.ow), oy = r / g.ow % g.oh, ox = r % g.ow;
-    for (int64_t oc = 0; oc < g.oc; ++oc) {
-      const int64_t ic = oc / multiplier;
-      int64_t sum = 0;  // an int32 accumulator's value, without its overflow (wrapped below)
-      for (int64_t ky = 0; ky < g.kh; ++ky) {
-        const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
-        if (iy < 0 || iy >= g.ih) continue;
-        for (int64_t kx = 0; kx < g.kw; ++kx) {
-          const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
-          if (ix < 0 || ix >= g.iw) continue;
-          const int32_t v = x[((b * g.ih + iy) * g.iw + ix) * g.ic + ic] - input_zero_point;
-          sum += v * f[(ky * g.kw + kx) * g.oc + oc];
-        }
-      }
-      acc[r * g.oc + oc] = static_cast<int32_t>(sum);
-    }
+    int32_t* out = acc + r * g.oc;
+    std::fill(out, out + g.oc, 0);
+    for_each_tap(g, b, oy, ox, [&](int64_t pixel, int64_t tap) { depthwise_tap(x + pixel * g.ic, f + tap * g.oc, g.oc, multiplier, d.x.zero_point, out); });
   }
   d.requantize.run(acc, rows, g.oc, ctx.output().as<int8_t>());
 }

@@ -25,7 +25,12 @@ class ThreadLimit {
 
 // c[m, n] += a[m, k] * b[n, k]^T (float).
 void gemm_f32_nt(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c);
-// c[m, n] = (a[m, k] - a_zero_point) * b[n, k]^T, exact in int32.
+// Whether oneDNN's int8 kernels give exact int32 sums here. Without VNNI (AVX2, AVX-512 without
+// VNNI, SSE4.1) they multiply with vpmaddubsw, whose int16 pair sums saturate: s8 x s8 GEMMs
+// without a zero point saturate, and convolutions halve the weights to avoid it (inexact either way).
+bool onednn_int8_exact();
+
+// c[m, n] = (a[m, k] - a_zero_point) * b[n, k]^T, exact in int32 (oneDNN where that is exact).
 void gemm_s8_nt(int64_t m, int64_t n, int64_t k, const int8_t* a, int8_t a_zero_point, const int8_t* b, int32_t* c, int64_t single_thread_below);
 
 // A oneDNN int8 primitive (matmul or convolution) with the input zero point as an attribute,
@@ -42,8 +47,8 @@ struct Int8Primitive {
   void plan(MakeDesc make_primitive_desc, const dnnl::memory::desc& src_desc, const dnnl::memory::desc& user_weights,
             const dnnl::memory::desc& dst_desc, int32_t input_zero_point, const Tensor& weights) {
     // oneDNN divides by dimensions while planning: a zero-sized operand (valid in a model) takes
-    // the plain kernel instead.
-    if (src_desc.get_size() == 0 || user_weights.get_size() == 0 || dst_desc.get_size() == 0) {
+    // the plain kernel instead, as does an ISA whose oneDNN int8 kernels are not exact.
+    if (!onednn_int8_exact() || src_desc.get_size() == 0 || user_weights.get_size() == 0 || dst_desc.get_size() == 0) {
       primitive.reset();
       return;
     }
