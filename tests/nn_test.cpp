@@ -119,6 +119,47 @@ TEST(NnGradients, MaxPoolingRoutesEachGradientToTheFirstMaximum) {
   EXPECT_EQ(std::vector<float>(dx.data(), dx.data() + dx.size()), (std::vector<float>{0, 20, 10, 0, 0, 0, 0, 0}));
 }
 
+// One training forward and backward of both models on x: outputs and parameter gradients equal bit for bit.
+void expect_same_outputs_and_gradients(Model& a, Model& b, const Tensor& x) {
+  Tensor ya = a.forward({x}, true), yb = b.forward({x}, true);
+  ASSERT_EQ(ya.shape(), yb.shape());
+  EXPECT_EQ(std::memcmp(ya.data(), yb.data(), static_cast<size_t>(ya.size()) * sizeof(float)), 0);
+  Tensor projection = random_tensor(ya.shape(), 5);
+  a.backward(projection);
+  b.backward(projection);
+  auto pa = a.trainable_parameters(), pb = b.trainable_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t k = 0; k < pa.size(); ++k) {
+    ASSERT_EQ(pa[k]->grad.shape(), pb[k]->grad.shape());
+    EXPECT_EQ(std::memcmp(pa[k]->grad.data(), pb[k]->grad.data(), static_cast<size_t>(pa[k]->grad.size()) * sizeof(float)), 0) << pa[k]->name;
+  }
+}
+
+// Conv2D's ReLU runs as the convolution's post-op, and its backward inside the max pooling that
+// consumes it; both must compute what separate layers compute, bit for bit.
+TEST(NnGradients, ReluFusedIntoConvolutionAndPoolingMatchesSeparateLayers) {
+  for (const char* act : {"relu", "relu6"}) {
+    SCOPED_TRACE(act);
+    set_random_seed(6);
+    auto in_a = Input({7, 6, 3});
+    auto features_a = Conv2D(5, {3, 3}, {.padding = "same", .activation = act})(in_a);
+    Model fused({in_a}, Dense(4)(Flatten()(MaxPooling2D({2, 2}, {.strides = {2, 2}, .padding = "same"})(features_a))));
+    auto in_b = Input({7, 6, 3});
+    auto features_b = ActivationLayer(act)(Conv2D(5, {3, 3}, {.padding = "same"})(in_b));
+    Model separate({in_b}, Dense(4)(Flatten()(MaxPooling2D({2, 2}, {.strides = {2, 2}, .padding = "same"})(features_b))));
+    auto a = fused.trainable_parameters(), b = separate.trainable_parameters();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t k = 0; k < a.size(); ++k) b[k]->value = a[k]->value.clone();
+    // Mostly negative pre-activations: whole windows clip to 0 and must pass no gradient; large
+    // ones clip at 6 for relu6.
+    expect_same_outputs_and_gradients(fused, separate, random_tensor({3, 7, 6, 3}, 21, -4.0f, 3.0f));
+    // The convolution alone, in models of their own sharing the layers: no pool masks the ReLU there.
+    Model trunk_a({in_a}, features_a), trunk_b({in_b}, features_b);
+    expect_same_outputs_and_gradients(trunk_a, trunk_b, random_tensor({2, 7, 6, 3}, 23, -4.0f, 3.0f));
+    expect_same_outputs_and_gradients(fused, separate, random_tensor({2, 7, 6, 3}, 22, -4.0f, 3.0f));
+  }
+}
+
 TEST(NnGradients, PoolingFlattenReshapeRescaling) {
   check_input_gradient(MaxPooling2D({2, 2}), {4, 6, 3});
   check_input_gradient(AveragePooling2D({2, 2}, {.strides = {1, 1}, .padding = "same"}), {3, 3, 2});

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   predict_cmd->add_option("--model", predict.model, "Model file or serving dir")->required();
   predict_cmd->add_option("--input", predict.input, "IN.json: {name: {shape, data}}")->required()->check(CLI::ExistingFile);
   predict_cmd->add_option("--output", predict.output, "OUT.json")->required();
+  predict_cmd->add_option("--threads", predict.threads, "Runtime threads (default: TFLite's 1; every core for ONNX)")->check(CLI::PositiveNumber);
 
   auto* tflite_cmd = app.add_subcommand("tflite", "TensorFlow Lite tools");
   tflite_cmd->require_subcommand(1);

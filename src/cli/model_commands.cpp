@@ -107,8 +107,9 @@ void add_predicted_classes(json& output, const std::vector<std::string>& class_n
   output["predicted_class_name"] = names;
 }
 
-json predict_tflite(const fs::path& path, const std::map<std::string, Feed>& feeds, const std::string& input_file) {
+json predict_tflite(const fs::path& path, const std::map<std::string, Feed>& feeds, const std::string& input_file, int threads) {
   auto interp = tfl::Interpreter::from_file(path);
+  if (threads > 0) interp->set_num_threads(threads);
   std::map<std::string, int> by_name;
   for (size_t i = 0; i < interp->inputs().size(); ++i) by_name[interp->tensor(interp->inputs()[i]).name] = static_cast<int>(i);
   for (const auto& [key, sig] : interp->signatures())
@@ -143,8 +144,9 @@ json predict_tflite(const fs::path& path, const std::map<std::string, Feed>& fee
   return out;
 }
 
-json predict_onnx(const fs::path& path, const std::map<std::string, Feed>& feeds, const std::string& input_file) {
+json predict_onnx(const fs::path& path, const std::map<std::string, Feed>& feeds, const std::string& input_file, int threads) {
   onnxio::OnnxRunner runner(path);
+  if (threads > 0) runner.set_num_threads(threads);
   std::map<std::string, nn::Tensor> inputs;
   auto names = runner.input_names();
   for (const auto& [name, feed] : feeds) {
@@ -212,7 +214,7 @@ void print_support_metadata(const tfl::Interpreter& interp, std::ostream& out) {
 int predict(const PredictCommand& c, std::ostream& text) {
   fs::path path = model_file(c.model);
   auto feeds = read_feeds(c.input);
-  json out = is_tflite(path) ? predict_tflite(path, feeds, c.input) : predict_onnx(path, feeds, c.input);
+  json out = is_tflite(path) ? predict_tflite(path, feeds, c.input, c.threads) : predict_onnx(path, feeds, c.input, c.threads);
   write_json_file_atomic(c.output, out);
   for (const auto& [name, output] : out.items()) {
     if (!output.contains("predicted_class_id")) continue;

@@ -14,6 +14,7 @@ struct PredictCommand {
   // litepipe.class_names metadata) also gets "class_names", and per example "predicted_class_id"
   // (the highest score) and "predicted_class_name".
   std::string output;
+  int threads = 0;  // > 0: the runtime's num_threads; 0: its default (TFLite's 1, ONNX Runtime's every core)
 };
 // Prints each example's predicted class id and name to `out` when the model names its classes.
 int predict(const PredictCommand& command, std::ostream& out);

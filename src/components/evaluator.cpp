@@ -15,6 +15,17 @@ namespace {
 
 using nlohmann::json;
 
+constexpr int kMaxThreads = 1024;
+
+// `threads`: absent or 0 for every core, else the threads of each Evaluator process.
+int checked_threads(const json& value) {
+  if (value.is_null()) return 0;
+  if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > kMaxThreads) {
+    fail("Evaluator: threads must be an integer from 0 (every core) to {}, got {}", kMaxThreads, value.dump());
+  }
+  return value.get<int>();
+}
+
 class EvaluatorExecutor final : public Executor {
  public:
   void Do(const ArtifactMap& inputs, ArtifactMap& outputs, const json& props, const ExecutorContext& context) override {
@@ -30,6 +41,7 @@ class EvaluatorExecutor final : public Executor {
 
     eval::EvaluationRequest request;
     request.config = eval::parse_eval_config(props.at("eval_config"));
+    request.threads = static_cast<size_t>(checked_threads(props.value("threads", json())));
     json splits = props.value("example_splits", json::array({"eval"}));
     request.example_files = example_files_of_splits(examples, splits, "Evaluator");
     request.model_uri = model.uri;
@@ -110,6 +122,8 @@ const ComponentRegistration& evaluator_registration() {
     eval_config.check = [](const json& v) { eval::parse_eval_config(v); };
     ParamSpec example_splits = optional_param(ParamType::List, json::array({"eval"}));
     example_splits.check = check_split_names;
+    ParamSpec threads = optional_param(ParamType::Int);
+    threads.check = [](const json& v) { checked_threads(v); };
     return ComponentRegistration{
         ComponentSpec{"Evaluator",
                       {{"examples", {artifact_types::kExamples}},
@@ -118,7 +132,7 @@ const ComponentRegistration& evaluator_registration() {
                        // optional, as TFX's: the features the config names are checked against it
                        {"schema", {artifact_types::kSchema, true}}},
                       {{"evaluation", artifact_types::kModelEvaluation}, {"blessing", artifact_types::kModelBlessing}},
-                      {{"eval_config", eval_config}, {"example_splits", example_splits}, {"num_workers", num_workers_param("Evaluator")}}},
+                      {{"eval_config", eval_config}, {"example_splits", example_splits}, {"num_workers", num_workers_param("Evaluator")}, {"threads", threads}}},
         [] { return std::make_unique<EvaluatorExecutor>(); },
         {}};
   }();
@@ -131,6 +145,7 @@ std::shared_ptr<Component> Evaluator(const EvaluatorArgs& a) {
   if (a.schema.producer) inputs["schema"] = a.schema;
   json params = {{"eval_config", a.eval_config}, {"example_splits", a.example_splits}};
   if (a.num_workers != 1) params["num_workers"] = a.num_workers;  // when set: one process keeps its cache key
+  if (a.threads != 0) params["threads"] = a.threads;
   return make_component(evaluator_registration(), inputs, params);
 }
 

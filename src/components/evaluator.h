@@ -23,6 +23,8 @@ struct EvaluatorArgs {
   std::vector<std::string> example_splits = {"eval"};
   // Processes (mpirun ranks) that share the example files; the results equal one process's.
   int num_workers = 1;
+  // Threads of each process (its prediction workers and their kernels); 0: every core.
+  int threads = 0;
 };
 
 inline constexpr const char* kBlessedFile = "BLESSED";

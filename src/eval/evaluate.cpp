@@ -16,6 +16,7 @@
 #include "core/files.h"
 #include "core/hashing.h"
 #include "core/parallel.h"
+#include "core/thread_count.h"
 #include "data/tfrecord.h"
 #include "distributed/world.h"
 #include "eval/eval_model.h"
@@ -272,6 +273,8 @@ ModelOutputs predict_all(EvalModel& model, const ExampleTable& table, int64_t ba
   starts.push_back(table.size);
   auto rows_of = [&](int64_t b) { return starts[static_cast<size_t>(b) + 1] - starts[static_cast<size_t>(b)]; };
   size_t workers = std::min<size_t>(threads == 0 ? default_threads() : threads, static_cast<size_t>(batches));
+  // One worker (threads: 1, or a single batch) runs its kernels on at most `threads` threads.
+  ScopedThreadCount limit(static_cast<int>(threads));
   model.prepare_workers(workers);
   std::vector<nn::Tensor> outputs(static_cast<size_t>(batches));
   parallel_for(workers, [&](size_t worker) {

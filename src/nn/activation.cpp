@@ -1,5 +1,7 @@
 #include "nn/activation.h"
 
+#include <limits>
+
 #include "core/error.h"
 #include "nn/dnnl_util.h"
 
@@ -46,6 +48,18 @@ static algorithm eltwise_algorithm(Activation a) {
     case Activation::Gelu: return algorithm::eltwise_gelu_tanh;
     default: return algorithm::undef;
   }
+}
+
+Tensor relu_backward_from_output(const Tensor& dy, const Tensor& y, float upper) {
+  Tensor dx = Tensor::uninitialized(dy.shape());
+  const float* __restrict g = dy.data();
+  const float* __restrict out = y.data();
+  float* __restrict d = dx.data();
+  const int64_t n = dy.size();
+  const float top = upper > 0.0f ? upper : std::numeric_limits<float>::infinity();
+#pragma omp parallel for simd if (n > (int64_t{1} << 16))
+  for (int64_t i = 0; i < n; ++i) d[i] = out[i] > 0.0f && out[i] < top ? g[i] : 0.0f;
+  return dx;
 }
 
 ActivationKernel::Eltwise& ActivationKernel::eltwise(int64_t n) {

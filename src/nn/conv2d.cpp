@@ -30,9 +30,12 @@ class Convolution {
  public:
   // multiplier > 0: depthwise (each input channel convolved on its own into `multiplier` outputs;
   // kernel [kh, kw, in, multiplier]); else a plain convolution into `filters` outputs.
+  // fused: Relu or Relu6 applied by the forward primitive (a post-op: one pass over the output
+  // saved); Linear for none.
   void configure(Shape in, int64_t filters, int64_t multiplier, std::vector<int64_t> kernel, std::vector<int64_t> strides, Window1D h,
-                 Window1D w, bool bias) {
+                 Window1D w, bool bias, Activation fused = Activation::Linear) {
     in_ = std::move(in);
+    fused_ = fused;
     filters_ = filters;
     multiplier_ = multiplier;
     kernel_ = std::move(kernel);
@@ -44,7 +47,7 @@ class Convolution {
   }
   Shape output(int64_t n) const { return {n, h_.out, w_.out, filters_}; }
 
-  // z = conv(x; kernel) + bias
+  // z = fused(conv(x; kernel) + bias)
   void forward(const Tensor& x, const Parameter& kernel, const Parameter* bias, Tensor& z) {
     auto& k = kernels(x.dim(0));
     const memory& weights = k.weights_for_forward(kernel.value);
@@ -122,10 +125,17 @@ class Convolution {
     // Where no optimized kernel takes oneDNN's preferred layout it falls back to a reference
     // kernel (orders of magnitude slower); the plain HWIO layout always has im2col + GEMM.
     auto reference = [](const auto& pd) { return std::string_view(pd.impl_info_str()).starts_with("ref"); };
+    primitive_attr attr;
+    if (fused_ != Activation::Linear) {
+      post_ops ops;
+      ops.append_eltwise(1.0f, fused_ == Activation::Relu ? algorithm::eltwise_relu : algorithm::eltwise_clip, 0.0f,
+                         fused_ == Activation::Relu6 ? 6.0f : 0.0f);
+      attr.set_post_ops(ops);
+    }
     auto forward_pd = [&](const memory::desc& weights) {
       auto fd = bias_ ? convolution_forward::desc(prop_kind::forward_training, alg, src, weights, bias, dst, strides, pad_l, pad_r)
                       : convolution_forward::desc(prop_kind::forward_training, alg, src, weights, dst, strides, pad_l, pad_r);
-      return convolution_forward::primitive_desc(fd, cpu_engine());
+      return convolution_forward::primitive_desc(fd, attr, cpu_engine());
     };
     convolution_forward::primitive_desc fwd_pd = forward_pd(weights_any);
     if (reference(fwd_pd)) fwd_pd = forward_pd(weights_plain);
@@ -206,6 +216,7 @@ class Convolution {
   std::vector<int64_t> kernel_, strides_;
   Window1D h_{}, w_{};
   bool bias_ = false;
+  Activation fused_ = Activation::Linear;
   std::map<int64_t, Kernels> cache_;
 };
 
@@ -240,7 +251,8 @@ class Conv2DLayer : public Layer {
   Conv2DLayer(int64_t filters, std::vector<int64_t> kernel, const Conv2DOptions& o, int64_t depth_multiplier = 0)
       : Layer(o.name.empty() ? default_layer_name(depth_multiplier ? "depthwise_conv2d" : "conv2d") : o.name), filters_(filters),
         depth_multiplier_(depth_multiplier), kernel_(std::move(kernel)), strides_(o.strides), padding_(o.padding), use_bias_(o.use_bias),
-        activation_(parse_activation(o.activation)) {
+        activation_(parse_activation(o.activation)),
+        fused_(activation_.activation() == Activation::Relu || activation_.activation() == Activation::Relu6) {
     if (depth_multiplier < 0) fail("layer {}: depth_multiplier must be positive, got {}", name(), depth_multiplier);
     if (!depthwise() && filters <= 0) fail("layer {}: Conv2D filters must be positive, got {}", name(), filters);
     if (kernel_.size() == 1) kernel_.push_back(kernel_[0]);
@@ -269,7 +281,7 @@ class Conv2DLayer : public Layer {
       glorot_uniform(add_param("kernel", {kernel_[0], kernel_[1], in_[2], filters_}).value, receptive * in_[2], receptive * filters_, rng);
     }
     if (use_bias_) add_param("bias", {filters_});
-    conv_.configure(in_, filters_, depth_multiplier_, kernel_, strides_, h_, w_, use_bias_);
+    conv_.configure(in_, filters_, depth_multiplier_, kernel_, strides_, h_, w_, use_bias_, fused_ ? activation_.activation() : Activation::Linear);
     return {h_.out, w_.out, filters_};
   }
 
@@ -278,14 +290,20 @@ class Conv2DLayer : public Layer {
     Tensor z = Tensor::uninitialized(conv_.output(x.dim(0)));
     conv_.forward(x, kernel(), use_bias_ ? &param("bias") : nullptr, z);
     if (training) x_ = x;
-    return activation_.forward(z, training);
+    if (!fused_) return activation_.forward(z, training);
+    if (training) y_ = z;
+    return z;
   }
 
   bool ends_with_softmax() const override { return activation_.activation() == Activation::Softmax; }
   void set_backward_from_logits(bool on) override { activation_.set_backward_from_logits(on); }
+  bool ends_with_relu() const override { return activation_.activation() == Activation::Relu; }
+  void set_relu_masked_by_consumer(bool on) override { relu_masked_by_consumer_ = on && ends_with_relu(); }
 
   std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dz = activation_.backward(dy);
+    Tensor dz = !fused_                  ? activation_.backward(dy)
+                : relu_masked_by_consumer_ ? dy
+                                           : relu_backward_from_output(dy, y_, activation_.activation() == Activation::Relu6 ? 6.0f : 0.0f);
     int64_t n = dz.dim(0);
     Tensor dx = input_gradient_needed() ? Tensor::uninitialized({n, in_[0], in_[1], in_[2]}) : Tensor();
     conv_.backward(x_, dz, kernel(), use_bias_ ? &param("bias") : nullptr, dx);
@@ -314,9 +332,11 @@ class Conv2DLayer : public Layer {
   std::string padding_;
   bool use_bias_;
   ActivationKernel activation_;
+  bool fused_;  // Relu or Relu6 computed by the convolution's forward primitive; its output y_ kept for backward
+  bool relu_masked_by_consumer_ = false;
   Shape in_;
   Window1D h_{}, w_{};
-  Tensor x_;
+  Tensor x_, y_;
   Convolution conv_;
 };
 

@@ -62,6 +62,15 @@ class Layer {
   virtual bool ends_with_softmax() const { return false; }
   virtual void set_backward_from_logits(bool) {}
 
+  // A ReLU output consumed only by a max pooling: the pool's backward passes gradient only to
+  // window maxima above zero, which is the ReLU's own mask, so the producer skips its pass over
+  // the gradient. The Model pairs them (relu_masked_by_consumer on the producer,
+  // masks_relu_gradient on the pool) before each training forward of its graph.
+  virtual bool ends_with_relu() const { return false; }
+  virtual void set_relu_masked_by_consumer(bool) {}
+  virtual bool can_mask_relu_gradient() const { return false; }
+  virtual void set_masks_relu_gradient(bool) {}
+
   // Data-parallel training: the next forward(training=true) computes rows [begin, end) of a
   // global batch of `rows` rows. A layer that draws random numbers per element (Dropout) skips
   // the draws of the other rows, so its masks are those of the single-process run.

@@ -54,9 +54,35 @@ Model::Model(std::vector<NodeRef> inputs, NodeRef output, std::string name)
   for (auto& [layer, need] : needed) layer->set_input_gradient_needed(need);
   // The same layer applied twice is allowed (shared weights); two layers with one name are not.
   std::map<std::string, const Layer*> by_name;
+  std::map<const Layer*, int> applications;
   for (const auto& n : order_) {
     auto [it, inserted] = by_name.emplace(n->layer->name(), n->layer.get());
     if (!inserted && it->second != n->layer.get()) fail("model {}: two layers are named '{}'", name_, n->layer->name());
+    ++applications[n->layer.get()];
+  }
+  // A ReLU's backward moves into the max pooling that alone consumes it; both layers must be
+  // applied once here, or one backward would serve two different graphs.
+  std::map<const Node*, std::vector<const Node*>> consumers;
+  for (const auto& n : order_)
+    for (const auto& i : n->inputs) consumers[i.get()].push_back(n.get());
+  for (const auto& n : order_) {
+    const auto& users = consumers[n.get()];
+    if (n == output_ || users.size() != 1 || !n->layer->ends_with_relu() || applications[n->layer.get()] != 1) continue;
+    Layer* pool = users[0]->layer.get();
+    if (pool->can_mask_relu_gradient() && applications[pool] == 1 && users[0]->inputs.size() == 1) relu_into_pool_.emplace_back(n->layer.get(), pool);
+  }
+}
+
+// Layers may belong to several models (a Keras functional sub-model): each model sets the
+// pairing for its own graph before it trains.
+void Model::pair_relu_with_pools() {
+  for (const auto& n : order_) {
+    n->layer->set_relu_masked_by_consumer(false);
+    n->layer->set_masks_relu_gradient(false);
+  }
+  for (auto [relu, pool] : relu_into_pool_) {
+    relu->set_relu_masked_by_consumer(true);
+    pool->set_masks_relu_gradient(true);
   }
 }
 
@@ -80,6 +106,7 @@ void Model::compile(std::shared_ptr<Optimizer> optimizer, std::shared_ptr<Loss> 
 Tensor Model::forward(const std::vector<Tensor>& inputs, bool training) {
   if (inputs.size() != inputs_.size()) fail("model {}: {} inputs given, expected {}", name_, inputs.size(), inputs_.size());
   values_.clear();
+  if (training) pair_relu_with_pools();
   for (size_t i = 0; i < inputs.size(); ++i) {
     Shape expected = inputs_[i]->shape;
     Shape got(inputs[i].shape().begin() + 1, inputs[i].shape().end());
@@ -424,6 +451,7 @@ History Model::fit(const NamedTensors& named, const Tensor& y, const FitOptions&
   }
   for (auto& c : callbacks) c->on_train_end(logs);
   last_prediction_ = Tensor();
+  release_free_tensor_buffers();
   return history;
 }
 
@@ -433,6 +461,7 @@ Logs Model::evaluate(const NamedTensors& named, const Tensor& y, int64_t batch_s
   int64_t n = x[0].dim(0);
   if (y.rank() == 0 || y.dim(0) != n) fail("model {}: evaluate() got {} examples but {} labels", name_, n, y.rank() ? y.dim(0) : 0);
   if (n == 0) fail("model {}: evaluate() on an empty dataset", name_);
+  release_free_tensor_buffers();  // training's sizes, unused at this batch size
   int64_t max_steps = (n + batch_size - 1) / batch_size;
   if (steps <= 0 || steps > max_steps) steps = max_steps;
   double loss_sum = 0;
@@ -457,6 +486,7 @@ Logs Model::evaluate(const NamedTensors& named, const Tensor& y, int64_t batch_s
 Tensor Model::predict(const NamedTensors& named, int64_t batch_size) {
   std::vector<Tensor> x = ordered(named, "predict");
   int64_t n = x[0].dim(0);
+  release_free_tensor_buffers();
   Tensor out;
   std::vector<Tensor> xb(x.size());
   for (int64_t begin = 0; begin < n; begin += batch_size) {

@@ -132,6 +132,9 @@ class Model {
   Tensor last_prediction_;
   // forward, loss and backward on one batch: the parameters' gradients; returns the loss.
   double compute_gradients(const std::vector<Tensor>& x, const Tensor& y);
+  // (ReLU producer, max pooling consumer) pairs whose ReLU backward the pool applies (Layer::ends_with_relu).
+  std::vector<std::pair<Layer*, Layer*>> relu_into_pool_;
+  void pair_relu_with_pools();
   bool fused_softmax_loss_ = false;  // loss gradient taken w.r.t. the output softmax's logits  // of the last train_step, for the running accuracy
 };
 

@@ -56,15 +56,16 @@ class MaxPool2DKernel {
     }
   }
 
-  // dx = dy routed to each window's winner (dx's previous values are overwritten).
-  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) const {
+  // dx = dy routed to each window's winner (dx's previous values are overwritten). relu_mask:
+  // only to winners above zero, which is also the backward of a ReLU that produced x.
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, bool relu_mask) const {
     const int64_t n = x.dim(0);
     // One image per task: overlapping windows add into the same input pixels of their image only.
 #pragma omp parallel
     {
       std::vector<uint32_t> pending(static_cast<size_t>(in_[2]));
 #pragma omp for
-      for (int64_t b = 0; b < n; ++b) backward_image(b, x.data(), y.data(), dy.data(), dx.data(), pending.data());
+      for (int64_t b = 0; b < n; ++b) backward_image(b, x.data(), y.data(), dy.data(), dx.data(), pending.data(), relu_mask);
     }
   }
 
@@ -72,7 +73,8 @@ class MaxPool2DKernel {
   // pending[k]: the gradient of the current window not yet routed (its bits); the first position
   // equal to the maximum takes it. A NaN window has no winner and passes none. Bit masks rather
   // than branches, so that the compiler vectorizes over channels.
-  void backward_image(int64_t b, const float* src, const float* max, const float* grad, float* out, uint32_t* __restrict pending) const {
+  void backward_image(int64_t b, const float* src, const float* max, const float* grad, float* out, uint32_t* __restrict pending,
+                      bool relu_mask) const {
     const int64_t ih = in_[0], iw = in_[1], c = in_[2], oh = h_.out, ow = w_.out;
     std::fill_n(out + b * ih * iw * c, ih * iw * c, 0.0f);
     for (int64_t oy = 0; oy < oh; ++oy) {
@@ -82,8 +84,13 @@ class MaxPool2DKernel {
         const int64_t left = ox * strides_[1] - w_.pad_before;
         const int64_t x0 = std::max<int64_t>(left, 0), x1 = std::min<int64_t>(left + pool_[1], iw);
         const int64_t at = ((b * oh + oy) * ow + ox) * c;
-        std::copy_n(reinterpret_cast<const uint32_t*>(grad + at), c, pending);
         const float* __restrict winner = max + at;
+        const auto* __restrict window_grad = reinterpret_cast<const uint32_t*>(grad + at);
+        if (relu_mask) {
+          for (int64_t k = 0; k < c; ++k) pending[k] = window_grad[k] & -static_cast<uint32_t>(winner[k] > 0.0f);
+        } else {
+          std::copy_n(window_grad, c, pending);
+        }
         for (int64_t iy = y0; iy < y1; ++iy) {
           for (int64_t ix = x0; ix < x1; ++ix) {
             const int64_t from = ((b * ih + iy) * iw + ix) * c;
@@ -176,11 +183,14 @@ class PoolLayer : public Layer {
     return global() ? y.reshaped({n, in_[2]}) : y;
   }
 
+  bool can_mask_relu_gradient() const override { return own_max_; }
+  void set_masks_relu_gradient(bool on) override { masks_relu_ = on && own_max_; }
+
   std::vector<Tensor> backward(const Tensor& dy) override {
     int64_t n = dy.dim(0);
     if (own_max_) {
       Tensor dx = Tensor::uninitialized({n, in_[0], in_[1], in_[2]});
-      max_.backward(x_, y_, dy, dx);
+      max_.backward(x_, y_, dy, dx, masks_relu_);
       return {dx};
     }
     auto& k = kernels(n);
@@ -244,6 +254,7 @@ class PoolLayer : public Layer {
   memory workspace_;
   std::map<int64_t, Kernels> cache_;
   bool own_max_ = false;  // windowed max pooling runs MaxPool2DKernel, not oneDNN
+  bool masks_relu_ = false;  // backward also applies the producer's ReLU backward (Layer::ends_with_relu)
   MaxPool2DKernel max_;
   Tensor x_, y_;  // input and output of the last training forward (MaxPool2DKernel's backward)
 };

@@ -49,6 +49,13 @@ class BufferPool {
     std::lock_guard lock(mutex_);
     return system_allocations_;
   }
+  void release() {
+    std::lock_guard lock(mutex_);
+    for (auto& [bytes, buffers] : free_)
+      for (void* p : buffers) std::free(p);
+    free_.clear();
+    free_bytes_ = 0;
+  }
 
  private:
   static constexpr size_t kMaxFreeBytes = size_t{256} << 20;
@@ -67,6 +74,7 @@ BufferPool& buffer_pool() {
 }  // namespace
 
 uint64_t tensor_buffer_system_allocations() { return buffer_pool().system_allocations(); }
+void release_free_tensor_buffers() { buffer_pool().release(); }
 
 int64_t shape_size(const Shape& shape) {
   int64_t n = 1;

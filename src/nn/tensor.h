@@ -16,6 +16,9 @@ std::string shape_string(const Shape& shape);
 // How many tensor buffers were taken from the system rather than reused from freed tensors
 // (a training step in its steady state takes none).
 uint64_t tensor_buffer_system_allocations();
+// Gives the buffers waiting for reuse back to the system: when the sizes change (training ends,
+// evaluation at another batch size starts), so the old sizes do not add to the peak memory.
+void release_free_tensor_buffers();
 
 class Tensor {
  public:

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/thread_count.h"
 #include "onnx/runtime/graph.h"
 
 namespace litepipe::onnxio {
@@ -65,7 +66,13 @@ OnnxRunner::~OnnxRunner() = default;
 std::vector<std::string> OnnxRunner::input_names() const { return impl_->graph.input_names(); }
 std::vector<std::string> OnnxRunner::output_names() const { return impl_->graph.output_names(); }
 
+void OnnxRunner::set_num_threads(int threads) {
+  if (threads < 1 && threads != -1) fail("{}: num_threads must be at least 1 (or -1: the caller's setting), got {}", origin_, threads);
+  num_threads_ = threads;
+}
+
 std::map<std::string, Tensor> OnnxRunner::run(const std::map<std::string, Tensor>& feeds) const {
+  ScopedThreadCount threads(num_threads_);
   // Shapes come from the file: one too large for memory, or one oneDNN refuses, is an Error.
   try {
     return impl_->graph.run(feeds);

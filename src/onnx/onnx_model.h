@@ -40,6 +40,10 @@ class OnnxRunner {
 
   // Feeds by graph input name; returns every graph output by name.
   std::map<std::string, nn::Tensor> run(const std::map<std::string, nn::Tensor>& inputs) const;
+  // Threads each run() may use (its kernels' OpenMP teams); -1, the default: the caller's setting
+  // (every core, as ONNX Runtime's intra-op default). Small GEMMs always run on one thread.
+  void set_num_threads(int threads);
+  int num_threads() const { return num_threads_; }
   // The signature recorded by litepipe (serving_default), or one derived from the graph.
   const nlohmann::json& signature_def() const { return signature_def_; }
   std::vector<std::string> input_names() const;
@@ -51,6 +55,7 @@ class OnnxRunner {
   onnx::ModelProto model_;
   std::string origin_;
   nlohmann::json signature_def_;
+  int num_threads_ = -1;
   std::unique_ptr<Impl> impl_;
 };
 
