@@ -81,6 +81,28 @@ TEST_F(DistributedFitTest, TwoRanksTrainTheSameWeightsAsOneProcess) {
   EXPECT_EQ(written, (std::set<std::string>{"weights.json", "model"}));
 }
 
+TEST_F(DistributedFitTest, RanksTrainingOnTheirShardsTrainTheWeightsOfOneProcess) {
+  ASSERT_EQ(train("OMP_NUM_THREADS=1", dir_ / "single", "--shard"), 0) << read_file(dir_ / "single.log");
+  ASSERT_EQ(train(mpirun(2), dir_ / "mpi", "--shard"), 0) << read_file(dir_ / "mpi.log");
+  ASSERT_EQ(train(mpirun(3), dir_ / "mpi3", "--shard"), 0) << read_file(dir_ / "mpi3.log");
+  json single = read_json_file(dir_ / "single" / "weights.json");
+  // Each rank parsed only its examples (every K-th record of the two files): 500 in all.
+  EXPECT_EQ(single["held"], json({500}));
+  EXPECT_EQ(read_json_file(dir_ / "mpi" / "weights.json")["held"], json({250, 250}));
+  EXPECT_EQ(read_json_file(dir_ / "mpi3" / "weights.json")["held"], json({167, 167, 166}));
+  for (const char* run : {"mpi", "mpi3"}) {
+    json mpi = read_json_file(dir_ / run / "weights.json");
+    // The global batches and Dropout masks of one process, whichever rank holds each row.
+    double delta = max_abs_difference(single["weights"], mpi["weights"]);
+    std::printf("max |dw| after 50 steps on shards, 1 process vs %s: %.3g\n", run, delta);
+    EXPECT_LE(delta, 1e-5) << run;
+    for (size_t epoch = 0; epoch < 2; ++epoch) EXPECT_NEAR(single["loss"][epoch].get<double>(), mpi["loss"][epoch].get<double>(), 1e-5) << run;
+  }
+  // The same data given whole to one process: the same training.
+  ASSERT_EQ(train("OMP_NUM_THREADS=1", dir_ / "tensors"), 0) << read_file(dir_ / "tensors.log");
+  EXPECT_LE(max_abs_difference(single["weights"], read_json_file(dir_ / "tensors" / "weights.json")["weights"]), 1e-6);
+}
+
 TEST_F(DistributedFitTest, AFailingRankEndsTheJobWithItsMessage) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_NE(train(mpirun(2), dir_ / "fails", "--fail-on-rank 1"), 0);

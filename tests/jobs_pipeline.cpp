@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 
 #include "core/files.h"
-#include "data/tfrecord.h"
-#include "tensorflow/core/example/example.pb.h"
 #include "test_helpers.h"
 
 namespace litepipe::testing {
@@ -50,27 +48,6 @@ std::filesystem::path write_jobs_pipeline(const std::filesystem::path& dir) {
   write_file_atomic(file, text);
   return file;
 }
-
-std::map<std::string, std::string> files_under(const std::filesystem::path& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::string name = std::filesystem::relative(entry.path(), dir).string(), content;
-    if (name.find(".tfrecord") != std::string::npos) {
-      TFRecordReader reader(entry.path());
-      tensorflow::Example example;
-      for (std::string record; reader.next(record);) {
-        EXPECT_TRUE(example.ParseFromString(record)) << entry.path();
-        content += example.DebugString();
-      }
-    } else {
-      content = read_file(entry.path());
-    }
-    files[name] = content;
-  }
-  return files;
-}
-
 
 size_t expect_same_outputs(MetadataStore& store, int64_t execution_id, const ComponentRun& local, const std::filesystem::path& root) {
   size_t compared = 0;

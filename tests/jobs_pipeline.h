@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "file_contents.h"
 #include "pipeline/metadata_store.h"
 #include "pipeline/runner.h"
 
@@ -14,11 +15,6 @@ namespace litepipe::testing {
 // `dir`/local): the data components, Transform, a Trainer (the test module) and an Evaluator.
 // Returns the pipeline file.
 std::filesystem::path write_jobs_pipeline(const std::filesystem::path& dir);
-
-// Every file under `dir` by relative path, with its bytes; TFRecord files by their examples in
-// text form (the gzip header names the writer's temporary file, and protobuf writes map entries
-// in an order that differs between processes; text form sorts them).
-std::map<std::string, std::string> files_under(const std::filesystem::path& dir);
 
 // Checks (gtest) that the outputs execution `execution_id` recorded in `store` hold, file for file,
 // what `local` (the same component in a local run) wrote, and that they lie under `root`;

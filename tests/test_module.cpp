@@ -17,14 +17,14 @@ namespace {
 void train(const FnArgs& args, bool cnn, const std::string& serving_dir) {
   set_random_seed(args.custom_config.value("seed", uint64_t{1}));
   auto transform = transform::TransformGraph::load(args.transform_output);
-  Dataset train = load_examples(args.train_files, "image_floats_xf", "image_class");
+  Dataset train = load_train_shard(args.train_files, "image_floats_xf", "image_class");
   auto input = Input({784});
   Model model = cnn ? Sequential(input, {Reshape({28, 28, 1}), Conv2D(8, {3, 3}, {.activation = "relu"}), MaxPooling2D(),
                                          Conv2D(16, {3, 3}, {.activation = "relu"}), MaxPooling2D(), Flatten(),
                                          Dense(10, {.activation = "softmax"})})
                     : Sequential(input, {Dense(32, {.activation = "relu"}), Dropout(0.2f), Dense(10, {.activation = "softmax"})});
   model.compile(Adam(), SparseCategoricalCrossentropy());
-  model.fit(train.x, train.y, {.batch_size = 40, .steps_per_epoch = args.train_steps, .verbose = 0});
+  model.fit(train, {.batch_size = 40, .steps_per_epoch = args.train_steps, .verbose = 0});
   model.save(serving_dir, {.input_name = "image_floats", .preprocessing = transform.serving_preprocessing("image_floats_xf")});
 }
 

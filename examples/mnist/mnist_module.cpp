@@ -59,11 +59,13 @@ void train_and_save(const FnArgs& fn_args, Model (*build_model)(), std::shared_p
   transform::TransformGraph transform = transform::TransformGraph::load(fn_args.transform_output);
   ExampleMap map;
   if (raw_examples) map = [&transform](const tensorflow::Example& raw) { return transform.apply(raw); };
-  Dataset train = load_examples(fn_args.train_files, transformed_name(kImageKey), kLabelKey, {}, map);
+  // Under mpirun (train_args.num_workers) each rank parses and maps only its share of the train
+  // examples; fit() computes the rows of every global batch that this rank holds.
+  Dataset train = load_train_shard(fn_args.train_files, transformed_name(kImageKey), kLabelKey, {}, map);
   Dataset eval = load_examples(fn_args.eval_files, transformed_name(kImageKey), kLabelKey, {}, map);
   model.compile(std::move(optimizer), SparseCategoricalCrossentropy(), {"sparse_categorical_accuracy"});
   spdlog::info("\n{}", model.summary());
-  History history = model.fit(train.x, train.y,
+  History history = model.fit(train,
                               {.epochs = 1,
                                .batch_size = kBatchSize,
                                .steps_per_epoch = fn_args.train_steps,

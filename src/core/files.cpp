@@ -155,16 +155,24 @@ void copy_tree(const fs::path& from, const fs::path& to) {
 }
 
 fs::path create_directories_under(const fs::path& root, const fs::path& relative) {
-  fs::path at = root;
-  for (const auto& part : relative) {
-    if (part == ".." || part == "." || part.empty()) fail("{}: path '{}' must stay under the root", root.string(), relative.string());
-    at /= part;
-    auto status = fs::symlink_status(at);
-    if (fs::is_symlink(status)) fail("{}: is a symlink; litepipe does not write through links inside its root", at.string());
-    if (!fs::exists(status)) fs::create_directory(at);
-    else if (!fs::is_directory(status)) fail("{}: exists and is not a folder", at.string());
+  // Another process may remove a folder just made here while it is still empty (a runner drops
+  // an empty <root>/.staging when its job ends): then the next level fails and the walk starts over.
+  for (int attempt = 1;; ++attempt) {
+    fs::path at = root;
+    try {
+      for (const auto& part : relative) {
+        if (part == ".." || part == "." || part.empty()) fail("{}: path '{}' must stay under the root", root.string(), relative.string());
+        at /= part;
+        auto status = fs::symlink_status(at);
+        if (fs::is_symlink(status)) fail("{}: is a symlink; litepipe does not write through links inside its root", at.string());
+        if (!fs::exists(status)) fs::create_directory(at);
+        else if (!fs::is_directory(status)) fail("{}: exists and is not a folder", at.string());
+      }
+      return at;
+    } catch (const fs::filesystem_error& e) {
+      if (e.code() != std::errc::no_such_file_or_directory || attempt == 10) throw;
+    }
   }
-  return at;
 }
 
 }  // namespace litepipe

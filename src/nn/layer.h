@@ -71,10 +71,11 @@ class Layer {
   virtual bool can_mask_relu_gradient() const { return false; }
   virtual void set_masks_relu_gradient(bool) {}
 
-  // Data-parallel training: the next forward(training=true) computes rows [begin, end) of a
-  // global batch of `rows` rows. A layer that draws random numbers per element (Dropout) skips
-  // the draws of the other rows, so its masks are those of the single-process run.
-  virtual void set_batch_slice(int64_t /*begin*/, int64_t /*end*/, int64_t /*rows*/) {}
+  // Data-parallel training: the next forward(training=true) computes the rows at `positions`
+  // (ascending) of a global batch of `rows` rows; no forward follows when there are none. A layer
+  // that draws random numbers per element (Dropout) skips the draws of the other rows, so its
+  // masks are those of the single-process run.
+  virtual void set_batch_rows(const std::vector<int64_t>& /*positions*/, int64_t /*rows*/) {}
 
   std::vector<Parameter>& parameters() { return params_; }
   const std::vector<Parameter>& parameters() const { return params_; }

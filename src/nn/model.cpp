@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "distributed/world.h"
+#include "nn/dataset.h"
 
 namespace litepipe::nn {
 
@@ -255,14 +256,23 @@ class BatchIterator {
 };
 
 // Data-parallel fit: what every rank must agree on before the first step.
-void start_data_parallel(const distributed::World& world, const std::string& model, int64_t examples, int64_t batch_size,
+// `examples`: the whole training set; `held`: the rows of this rank's shard, or -1 when it holds them all.
+void start_data_parallel(const distributed::World& world, const std::string& model, int64_t examples, int64_t held, int64_t batch_size,
                          uint64_t& shuffle_seed, const std::vector<Parameter*>& params) {
-  std::vector<int64_t> counts = world.allgather(examples);
-  for (int r = 0; r < world.size(); ++r) {
-    if (counts[static_cast<size_t>(r)] != counts[0]) {
+  std::vector<int64_t> counts = world.allgather(examples), holds = world.allgather(held);
+  int64_t in_shards = 0;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    if (counts[r] != counts[0]) {
       fail("model {}: data-parallel fit: rank {} was given {} examples, rank 0 {}; every rank must be given the whole "
-           "training set (each computes its slice of every global batch)", model, r, counts[static_cast<size_t>(r)], counts[0]);
+           "training set (each computes its slice of every global batch) or its shard of it (nn::load_train_shard)", model, r,
+           counts[r], counts[0]);
     }
+    if ((holds[r] < 0) != (holds[0] < 0)) fail("model {}: data-parallel fit: rank {} and rank 0 differ: one was given a shard, one the whole set", model, r);
+    in_shards += holds[r];
+  }
+  if (holds[0] >= 0 && in_shards != examples) {
+    fail("model {}: data-parallel fit: the ranks' shards hold {} of the {} examples; give each rank its own load_train_shard Dataset", model,
+         in_shards, examples);
   }
   if (batch_size < world.size()) fail("model {}: data-parallel fit: batch_size {} is smaller than the {} processes", model, batch_size, world.size());
   // Rank 0's shuffle seed and weights (Horovod's broadcast_parameters): the same global batches
@@ -379,21 +389,28 @@ Logs Model::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int64
 }
 Tensor Model::predict(const Tensor& x, int64_t batch_size) { return predict(single(inputs_, x, name_), batch_size); }
 
-History Model::fit(const NamedTensors& named, const Tensor& y, const FitOptions& o) {
+History Model::fit(const NamedTensors& named, const Tensor& y, const FitOptions& o) { return fit_rows(ordered(named, "fit"), y, {}, o); }
+
+History Model::fit(const Dataset& data, const FitOptions& o) {
+  NamedTensors x = inputs_.size() == 1 ? NamedTensors{{inputs_[0]->name, data.x}} : data.features;
+  return fit_rows(ordered(x, "fit"), data.y, data.shard_rows, o);
+}
+
+History Model::fit_rows(const std::vector<Tensor>& x, const Tensor& y, const std::vector<int64_t>& shard_rows, const FitOptions& o) {
   if (!optimizer_) fail("model {}: call compile() before fit()", name_);
-  std::vector<Tensor> x = ordered(named, "fit");
-  if (x[0].dim(0) == 0) fail("model {}: fit() on an empty dataset", name_);
+  const bool sharded = !shard_rows.empty();
+  int64_t n = sharded ? static_cast<int64_t>(shard_rows.size()) : x[0].dim(0);  // the whole training set
+  if (n == 0) fail("model {}: fit() on an empty dataset", name_);
   if (y.rank() == 0 || y.dim(0) != x[0].dim(0)) fail("model {}: fit() got {} examples but {} labels", name_, x[0].dim(0), y.rank() ? y.dim(0) : 0);
   if (o.batch_size <= 0 || o.epochs <= 0) fail("model {}: batch_size and epochs must be positive", name_);
-  int64_t n = x[0].dim(0);
   bool repeat = o.steps_per_epoch > 0;
   int64_t steps = repeat ? o.steps_per_epoch : (n + o.batch_size - 1) / o.batch_size;
   const distributed::World& world = distributed::world();
   const bool data_parallel = world.size() > 1;
   std::vector<Parameter*> trainable = trainable_parameters();
   uint64_t shuffle_seed = global_rng()();
-  if (data_parallel) start_data_parallel(world, name_, n, o.batch_size, shuffle_seed, all_parameters());
-  std::vector<Layer*> layers;  // each once, for the batch slices
+  if (data_parallel) start_data_parallel(world, name_, n, sharded ? x[0].dim(0) : -1, o.batch_size, shuffle_seed, all_parameters());
+  std::vector<Layer*> layers;  // each once, for the rows of each batch computed here
   for (const auto& node : order_)
     if (std::find(layers.begin(), layers.end(), node->layer.get()) == layers.end()) layers.push_back(node->layer.get());
   std::vector<std::shared_ptr<Callback>> callbacks = o.callbacks;
@@ -404,6 +421,7 @@ History Model::fit(const NamedTensors& named, const Tensor& y, const FitOptions&
   History history;
   Logs logs;
   std::vector<Tensor> xb(x.size());
+  std::vector<int64_t> positions, idx;
   for (int epoch = 0; epoch < o.epochs; ++epoch) {
     for (auto& c : callbacks) c->on_epoch_begin(epoch);
     double loss_sum = 0;
@@ -412,10 +430,25 @@ History Model::fit(const NamedTensors& named, const Tensor& y, const FitOptions&
     for (int64_t step = 0; step < steps; ++step) {
       auto batch = batches.next();  // the global batch: the same on every rank
       auto rows = static_cast<int64_t>(batch.size());
-      int64_t begin = rows * world.rank() / world.size(), end = rows * (world.rank() + 1) / world.size();
+      // The batch positions computed here and their rows of x: a shard's rows that it holds, or a
+      // contiguous slice when every rank holds everything (all of it in one process).
+      positions.clear();
+      idx.clear();
+      if (sharded) {
+        for (int64_t p = 0; p < rows; ++p) {
+          if (int64_t row = shard_rows[static_cast<size_t>(batch[static_cast<size_t>(p)])]; row >= 0) {
+            positions.push_back(p);
+            idx.push_back(row);
+          }
+        }
+      } else {
+        for (int64_t p = rows * world.rank() / world.size(); p < rows * (world.rank() + 1) / world.size(); ++p) {
+          positions.push_back(p);
+          idx.push_back(batch[static_cast<size_t>(p)]);
+        }
+      }
       if (data_parallel)
-        for (Layer* layer : layers) layer->set_batch_slice(begin, end, rows);
-      std::vector<int64_t> idx(batch.begin() + begin, batch.begin() + end);
+        for (Layer* layer : layers) layer->set_batch_rows(positions, rows);
       double step_loss = 0;
       Logs step_metrics;
       for (const auto& m : metrics_) step_metrics[m] = 0;

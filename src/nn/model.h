@@ -17,6 +17,8 @@
 
 namespace litepipe::nn {
 
+struct Dataset;  // nn/dataset.h
+
 using Logs = std::map<std::string, double>;
 
 struct TrainInfo {
@@ -76,12 +78,14 @@ struct SavedSignature {
 inline constexpr const char* kClassNamesMetadataKey = "litepipe.class_names";
 
 // fit() on several processes (started by mpirun or srun, see distributed/world.h) trains
-// data-parallel: every rank is given the whole training set and draws the same global batches
-// (the shuffle seed and the weights are rank 0's); each computes the gradient of its contiguous
-// slice of every global batch, and one MPI_Allreduce per step sums the gradients, each scaled by
-// its share of the batch, into the single-process gradient of the global batch (up to float
+// data-parallel: every rank draws the same global batches (the shuffle seed and the weights are
+// rank 0's) over the whole training set. Given tensors, every rank holds the whole set and
+// computes the gradient of its contiguous slice of every global batch; given a Dataset from
+// load_train_shard, a rank holds only its share of the examples and computes the rows of every
+// global batch that it holds. One MPI_Allreduce per step sums the gradients, each scaled by its
+// share of the batch, into the single-process gradient of the global batch (up to float
 // summation order). batch_size and the learning rate are the global ones. Dropout masks are those
-// of one process; BatchNormalization uses each rank's own slice for its batch statistics (no
+// of one process; BatchNormalization uses each rank's own rows for its batch statistics (no
 // SyncBN), and its moving statistics are rank 0's. Validation runs whole on every rank.
 class Model {
  public:
@@ -94,6 +98,8 @@ class Model {
   Tensor predict(const Tensor& x, int64_t batch_size = 32);
   // Several inputs, by Input name (every Input must be given).
   History fit(const NamedTensors& x, const Tensor& y, const FitOptions& options = {});
+  // A Dataset's x (one Input) or features (by Input name), with its shard if it is one.
+  History fit(const Dataset& data, const FitOptions& options = {});
   Logs evaluate(const NamedTensors& x, const Tensor& y, int64_t batch_size = 32, int64_t steps = 0);
   Tensor predict(const NamedTensors& x, int64_t batch_size = 32);
 
@@ -127,6 +133,8 @@ class Model {
   std::shared_ptr<Loss> loss_;
   std::vector<std::string> metrics_;
   std::vector<Tensor> ordered(const NamedTensors& x, const char* caller) const;  // in Input order, checked
+  // shard_rows: see Dataset; empty when every row of x is held here.
+  History fit_rows(const std::vector<Tensor>& x, const Tensor& y, const std::vector<int64_t>& shard_rows, const FitOptions& o);
   std::map<const Node*, Tensor> values_;
   std::set<const Node*> trainable_upstream_;  // nodes whose value depends on a trainable parameter
   Tensor last_prediction_;

@@ -82,12 +82,14 @@ class DropoutLayer final : public Layer {
     for (int64_t d : inputs[0]) row_size_ *= d;
     return inputs[0];
   }
-  void set_batch_slice(int64_t begin, int64_t end, int64_t rows) override {
+  void set_batch_rows(const std::vector<int64_t>& positions, int64_t rows) override {
     if (rate_ == 0.0f) return;
-    // The rows before this slice now; those after it once this slice's mask is drawn. An empty
-    // slice has no forward: the whole batch is skipped here.
-    rng_.discard(static_cast<unsigned long long>((begin < end ? begin : rows) * row_size_));
-    rows_after_slice_ = begin < end ? rows - end : 0;
+    if (positions.empty()) {  // no forward: the whole batch is skipped here
+      rng_.discard(static_cast<unsigned long long>(rows * row_size_));
+      return;
+    }
+    positions_ = positions;
+    batch_rows_ = rows;
   }
   Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
     const Tensor& x = inputs[0];
@@ -97,13 +99,23 @@ class DropoutLayer final : public Layer {
     Tensor y(x.shape());
     float scale = 1.0f / (1.0f - rate_);
     uint64_t threshold = static_cast<uint64_t>(static_cast<double>(rate_) * 18446744073709551616.0);
-    for (int64_t i = 0; i < x.size(); ++i) {
-      float keep = rng_() >= threshold ? scale : 0.0f;
-      mask_[i] = keep;
-      y[i] = x[i] * keep;
+    const int64_t rows = x.size() / std::max<int64_t>(row_size_, 1);
+    int64_t drawn = 0;  // rows of the global batch whose numbers were drawn or skipped
+    for (int64_t r = 0; r < rows; ++r) {
+      // Data-parallel: row r is row positions_[r] of the global batch; skip the rows before it.
+      if (!positions_.empty()) {
+        rng_.discard(static_cast<unsigned long long>((positions_[static_cast<size_t>(r)] - drawn) * row_size_));
+        drawn = positions_[static_cast<size_t>(r)];
+      }
+      for (int64_t i = r * row_size_; i < (r + 1) * row_size_; ++i) {
+        float keep = rng_() >= threshold ? scale : 0.0f;
+        mask_[i] = keep;
+        y[i] = x[i] * keep;
+      }
+      ++drawn;
     }
-    rng_.discard(static_cast<unsigned long long>(rows_after_slice_ * row_size_));
-    rows_after_slice_ = 0;
+    if (!positions_.empty()) rng_.discard(static_cast<unsigned long long>((batch_rows_ - drawn) * row_size_));
+    positions_.clear();
     return y;
   }
   std::vector<Tensor> backward(const Tensor& dy) override {
@@ -122,7 +134,8 @@ class DropoutLayer final : public Layer {
   Rng rng_;
   Tensor mask_;
   int64_t row_size_ = 1;           // values per example
-  int64_t rows_after_slice_ = 0;   // data-parallel: rows of the batch after this process's slice
+  std::vector<int64_t> positions_;  // data-parallel: the global batch's rows computed here
+  int64_t batch_rows_ = 0;          // ... of so many
 };
 
 class RescalingLayer final : public Layer {

@@ -1,6 +1,6 @@
 #pragma once
-// A PostgreSQL server of the test's own (the metadata-store and Slurm tests share it), and the
-// small process helpers it needs.
+// A PostgreSQL server of the tests' own (the metadata-store and Slurm tests share it, and the
+// scale-out benchmark starts one), and the small process helpers it needs.
 #include <filesystem>
 #include <optional>
 #include <string>
