@@ -117,6 +117,19 @@ TEST(NnGradients, MaxPoolingRoutesEachGradientToTheFirstMaximum) {
   EXPECT_EQ(y[1], 5.0f);
   Tensor dx = pool->backward(Tensor::from({1, 1, 1, 2}, {10, 20}))[0];
   EXPECT_EQ(std::vector<float>(dx.data(), dx.data() + dx.size()), (std::vector<float>{0, 20, 10, 0, 0, 0, 0, 0}));
+  // Disjoint windows write the gradient without zeroing it first; pixels outside every window
+  // (stride 3 over a 2x2 pool: row and column 2 of 3x3; a remainder would be the same) still get 0,
+  // whatever the recycled buffer held.
+  check_input_gradient(MaxPooling2D({2, 2}), {5, 7, 2});
+  check_input_gradient(MaxPooling2D({2, 2}, {.strides = {3, 3}}), {7, 8, 2});
+  auto input3 = Input({3, 3, 1});
+  auto strided = MaxPooling2D({2, 2}, {.strides = {3, 3}});
+  Model strided_model({input3}, strided(input3));
+  strided_model.forward({Tensor::from({1, 3, 3, 1}, {1, 2, 9, 4, 3, 9, 9, 9, 9})}, true);
+  Tensor dy = Tensor::from({1, 1, 1, 1}, {5});
+  { Tensor junk({1, 3, 3, 1}, 7.0f); }  // its buffer is the next one of that size
+  Tensor dx3 = strided->backward(dy)[0];
+  EXPECT_EQ(std::vector<float>(dx3.data(), dx3.data() + dx3.size()), (std::vector<float>{0, 0, 0, 5, 0, 0, 0, 0, 0}));
 }
 
 // One training forward and backward of both models on x: outputs and parameter gradients equal bit for bit.

@@ -96,7 +96,7 @@ class Convolution {
     // over unfolded input patches, [kh*kw*ic, P] x [P, oc], P = n*oh*ow. oneDNN's convolution
     // kernels vectorize over input channels and crawl there (about a tenth of the GEMM's speed).
     bool gemm_weights_gradient = false;
-    std::vector<float> patches{};  // [P, kh*kw*ic]
+    std::vector<float> patches{};  // [kh*kw*ic, P]
 
     const memory& weights_for_forward(const Tensor& hwio) { return prepare(weights, weights_reorder, hwio); }
     const memory& weights_for_backward_data(const Tensor& hwio) { return prepare(bwd_data_weights, bwd_data_weights_reorder, hwio); }
@@ -172,35 +172,38 @@ class Convolution {
 
   static constexpr int64_t kGemmGradientMaxChannels = 4;
 
-  // kernel_grad[(y, x, c), o] = sum over p of patches[p, (y, x, c)] * dz[p, o]: the HWIO gradient
-  // is the GEMM's output as it stands. bias_grad[o] = sum over p of dz[p, o].
+  // kernel_grad[(y, x, c), o] = sum over p of patches[(y, x, c), p] * dz[p, o]: the HWIO gradient
+  // is the GEMM's output as it stands. bias_grad[o] = sum over p of dz[p, o]. The patches are laid
+  // out tap by tap, so that each tap's row of an image is one strided copy of an input row.
   void gemm_weights_gradient(Kernels& k, const Tensor& x, const Tensor& dz, Tensor& kernel_grad, Parameter* bias) {
     const int64_t n = x.dim(0), ih = in_[0], iw = in_[1], ic = in_[2], kh = kernel_[0], kw = kernel_[1];
-    const int64_t oh = h_.out, ow = w_.out, taps = kh * kw * ic, pixels = n * oh * ow;
+    const int64_t oh = h_.out, ow = w_.out, sh = strides_[0], sw = strides_[1], taps = kh * kw * ic, pixels = n * oh * ow;
     k.patches.resize(static_cast<size_t>(pixels * taps));
     const float* src = x.data();
-#pragma omp parallel for
-    for (int64_t b = 0; b < n; ++b) {
-      for (int64_t oy = 0; oy < oh; ++oy) {
-        for (int64_t ox = 0; ox < ow; ++ox) {
-          float* row = k.patches.data() + ((b * oh + oy) * ow + ox) * taps;
-          for (int64_t ky = 0; ky < kh; ++ky) {
-            const int64_t iy = oy * strides_[0] + ky - h_.pad_before;
-            for (int64_t kx = 0; kx < kw; ++kx) {
-              const int64_t ix = ox * strides_[1] + kx - w_.pad_before;
-              float* out = row + (ky * kw + kx) * ic;
-              if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
-                std::fill_n(out, ic, 0.0f);
-              } else {
-                std::copy_n(src + ((b * ih + iy) * iw + ix) * ic, ic, out);
-              }
-            }
+#pragma omp parallel for collapse(2)
+    for (int64_t tap = 0; tap < taps; ++tap) {
+      for (int64_t b = 0; b < n; ++b) {
+        const int64_t ky = tap / (kw * ic), kx = tap / ic % kw, c = tap % ic;
+        // Output columns whose input column lies inside the image: [x_begin, x_end).
+        const int64_t shift = kx - w_.pad_before;
+        const int64_t x_begin = std::clamp<int64_t>((-shift + sw - 1) / sw, 0, ow);
+        const int64_t x_end = std::clamp<int64_t>((iw - shift + sw - 1) / sw, x_begin, ow);
+        for (int64_t oy = 0; oy < oh; ++oy) {
+          float* row = k.patches.data() + tap * pixels + (b * oh + oy) * ow;
+          const int64_t iy = oy * sh + ky - h_.pad_before;
+          if (iy < 0 || iy >= ih) {
+            std::fill_n(row, ow, 0.0f);
+            continue;
           }
+          const float* in = src + (b * ih + iy) * iw * ic + c;
+          std::fill_n(row, x_begin, 0.0f);
+          for (int64_t ox = x_begin; ox < x_end; ++ox) row[ox] = in[(ox * sw + shift) * ic];
+          std::fill_n(row + x_end, ow - x_end, 0.0f);
         }
       }
     }
     const dnnl_dim_t m = taps, cols = filters_, depth = pixels;
-    dnnl_status_t status = dnnl_sgemm('T', 'N', m, cols, depth, 1.0f, k.patches.data(), m, dz.data(), cols, 0.0f, kernel_grad.data(), cols);
+    dnnl_status_t status = dnnl_sgemm('N', 'N', m, cols, depth, 1.0f, k.patches.data(), depth, dz.data(), cols, 0.0f, kernel_grad.data(), cols);
     if (status != dnnl_success) fail("Conv2D weight gradient: dnnl_sgemm failed (status {})", static_cast<int>(status));
     if (bias) {
       float* g = bias->grad.data();

@@ -31,6 +31,19 @@ class MaxPool2DKernel {
     strides_ = std::move(strides);
     h_ = h;
     w_ = w;
+    // Windows that do not overlap (stride >= pool, Keras's default) let backward write each input
+    // pixel once instead of zeroing the gradient and adding into it; pixels outside every window
+    // (a remainder row or column) are zeroed on their own.
+    disjoint_ = strides_[0] >= pool_[0] && strides_[1] >= pool_[1];
+    auto covered = [](const Window1D& win, int64_t size, int64_t pool, int64_t stride) {
+      std::vector<char> in_window(static_cast<size_t>(size), 0);
+      for (int64_t o = 0; o < win.out; ++o)
+        for (int64_t i = std::max<int64_t>(o * stride - win.pad_before, 0); i < std::min(o * stride - win.pad_before + pool, size); ++i)
+          in_window[static_cast<size_t>(i)] = 1;
+      return in_window;
+    };
+    row_in_window_ = covered(h_, in_[0], pool_[0], strides_[0]);
+    column_in_window_ = covered(w_, in_[1], pool_[1], strides_[1]);
   }
 
   void forward(const Tensor& x, Tensor& y) const {
@@ -76,7 +89,14 @@ class MaxPool2DKernel {
   void backward_image(int64_t b, const float* src, const float* max, const float* grad, float* out, uint32_t* __restrict pending,
                       bool relu_mask) const {
     const int64_t ih = in_[0], iw = in_[1], c = in_[2], oh = h_.out, ow = w_.out;
-    std::fill_n(out + b * ih * iw * c, ih * iw * c, 0.0f);
+    float* image = out + b * ih * iw * c;
+    if (!disjoint_) {
+      std::fill_n(image, ih * iw * c, 0.0f);
+    } else {
+      for (int64_t iy = 0; iy < ih; ++iy)
+        for (int64_t ix = 0; ix < iw; ++ix)
+          if (!row_in_window_[static_cast<size_t>(iy)] || !column_in_window_[static_cast<size_t>(ix)]) std::fill_n(image + (iy * iw + ix) * c, c, 0.0f);
+    }
     for (int64_t oy = 0; oy < oh; ++oy) {
       const int64_t top = oy * strides_[0] - h_.pad_before;
       const int64_t y0 = std::max<int64_t>(top, 0), y1 = std::min<int64_t>(top + pool_[0], ih);
@@ -96,10 +116,18 @@ class MaxPool2DKernel {
             const int64_t from = ((b * ih + iy) * iw + ix) * c;
             const float* __restrict in = src + from;
             float* __restrict to = out + from;
-            for (int64_t k = 0; k < c; ++k) {
-              const uint32_t wins = -static_cast<uint32_t>(in[k] == winner[k]);
-              to[k] += std::bit_cast<float>(pending[k] & wins);
-              pending[k] &= ~wins;
+            if (disjoint_) {
+              for (int64_t k = 0; k < c; ++k) {
+                const uint32_t wins = -static_cast<uint32_t>(in[k] == winner[k]);
+                to[k] = std::bit_cast<float>(pending[k] & wins);
+                pending[k] &= ~wins;
+              }
+            } else {
+              for (int64_t k = 0; k < c; ++k) {
+                const uint32_t wins = -static_cast<uint32_t>(in[k] == winner[k]);
+                to[k] += std::bit_cast<float>(pending[k] & wins);
+                pending[k] &= ~wins;
+              }
             }
           }
         }
@@ -110,6 +138,8 @@ class MaxPool2DKernel {
   Shape in_;
   std::vector<int64_t> pool_, strides_;
   Window1D h_{}, w_{};
+  bool disjoint_ = false;
+  std::vector<char> row_in_window_, column_in_window_;
 };
 
 class PoolLayer : public Layer {
