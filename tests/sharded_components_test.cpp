@@ -183,7 +183,7 @@ TEST_F(ShardedComponentsTest, EvaluatorOnTwoWorkersWritesTheMetricsOfOneProcess)
                        {"threshold", {{"change_threshold", {{"direction", "LOWER_IS_BETTER"}, {"absolute", 0.5}}}}}},
                       {{"class_name", "SparseTopKCategoricalAccuracy"}, {"config", {{"k", 2}}}}}}}}},
       {"options", {{"compute_confidence_intervals", true}}}};
-  auto evaluate = [&](const std::string& name, int workers) {
+  auto evaluate = [&](const std::string& name, int workers, int threads = 0) {
     ArtifactMap inputs = {{"examples", {examples}}, {"model", {model}}, {"baseline_model", {baseline}}};
     fs::path out = dir_ / name;
     ArtifactMap outputs = {{"evaluation", {Artifact{0, artifact_types::kModelEvaluation, (out / "evaluation").string()}}},
@@ -192,15 +192,17 @@ TEST_F(ShardedComponentsTest, EvaluatorOnTwoWorkersWritesTheMetricsOfOneProcess)
     fs::create_directories(out / "blessing");
     json props = {{"eval_config", eval_config}, {"example_splits", {"train", "eval"}}};
     if (workers > 1) props["num_workers"] = workers;
+    if (threads > 0) props["threads"] = threads;
     ExecutorContext context{dir_, "Evaluator", 1, out / "tmp"};
     fs::create_directories(context.tmp_dir);
     evaluator_registration().executor()->Do(inputs, outputs, props, context);
     return outputs;
   };
-  ArtifactMap one = evaluate("one", 1), two = evaluate("two", 2);
-  fs::path a = one.at("evaluation")[0].uri, b = two.at("evaluation")[0].uri;
+  ArtifactMap one = evaluate("one", 1), two = evaluate("two", 2), one_thread = evaluate("one_thread", 1, 1);
+  fs::path a = one.at("evaluation")[0].uri, b = two.at("evaluation")[0].uri, c = one_thread.at("evaluation")[0].uri;
   for (const char* file : {eval::kMetricsFile, eval::kPlotsFile, eval::kValidationsFile, eval::kEvalConfigFile}) {
     EXPECT_EQ(read_file(a / file), read_file(b / file)) << file;
+    EXPECT_EQ(read_file(a / file), read_file(c / file)) << file << " with threads: 1";
   }
   EXPECT_EQ(one.at("evaluation")[0].properties, two.at("evaluation")[0].properties);
   EXPECT_EQ(one.at("blessing")[0].properties, two.at("blessing")[0].properties);
@@ -237,7 +239,7 @@ TEST_F(ShardedComponentsTest, AFailingRankFailsTheComponentWithItsMessage) {
   EXPECT_FALSE(fs::exists(dir_ / "root" / "ExampleGen"));  // nothing published
 }
 
-TEST(ShardedComponentsArgs, NumWorkersIsCheckedWhenThePipelineIsBuilt) {
+TEST(ShardedComponentsArgs, NumWorkersAndEvaluatorThreadsAreCheckedWhenThePipelineIsBuilt) {
   auto gen = [](json workers) {
     return make_component(example_gen_registration(), {}, {{"input_base", "/tmp"}, {"num_workers", std::move(workers)}});
   };
@@ -245,6 +247,13 @@ TEST(ShardedComponentsArgs, NumWorkersIsCheckedWhenThePipelineIsBuilt) {
   expect_error([&] { gen(0); }, {"ExampleGen: num_workers must be an integer from 1 to 1024", "got 0"});
   expect_error([&] { gen("2"); }, {"num_workers"});
   expect_error([&] { gen(2000); }, {"ExampleGen: num_workers must be an integer from 1 to 1024", "got 2000"});
+  // The Evaluator's threads (0: every core) likewise.
+  const json config = {{"model_specs", json::array({{{"label_key", "y"}}})}};
+  auto evaluator = [&](json threads) { return make_component(evaluator_registration(), {}, {{"eval_config", config}, {"threads", std::move(threads)}}); };
+  EXPECT_NO_THROW(evaluator(1));
+  EXPECT_NO_THROW(Evaluator({.eval_config = config, .threads = 2}));
+  expect_error([&] { evaluator(-1); }, {"Evaluator: threads must be an integer from 0 (every core) to 1024", "got -1"});
+  expect_error([&] { evaluator("2"); }, {"threads"});
 }
 
 // The sketch: exact while small; merging is commutative; large inputs keep the rank error small.
