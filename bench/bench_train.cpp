@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   std::string model_name = "mlp", data = "/usr/share/datasets/fashion-mnist", optimizer;
   int epochs = 1, runs = 3;
   uint64_t seed = 42;
-  int64_t batch = 40, size = 4096;
+  int64_t batch = 40, size = 4096, rows_per_pass = 0;
   bool ceiling = false;
   CLI::App app{"litepipe training benchmark (bench/compare_torch.sh runs it beside PyTorch)"};
   app.add_option("--model", model_name, "mlp or cnn")->check(CLI::IsMember({"mlp", "cnn"}));
@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
   app.add_option("--optimizer", optimizer, "rmsprop or adam (default: rmsprop for mlp, adam for cnn)")
       ->check(CLI::IsMember({"rmsprop", "adam"}));
   app.add_option("--seed", seed);
+  app.add_option("--rows-per-pass", rows_per_pass, "FitOptions::rows_per_pass (0: the whole batch, the default)")->check(CLI::NonNegativeNumber);
   app.add_flag("--sgemm-ceiling", ceiling, "only measure dnnl_sgemm at --size^3 (GFLOP/s)");
   app.add_option("--size", size, "sgemm size for --sgemm-ceiling")->check(CLI::PositiveNumber);
   app.add_option("--runs", runs, "sgemm repetitions for --sgemm-ceiling")->check(CLI::PositiveNumber);
@@ -123,8 +124,10 @@ int main(int argc, char** argv) {
   Dataset train = load(data, "train"), test = load(data, "t10k");
   set_random_seed(seed);
   print_config();
-  std::printf("litepipe %s: batch %lld, %s, activations NHWC, conv weights in oneDNN's blocked layout, data as float tensors in memory\n",
-              model_name.c_str(), static_cast<long long>(batch), optimizer.c_str());
+  std::printf("litepipe %s: batch %lld, %s, rows per pass %s, activations NHWC, conv weights in oneDNN's blocked layout, data as "
+              "float tensors in memory\n",
+              model_name.c_str(), static_cast<long long>(batch), optimizer.c_str(),
+              rows_per_pass ? std::to_string(rows_per_pass).c_str() : "all");
   auto input = Input({784});
   Model model = model_name == "mlp"
                     ? Sequential(input, {Dense(64, {.activation = "relu"}), Dropout(0.2f), Dense(64, {.activation = "relu"}),
@@ -136,8 +139,10 @@ int main(int argc, char** argv) {
   double epoch_flops = training_flops_per_sample(gemm_layers(model_name)) * static_cast<double>(train.x.shape()[0]);
   for (int e = 0; e < epochs; ++e) {
     auto start = std::chrono::steady_clock::now();
-    model.fit(train.x, train.y, {.epochs = 1, .batch_size = batch, .verbose = 0});
+    model.fit(train.x, train.y, {.epochs = 1, .batch_size = batch, .rows_per_pass = rows_per_pass, .verbose = 0});
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // Marks the end of training in oneDNN's verbose log (bench/onednn_profile.sh).
+    std::printf("litepipe %s epoch %d trained, evaluating\n", model_name.c_str(), e + 1);
     Logs logs = model.evaluate(test.x, test.y, 1000);
     std::printf("litepipe %s epoch %d: %.3f s, test accuracy %.4f, %.1f GFLOP/s\n", model_name.c_str(), e + 1, seconds,
                 logs["sparse_categorical_accuracy"], epoch_flops / seconds / 1e9);

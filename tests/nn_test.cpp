@@ -314,6 +314,97 @@ TEST(NnModel, TrainingStepsReuseTensorBuffers) {
   EXPECT_EQ(tensor_buffer_system_allocations(), before);
 }
 
+TEST(NnModel, InferenceHoldsOnlyTheValuesStillToBeRead) {
+  // A chain of six layers takes no more tensor memory than a chain of three: each value is
+  // dropped after its last reader and its buffer serves a later layer (what keeps evaluation's
+  // peak memory down at large batches).
+  auto system_allocations_of_a_forward = [](int layers) {
+    auto input = Input({64});
+    std::vector<LayerRef> chain;
+    for (int i = 0; i < layers; ++i) chain.push_back(Dense(256));
+    Model model = Sequential(input, chain);
+    Tensor x({32, 64}, 0.5f);
+    release_free_tensor_buffers();
+    const uint64_t before = tensor_buffer_system_allocations();
+    model.forward({x}, false);
+    return tensor_buffer_system_allocations() - before;
+  };
+  EXPECT_EQ(system_allocations_of_a_forward(6), system_allocations_of_a_forward(3));
+}
+
+TEST(NnTensor, FreedBuffersServeSmallerTensorsUpToFourTimesSmaller) {
+  release_free_tensor_buffers();
+  { Tensor large({4096}); }
+  const uint64_t before = tensor_buffer_system_allocations();
+  { Tensor half({2048}); }
+  { Tensor quarter({1024}); }
+  EXPECT_EQ(tensor_buffer_system_allocations(), before);
+  { Tensor eighth({512}); }  // would hold eight times its size
+  EXPECT_EQ(tensor_buffer_system_allocations(), before + 1);
+  release_free_tensor_buffers();
+}
+
+// Passes its input through and records how many rows each training forward computed.
+class RowsPerForward final : public Layer {
+ public:
+  explicit RowsPerForward(std::vector<int64_t>* rows) : Layer("rows_per_forward"), rows_(rows) {}
+  std::string type() const override { return "RowsPerForward"; }
+  Shape build(const std::vector<Shape>& inputs, Rng&) override { return inputs[0]; }
+  Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
+    if (training) rows_->push_back(inputs[0].dim(0));
+    return inputs[0];
+  }
+  std::vector<Tensor> backward(const Tensor& dy) override { return {dy}; }
+  void to_onnx(onnxio::GraphBuilder&, const std::vector<std::string>&, const std::string&) const override {}
+
+ private:
+  std::vector<int64_t>* rows_;
+};
+
+TEST(NnModel, ABatchInSeveralPassesTakesTheStepOfOnePass) {
+  // rows_per_pass splits each batch of 24 into passes of equal size; the summed gradients, the
+  // Dropout masks and so the weights are those of one pass over the batch (up to float rounding).
+  auto [x, y] = toy_images(48, 5);
+  auto train = [&](int64_t rows_per_pass, std::vector<int64_t>& forwards, History& history) {
+    set_random_seed(99);
+    auto input = Input({8, 8, 1}, "image");
+    Model model = Sequential(input, {Conv2D(4, {3, 3}, {.activation = "relu"}), MaxPooling2D(), Flatten(),
+                                     LayerRef(std::make_shared<RowsPerForward>(&forwards)), Dense(8, {.activation = "relu"}),
+                                     Dropout(0.3f), Dense(3, {.activation = "softmax"})});
+    model.compile(SGD({.learning_rate = 0.1f}), SparseCategoricalCrossentropy());
+    history = model.fit(x, y, {.epochs = 2, .batch_size = 24, .rows_per_pass = rows_per_pass, .verbose = 0});
+    std::vector<float> weights;
+    for (Parameter* p : model.all_parameters()) weights.insert(weights.end(), p->value.data(), p->value.data() + p->value.size());
+    return weights;
+  };
+  std::vector<int64_t> one_pass, passes_of_8, passes_of_7;
+  History h1, h8, h7;
+  std::vector<float> w1 = train(24, one_pass, h1), w8 = train(8, passes_of_8, h8), w7 = train(7, passes_of_7, h7);
+  EXPECT_EQ(one_pass, std::vector<int64_t>(4, 24));
+  EXPECT_EQ(passes_of_8, std::vector<int64_t>(12, 8));
+  EXPECT_EQ(passes_of_7, std::vector<int64_t>(16, 6));  // 24 rows in 4 passes of 6, not 7 + 7 + 7 + 3
+  ASSERT_EQ(w1.size(), w8.size());
+  for (size_t i = 0; i < w1.size(); ++i) {
+    EXPECT_NEAR(w8[i], w1[i], 1e-5) << "weight " << i;
+    EXPECT_NEAR(w7[i], w1[i], 1e-5) << "weight " << i;
+  }
+  for (const auto& [name, values] : h1.history) {
+    for (size_t e = 0; e < values.size(); ++e) {
+      EXPECT_NEAR(h8.history[name][e], values[e], 1e-5) << name;
+      EXPECT_NEAR(h7.history[name][e], values[e], 1e-5) << name;
+    }
+  }
+}
+
+TEST(NnModel, BatchNormalizationRefusesABatchInSeveralPasses) {
+  Model model = Sequential(Input({4}), {Dense(4), BatchNormalization(), Dense(2, {.activation = "softmax"})});
+  model.compile(SGD(), SparseCategoricalCrossentropy());
+  Tensor x({8, 4}, 1.0f), y({8});
+  expect_error([&] { model.fit(x, y, {.batch_size = 8, .rows_per_pass = 4, .verbose = 0}); },
+               {"rows_per_pass 4 is smaller than batch_size 8", "BatchNormalization", "whole batch in one pass"});
+  expect_error([&] { model.fit(x, y, {.batch_size = 8, .rows_per_pass = -1, .verbose = 0}); }, {"rows_per_pass must be 0 (the whole batch) or positive"});
+}
+
 TEST(NnModel, WiringAndShapeErrorsNameTheLayer) {
   auto input = Input({4, 4, 1});
   expect_error([&] { Dense(3, {.name = "head"})(input); }, {"head", "Dense expects", "[4, 4, 1]", "Flatten"});

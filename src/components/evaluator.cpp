@@ -18,13 +18,7 @@ using nlohmann::json;
 constexpr int kMaxThreads = 1024;
 
 // `threads`: absent or 0 for every core, else the threads of each Evaluator process.
-int checked_threads(const json& value) {
-  if (value.is_null()) return 0;
-  if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > kMaxThreads) {
-    fail("Evaluator: threads must be an integer from 0 (every core) to {}, got {}", kMaxThreads, value.dump());
-  }
-  return value.get<int>();
-}
+int checked_threads(const json& value) { return checked_int_in_range(value, "Evaluator: threads", 0, 0, kMaxThreads, "every core"); }
 
 class EvaluatorExecutor final : public Executor {
  public:

@@ -37,13 +37,16 @@ bool runs_on_several_processes(const std::string& component_type) {
   return component_type == "Trainer" || component_type == "ExampleGen" || component_type == "StatisticsGen" || component_type == "Evaluator";
 }
 
-int checked_num_workers(const json& value, const std::string& field) {
-  if (value.is_null()) return 1;
-  if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > kMaxWorkers) {
-    fail("{} must be an integer from 1 to {}, got {}", field, kMaxWorkers, value.dump());
+int checked_int_in_range(const json& value, const std::string& field, int if_null, int lowest, int highest, const std::string& lowest_means) {
+  if (value.is_null()) return if_null;
+  if (!value.is_number_integer() || value.get<int64_t>() < lowest || value.get<int64_t>() > highest) {
+    fail("{} must be an integer from {}{} to {}, got {}", field, lowest, lowest_means.empty() ? "" : " (" + lowest_means + ")", highest,
+         value.dump());
   }
   return value.get<int>();
 }
+
+int checked_num_workers(const json& value, const std::string& field) { return checked_int_in_range(value, field, 1, 1, kMaxWorkers); }
 
 ParamSpec num_workers_param(const std::string& component) {
   ParamSpec p = optional_param(ParamType::Int);

@@ -16,6 +16,10 @@ inline constexpr int kMaxWorkers = 1024;
 // Whether `litepipe execute` may run an invocation of this component type as one of several ranks.
 bool runs_on_several_processes(const std::string& component_type);
 
+// An integer parameter within [lowest, highest]; `field` names it in the error and `lowest_means`
+// says what the lowest value asks for ("every core"), if anything. A null value is `if_null`.
+int checked_int_in_range(const nlohmann::json& value, const std::string& field, int if_null, int lowest, int highest,
+                         const std::string& lowest_means = "");
 // A num_workers value: an integer from 1 to kMaxWorkers; `field` names it in the error
 // ("Trainer: train_args.num_workers"). A null value is 1.
 int checked_num_workers(const nlohmann::json& value, const std::string& field);

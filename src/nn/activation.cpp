@@ -50,13 +50,14 @@ static algorithm eltwise_algorithm(Activation a) {
   }
 }
 
-Tensor relu_backward_from_output(const Tensor& dy, const Tensor& y, float upper) {
+Tensor relu_backward_from_output(const Tensor& dy, const Tensor& y, Activation relu) {
+  if (relu != Activation::Relu && relu != Activation::Relu6) fail("relu_backward_from_output: not a Relu or Relu6");
   Tensor dx = Tensor::uninitialized(dy.shape());
   const float* __restrict g = dy.data();
   const float* __restrict out = y.data();
   float* __restrict d = dx.data();
   const int64_t n = dy.size();
-  const float top = upper > 0.0f ? upper : std::numeric_limits<float>::infinity();
+  const float top = relu == Activation::Relu6 ? 6.0f : std::numeric_limits<float>::infinity();
 #pragma omp parallel for simd if (n > (int64_t{1} << 16))
   for (int64_t i = 0; i < n; ++i) d[i] = out[i] > 0.0f && out[i] < top ? g[i] : 0.0f;
   return dx;

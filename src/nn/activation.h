@@ -11,9 +11,9 @@
 
 namespace litepipe::nn {
 
-// The backward of a ReLU (upper 0) or of a ReLU6 (upper 6) from its output y, for a ReLU that a
-// convolution applied as a post-op: dy where 0 < y (< upper), else 0, as TensorFlow's ReluGrad.
-Tensor relu_backward_from_output(const Tensor& dy, const Tensor& y, float upper);
+// The backward of a Relu or Relu6 from its output y, for one that a convolution applied as a
+// post-op: dy where 0 < y (< 6 for Relu6), else 0, as TensorFlow's ReluGrad and Relu6Grad.
+Tensor relu_backward_from_output(const Tensor& dy, const Tensor& y, Activation relu);
 
 class ActivationKernel {
  public:

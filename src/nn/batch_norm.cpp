@@ -15,6 +15,7 @@ class BatchNormLayer final : public Layer {
       : Layer(o.name.empty() ? default_layer_name("batch_normalization") : o.name), momentum_(o.momentum), epsilon_(o.epsilon) {}
   std::string type() const override { return "BatchNormalization"; }
   nlohmann::json config() const override { return {{"momentum", momentum_}, {"epsilon", epsilon_}}; }
+  bool training_mixes_rows() const override { return true; }
 
   Shape build(const std::vector<Shape>& inputs, Rng&) override {
     if (inputs.size() != 1 || (inputs[0].size() != 1 && inputs[0].size() != 3)) {

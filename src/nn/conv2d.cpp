@@ -306,7 +306,7 @@ class Conv2DLayer : public Layer {
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor dz = !fused_                  ? activation_.backward(dy)
                 : relu_masked_by_consumer_ ? dy
-                                           : relu_backward_from_output(dy, y_, activation_.activation() == Activation::Relu6 ? 6.0f : 0.0f);
+                                           : relu_backward_from_output(dy, y_, activation_.activation());
     int64_t n = dz.dim(0);
     Tensor dx = input_gradient_needed() ? Tensor::uninitialized({n, in_[0], in_[1], in_[2]}) : Tensor();
     conv_.backward(x_, dz, kernel(), use_bias_ ? &param("bias") : nullptr, dx);

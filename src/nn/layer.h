@@ -71,11 +71,14 @@ class Layer {
   virtual bool can_mask_relu_gradient() const { return false; }
   virtual void set_masks_relu_gradient(bool) {}
 
-  // Data-parallel training: the next forward(training=true) computes the rows at `positions`
-  // (ascending) of a global batch of `rows` rows; no forward follows when there are none. A layer
-  // that draws random numbers per element (Dropout) skips the draws of the other rows, so its
-  // masks are those of the single-process run.
+  // Data-parallel training, or a batch computed in several passes: the next forwards(training=true)
+  // compute, in order, the rows at `positions` (ascending) of a global batch of `rows` rows; no
+  // forward follows when there are none. A layer that draws random numbers per element (Dropout)
+  // skips the draws of the other rows, so its masks are those of one pass over the whole batch.
   virtual void set_batch_rows(const std::vector<int64_t>& /*positions*/, int64_t /*rows*/) {}
+  // Whether a training forward's output rows depend on other rows of its batch (BatchNormalization's
+  // batch statistics): such a model cannot split a batch into passes (FitOptions::rows_per_pass).
+  virtual bool training_mixes_rows() const { return false; }
 
   std::vector<Parameter>& parameters() { return params_; }
   const std::vector<Parameter>& parameters() const { return params_; }

@@ -20,7 +20,6 @@
 #include "nn/dataset.h"
 
 namespace litepipe::nn {
-
 Model::Model(std::vector<NodeRef> inputs, NodeRef output, std::string name)
     : name_(std::move(name)), inputs_(std::move(inputs)), output_(std::move(output)) {
   if (inputs_.empty() || !output_) fail("model {}: needs inputs and an output", name_);
@@ -66,6 +65,13 @@ Model::Model(std::vector<NodeRef> inputs, NodeRef output, std::string name)
   std::map<const Node*, std::vector<const Node*>> consumers;
   for (const auto& n : order_)
     for (const auto& i : n->inputs) consumers[i.get()].push_back(n.get());
+  for (const auto& n : order_) training_mixes_rows_ |= n->layer->training_mixes_rows();
+  std::map<const Node*, size_t> last_use;
+  for (size_t k = 0; k < order_.size(); ++k)
+    for (const auto& i : order_[k]->inputs) last_use[i.get()] = k;
+  released_after_.resize(order_.size());
+  for (auto [node, k] : last_use)
+    if (node != output_.get()) released_after_[k].push_back(node);
   for (const auto& n : order_) {
     const auto& users = consumers[n.get()];
     if (n == output_ || users.size() != 1 || !n->layer->ends_with_relu() || applications[n->layer.get()] != 1) continue;
@@ -106,8 +112,8 @@ void Model::compile(std::shared_ptr<Optimizer> optimizer, std::shared_ptr<Loss> 
 
 Tensor Model::forward(const std::vector<Tensor>& inputs, bool training) {
   if (inputs.size() != inputs_.size()) fail("model {}: {} inputs given, expected {}", name_, inputs.size(), inputs_.size());
-  values_.clear();
   if (training) pair_relu_with_pools();
+  std::map<const Node*, Tensor> values;
   for (size_t i = 0; i < inputs.size(); ++i) {
     Shape expected = inputs_[i]->shape;
     Shape got(inputs[i].shape().begin() + 1, inputs[i].shape().end());
@@ -115,16 +121,17 @@ Tensor Model::forward(const std::vector<Tensor>& inputs, bool training) {
       fail("model {}: input '{}' has shape {}, expected [batch] + {}", name_, inputs_[i]->name,
            shape_string(inputs[i].shape()), shape_string(expected));
     }
-    values_[inputs_[i].get()] = inputs[i];
+    values[inputs_[i].get()] = inputs[i];
   }
-  for (const auto& n : order_) {
+  for (size_t k = 0; k < order_.size(); ++k) {
+    const Node* n = order_[k].get();
     std::vector<Tensor> args;
-    for (const auto& i : n->inputs) args.push_back(values_.at(i.get()));
-    values_[n.get()] = n->layer->forward(args, training);
+    for (const auto& i : n->inputs) args.push_back(values.at(i.get()));
+    values[n] = n->layer->forward(args, training);
+    args.clear();
+    for (const Node* done : released_after_[k]) values.erase(done);
   }
-  Tensor out = values_.at(output_.get());
-  if (!training) values_.clear();
-  return out;
+  return values.at(output_.get());
 }
 
 void Model::backward(const Tensor& grad_output) {
@@ -396,6 +403,52 @@ History Model::fit(const Dataset& data, const FitOptions& o) {
   return fit_rows(ordered(x, "fit"), data.y, data.shard_rows, o);
 }
 
+double Model::gradients_of_rows(const std::vector<Tensor>& x, const Tensor& y, const std::vector<int64_t>& idx, int64_t rows_per_pass,
+                                const std::vector<Parameter*>& trainable, Logs& metric_sums) {
+  const auto total = static_cast<int64_t>(idx.size());
+  const int64_t passes = rows_per_pass > 0 ? (total + rows_per_pass - 1) / rows_per_pass : 1;
+  if (passes > 1) gradient_sums_.resize(trainable.size());
+  std::vector<Tensor> xb(x.size());
+  std::vector<int64_t> rows;
+  double loss_sum = 0;
+  for (int64_t pass = 0; pass < passes; ++pass) {
+    // Passes of equal size (to one row): the batch's rows in order.
+    rows.assign(idx.begin() + total * pass / passes, idx.begin() + total * (pass + 1) / passes);
+    for (size_t i = 0; i < x.size(); ++i) xb[i] = gather_rows(x[i], rows);
+    Tensor yb = gather_rows(y, rows);
+    auto b = static_cast<double>(rows.size());
+    loss_sum += compute_gradients(xb, yb) * b;
+    add_metrics(metrics_, last_prediction_, yb, b, metric_sums);
+    if (passes == 1) break;
+    // The loss is a mean over the pass's rows: its gradient weighs b / total in the batch's mean.
+    const auto weight = static_cast<float>(b / static_cast<double>(total));
+    for (size_t k = 0; k < trainable.size(); ++k) {
+      const Tensor& g = trainable[k]->grad;
+      Tensor& sum = gradient_sums_[k];
+      if (sum.size() != trainable[k]->value.size()) sum = Tensor(trainable[k]->value.shape());
+      float* __restrict s = sum.data();
+      if (g.size() != sum.size()) {  // not reached by backward: no gradient
+        if (pass == 0) std::fill_n(s, sum.size(), 0.0f);
+        continue;
+      }
+      const float* __restrict d = g.data();
+      if (pass == 0) {
+        for (int64_t i = 0; i < sum.size(); ++i) s[i] = weight * d[i];
+      } else {
+        for (int64_t i = 0; i < sum.size(); ++i) s[i] += weight * d[i];
+      }
+    }
+  }
+  if (passes > 1) {
+    for (size_t k = 0; k < trainable.size(); ++k) {
+      Tensor& grad = trainable[k]->grad;
+      if (grad.size() != gradient_sums_[k].size()) grad = Tensor(gradient_sums_[k].shape());
+      std::copy_n(gradient_sums_[k].data(), grad.size(), grad.data());
+    }
+  }
+  return loss_sum;
+}
+
 History Model::fit_rows(const std::vector<Tensor>& x, const Tensor& y, const std::vector<int64_t>& shard_rows, const FitOptions& o) {
   if (!optimizer_) fail("model {}: call compile() before fit()", name_);
   const bool sharded = !shard_rows.empty();
@@ -403,6 +456,12 @@ History Model::fit_rows(const std::vector<Tensor>& x, const Tensor& y, const std
   if (n == 0) fail("model {}: fit() on an empty dataset", name_);
   if (y.rank() == 0 || y.dim(0) != x[0].dim(0)) fail("model {}: fit() got {} examples but {} labels", name_, x[0].dim(0), y.rank() ? y.dim(0) : 0);
   if (o.batch_size <= 0 || o.epochs <= 0) fail("model {}: batch_size and epochs must be positive", name_);
+  if (o.rows_per_pass < 0) fail("model {}: rows_per_pass must be 0 (the whole batch) or positive, got {}", name_, o.rows_per_pass);
+  if (o.rows_per_pass > 0 && o.rows_per_pass < o.batch_size && training_mixes_rows_) {
+    fail("model {}: rows_per_pass {} is smaller than batch_size {}, but a layer (BatchNormalization) needs the whole batch in one pass",
+         name_, o.rows_per_pass, o.batch_size);
+  }
+  const int64_t rows_per_pass = o.rows_per_pass;
   bool repeat = o.steps_per_epoch > 0;
   int64_t steps = repeat ? o.steps_per_epoch : (n + o.batch_size - 1) / o.batch_size;
   const distributed::World& world = distributed::world();
@@ -420,7 +479,6 @@ History Model::fit_rows(const std::vector<Tensor>& x, const Tensor& y, const std
   BatchIterator batches(n, o.batch_size, o.shuffle, repeat, shuffle_seed);
   History history;
   Logs logs;
-  std::vector<Tensor> xb(x.size());
   std::vector<int64_t> positions, idx;
   for (int epoch = 0; epoch < o.epochs; ++epoch) {
     for (auto& c : callbacks) c->on_epoch_begin(epoch);
@@ -447,17 +505,13 @@ History Model::fit_rows(const std::vector<Tensor>& x, const Tensor& y, const std
           idx.push_back(batch[static_cast<size_t>(p)]);
         }
       }
-      if (data_parallel)
+      if (data_parallel || (rows_per_pass > 0 && static_cast<int64_t>(idx.size()) > rows_per_pass))
         for (Layer* layer : layers) layer->set_batch_rows(positions, rows);
       double step_loss = 0;
       Logs step_metrics;
       for (const auto& m : metrics_) step_metrics[m] = 0;
       if (!idx.empty()) {
-        for (size_t i = 0; i < x.size(); ++i) xb[i] = gather_rows(x[i], idx);
-        Tensor yb = gather_rows(y, idx);
-        auto b = static_cast<double>(idx.size());
-        step_loss = compute_gradients(xb, yb) * b;
-        add_metrics(metrics_, last_prediction_, yb, b, step_metrics);
+        step_loss = gradients_of_rows(x, y, idx, rows_per_pass, trainable, step_metrics);
       } else {
         for (Parameter* p : trainable) p->grad = Tensor(p->value.shape());  // a last batch smaller than the ranks
       }

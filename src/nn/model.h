@@ -47,6 +47,11 @@ using NamedTensors = std::map<std::string, Tensor>;
 struct FitOptions {
   int epochs = 1;
   int64_t batch_size = 32;
+  // The most rows one forward and backward computes (0: the whole batch). A larger batch runs in
+  // passes of equal size whose gradients are summed: the same step up to float rounding, with the
+  // activation memory of a pass (gradient accumulation, for a batch larger than memory allows).
+  // Not for a model with BatchNormalization, whose batch statistics need every row at once.
+  int64_t rows_per_pass = 0;
   int64_t steps_per_epoch = 0;  // 0: one pass over the data per epoch; else the data repeats
   bool shuffle = true;
   std::optional<std::pair<Tensor, Tensor>> validation_data = {};
@@ -135,11 +140,20 @@ class Model {
   std::vector<Tensor> ordered(const NamedTensors& x, const char* caller) const;  // in Input order, checked
   // shard_rows: see Dataset; empty when every row of x is held here.
   History fit_rows(const std::vector<Tensor>& x, const Tensor& y, const std::vector<int64_t>& shard_rows, const FitOptions& o);
-  std::map<const Node*, Tensor> values_;
+  // released_after_[k]: the values whose last consumer is order_[k]; forward drops them there,
+  // so an inference batch holds only its live values, not every intermediate (a training layer
+  // keeps what its backward reads itself).
+  std::vector<std::vector<const Node*>> released_after_;
   std::set<const Node*> trainable_upstream_;  // nodes whose value depends on a trainable parameter
   Tensor last_prediction_;
   // forward, loss and backward on one batch: the parameters' gradients; returns the loss.
   double compute_gradients(const std::vector<Tensor>& x, const Tensor& y);
+  bool training_mixes_rows_ = false;  // a layer needs the whole batch in one pass (BatchNormalization)
+  // The gradients of the batch rows `idx` of (x, y), in passes of at most rows_per_pass rows (0:
+  // one pass), and the sums over the rows of its loss and metrics.
+  double gradients_of_rows(const std::vector<Tensor>& x, const Tensor& y, const std::vector<int64_t>& idx, int64_t rows_per_pass,
+                           const std::vector<Parameter*>& trainable, Logs& metric_sums);
+  std::vector<Tensor> gradient_sums_;  // per trainable parameter, while a batch runs in passes
   // (ReLU producer, max pooling consumer) pairs whose ReLU backward the pool applies (Layer::ends_with_relu).
   std::vector<std::pair<Layer*, Layer*>> relu_into_pool_;
   void pair_relu_with_pools();

@@ -78,7 +78,10 @@ class MaxPool2DKernel {
     {
       std::vector<uint32_t> pending(static_cast<size_t>(in_[2]));
 #pragma omp for
-      for (int64_t b = 0; b < n; ++b) backward_image(b, x.data(), y.data(), dy.data(), dx.data(), pending.data(), relu_mask);
+      for (int64_t b = 0; b < n; ++b) {
+        if (disjoint_) backward_image<true>(b, x.data(), y.data(), dy.data(), dx.data(), pending.data(), relu_mask);
+        else backward_image<false>(b, x.data(), y.data(), dy.data(), dx.data(), pending.data(), relu_mask);
+      }
     }
   }
 
@@ -86,11 +89,13 @@ class MaxPool2DKernel {
   // pending[k]: the gradient of the current window not yet routed (its bits); the first position
   // equal to the maximum takes it. A NaN window has no winner and passes none. Bit masks rather
   // than branches, so that the compiler vectorizes over channels.
+  // kDisjoint: each input pixel lies in at most one window, so the gradient is written, not added.
+  template <bool kDisjoint>
   void backward_image(int64_t b, const float* src, const float* max, const float* grad, float* out, uint32_t* __restrict pending,
                       bool relu_mask) const {
     const int64_t ih = in_[0], iw = in_[1], c = in_[2], oh = h_.out, ow = w_.out;
     float* image = out + b * ih * iw * c;
-    if (!disjoint_) {
+    if constexpr (!kDisjoint) {
       std::fill_n(image, ih * iw * c, 0.0f);
     } else {
       for (int64_t iy = 0; iy < ih; ++iy)
@@ -116,18 +121,11 @@ class MaxPool2DKernel {
             const int64_t from = ((b * ih + iy) * iw + ix) * c;
             const float* __restrict in = src + from;
             float* __restrict to = out + from;
-            if (disjoint_) {
-              for (int64_t k = 0; k < c; ++k) {
-                const uint32_t wins = -static_cast<uint32_t>(in[k] == winner[k]);
-                to[k] = std::bit_cast<float>(pending[k] & wins);
-                pending[k] &= ~wins;
-              }
-            } else {
-              for (int64_t k = 0; k < c; ++k) {
-                const uint32_t wins = -static_cast<uint32_t>(in[k] == winner[k]);
-                to[k] += std::bit_cast<float>(pending[k] & wins);
-                pending[k] &= ~wins;
-              }
+            for (int64_t k = 0; k < c; ++k) {
+              const uint32_t wins = -static_cast<uint32_t>(in[k] == winner[k]);
+              const float routed = std::bit_cast<float>(pending[k] & wins);
+              to[k] = kDisjoint ? routed : to[k] + routed;
+              pending[k] &= ~wins;
             }
           }
         }

@@ -90,6 +90,8 @@ class DropoutLayer final : public Layer {
     }
     positions_ = positions;
     batch_rows_ = rows;
+    next_ = 0;
+    drawn_ = 0;
   }
   Tensor forward(const std::vector<Tensor>& inputs, bool training) override {
     const Tensor& x = inputs[0];
@@ -100,22 +102,26 @@ class DropoutLayer final : public Layer {
     float scale = 1.0f / (1.0f - rate_);
     uint64_t threshold = static_cast<uint64_t>(static_cast<double>(rate_) * 18446744073709551616.0);
     const int64_t rows = x.size() / std::max<int64_t>(row_size_, 1);
-    int64_t drawn = 0;  // rows of the global batch whose numbers were drawn or skipped
+    if (!positions_.empty() && next_ + static_cast<size_t>(rows) > positions_.size()) {
+      fail("layer {}: a training forward of {} rows, but only {} of the batch's rows are left", name(), rows, positions_.size() - next_);
+    }
     for (int64_t r = 0; r < rows; ++r) {
-      // Data-parallel: row r is row positions_[r] of the global batch; skip the rows before it.
+      // Row r is row positions_[next_] of the batch: skip the numbers of the rows before it.
       if (!positions_.empty()) {
-        rng_.discard(static_cast<unsigned long long>((positions_[static_cast<size_t>(r)] - drawn) * row_size_));
-        drawn = positions_[static_cast<size_t>(r)];
+        const int64_t position = positions_[next_++];
+        rng_.discard(static_cast<unsigned long long>((position - drawn_) * row_size_));
+        drawn_ = position + 1;
       }
       for (int64_t i = r * row_size_; i < (r + 1) * row_size_; ++i) {
         float keep = rng_() >= threshold ? scale : 0.0f;
         mask_[i] = keep;
         y[i] = x[i] * keep;
       }
-      ++drawn;
     }
-    if (!positions_.empty()) rng_.discard(static_cast<unsigned long long>((batch_rows_ - drawn) * row_size_));
-    positions_.clear();
+    if (!positions_.empty() && next_ == positions_.size()) {  // the batch's last pass: skip to its end
+      rng_.discard(static_cast<unsigned long long>((batch_rows_ - drawn_) * row_size_));
+      positions_.clear();
+    }
     return y;
   }
   std::vector<Tensor> backward(const Tensor& dy) override {
@@ -134,8 +140,10 @@ class DropoutLayer final : public Layer {
   Rng rng_;
   Tensor mask_;
   int64_t row_size_ = 1;           // values per example
-  std::vector<int64_t> positions_;  // data-parallel: the global batch's rows computed here
+  std::vector<int64_t> positions_;  // the rows of the batch this process computes (set_batch_rows)
   int64_t batch_rows_ = 0;          // ... of so many
+  size_t next_ = 0;                 // positions_[next_] is the next training forward's first row
+  int64_t drawn_ = 0;               // the batch's rows whose numbers were drawn or skipped
 };
 
 class RescalingLayer final : public Layer {

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <new>
-#include <unordered_map>
 
 #include "core/error.h"
 
@@ -14,36 +14,43 @@ namespace {
 
 // Tensor buffers are recycled: a training step allocates the same activation and gradient sizes
 // as the step before, and memory fresh from the system costs a page fault per 4 KiB on first
-// touch. A freed buffer waits in a free list of its size for the next tensor of that size; the
-// lists hold at most kMaxFreeBytes, beyond which buffers go back to the system.
+// touch. A freed buffer waits in the free list for the next tensor that fits it: one of its size
+// if there is one, else the smallest at most kMaxSlack times larger (an inference batch's later,
+// smaller activations then reuse the earlier ones' buffers instead of adding to the peak). The
+// list holds at most kMaxFreeBytes, beyond which buffers go back to the system.
 class BufferPool {
  public:
-  float* get(size_t bytes) {
+  struct Buffer {
+    float* data;
+    size_t capacity;  // bytes
+  };
+  Buffer get(size_t bytes) {
     {
       std::lock_guard lock(mutex_);
-      auto it = free_.find(bytes);
-      if (it != free_.end() && !it->second.empty()) {
-        void* p = it->second.back();
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first / kMaxSlack <= bytes) {
+        Buffer b{static_cast<float*>(it->second.back()), it->first};
         it->second.pop_back();
-        free_bytes_ -= bytes;
-        return static_cast<float*>(p);
+        if (it->second.empty()) free_.erase(it);
+        free_bytes_ -= b.capacity;
+        return b;
       }
       ++system_allocations_;
     }
     void* p = std::aligned_alloc(64, bytes);
     if (!p) throw std::bad_alloc();
-    return static_cast<float*>(p);
+    return {static_cast<float*>(p), bytes};
   }
-  void put(void* p, size_t bytes) {
+  void put(const Buffer& b) {
     {
       std::lock_guard lock(mutex_);
-      if (free_bytes_ + bytes <= kMaxFreeBytes) {
-        free_[bytes].push_back(p);
-        free_bytes_ += bytes;
+      if (free_bytes_ + b.capacity <= kMaxFreeBytes) {
+        free_[b.capacity].push_back(b.data);
+        free_bytes_ += b.capacity;
         return;
       }
     }
-    std::free(p);
+    std::free(b.data);
   }
   uint64_t system_allocations() {
     std::lock_guard lock(mutex_);
@@ -59,8 +66,9 @@ class BufferPool {
 
  private:
   static constexpr size_t kMaxFreeBytes = size_t{256} << 20;
+  static constexpr size_t kMaxSlack = 4;
   std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::map<size_t, std::vector<void*>> free_;  // by capacity, for the smallest that fits
   size_t free_bytes_ = 0;
   uint64_t system_allocations_ = 0;
 };
@@ -96,7 +104,8 @@ Tensor::Tensor(Shape shape, NoFill) : shape_(std::move(shape)), size_(shape_size
   for (int64_t d : shape_)
     if (d < 0) fail("tensor: negative dimension in shape {}", shape_string(shape_));
   size_t bytes = (static_cast<size_t>(std::max<int64_t>(size_, 1)) * sizeof(float) + 63) / 64 * 64;
-  data_ = std::shared_ptr<float>(buffer_pool().get(bytes), [bytes](float* q) { buffer_pool().put(q, bytes); });
+  BufferPool::Buffer buffer = buffer_pool().get(bytes);
+  data_ = std::shared_ptr<float>(buffer.data, [buffer](float*) { buffer_pool().put(buffer); });
 }
 
 Tensor Tensor::from(Shape shape, const std::vector<float>& values) {
