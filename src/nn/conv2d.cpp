@@ -294,7 +294,8 @@ class Conv2DLayer : public Layer {
     conv_.forward(x, kernel(), use_bias_ ? &param("bias") : nullptr, z);
     if (training) x_ = x;
     if (!fused_) return activation_.forward(z, training);
-    if (training) y_ = z;
+    // Backward reads the output for the ReLU's mask, unless the max pooling after it applies it.
+    y_ = training && !relu_masked_by_consumer_ ? z : Tensor();
     return z;
   }
 

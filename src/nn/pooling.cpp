@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "nn/layers.h"
 #include "nn/sequence_1d.h"
+#include "nn/vector_clones.h"
 
 namespace litepipe::nn {
 namespace {
@@ -19,12 +20,15 @@ namespace {
 using namespace dnnl;
 
 // Max pooling on NHWC: each output pixel is the channel-wise maximum of the window's input pixels
-// (padding ignored, as TensorFlow), vectorized over channels. Backward finds each window's winner
-// again (the first position holding the maximum, as oneDNN and TensorFlow pick) from the input
-// and output kept by forward, instead of storing an index per value. oneDNN 2.6's NHWC max pooling
-// ran at ~1.3 GB/s here, as long as the convolution beside it; this streams at memory speed.
+// (padding ignored, as TensorFlow), vectorized over channels. A training forward also records
+// each output value's winner, its window position (the first holding the maximum, as oneDNN and
+// TensorFlow pick), so that backward reads 4 bytes per output instead of the whole input again.
+// oneDNN 2.6's NHWC max pooling ran at ~1.3 GB/s here, as long as the convolution beside it.
 class MaxPool2DKernel {
  public:
+  // No winner: the window's maximum is NaN, or (relu_mask) not above zero.
+  static constexpr uint32_t kNoWinner = UINT32_MAX;
+
   void configure(const Shape& in, std::vector<int64_t> pool, std::vector<int64_t> strides, Window1D h, Window1D w) {
     in_ = in;
     pool_ = std::move(pool);
@@ -46,53 +50,70 @@ class MaxPool2DKernel {
     column_in_window_ = covered(w_, in_[1], pool_[1], strides_[1]);
   }
 
-  void forward(const Tensor& x, Tensor& y) const {
-    const int64_t n = x.dim(0), ih = in_[0], iw = in_[1], c = in_[2], oh = h_.out, ow = w_.out;
-    const float* src = x.data();
-    float* dst = y.data();
+  // winners: null for inference, else one per output value. relu_mask: a window whose maximum is
+  // not above zero has no winner, which is also the backward of a ReLU that produced x.
+  void forward(const Tensor& x, Tensor& y, uint32_t* winners, bool relu_mask) const {
+    const int64_t n = x.dim(0), oh = h_.out;
 #pragma omp parallel for
     for (int64_t row = 0; row < n * oh; ++row) {
-      const int64_t b = row / oh, top = (row % oh) * strides_[0] - h_.pad_before;
-      const int64_t y0 = std::max<int64_t>(top, 0), y1 = std::min<int64_t>(top + pool_[0], ih);
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        const int64_t left = ox * strides_[1] - w_.pad_before;
-        const int64_t x0 = std::max<int64_t>(left, 0), x1 = std::min<int64_t>(left + pool_[1], iw);
-        float* out = dst + (row * ow + ox) * c;
-        std::copy_n(src + ((b * ih + y0) * iw + x0) * c, c, out);
-        for (int64_t iy = y0; iy < y1; ++iy) {
-          for (int64_t ix = iy == y0 ? x0 + 1 : x0; ix < x1; ++ix) {
-            const float* in = src + ((b * ih + iy) * iw + ix) * c;
+      if (winners) forward_row<true>(row, x.data(), y.data(), winners, relu_mask);
+      else forward_row<false>(row, x.data(), y.data(), nullptr, false);
+    }
+  }
+
+  // dx = dy routed to each window's winner (dx's previous values are overwritten).
+  void backward(const uint32_t* winners, const Tensor& dy, Tensor& dx) const {
+    const int64_t n = dx.dim(0);
+    // One image per task: overlapping windows add into the same input pixels of their image only.
+#pragma omp parallel for
+    for (int64_t b = 0; b < n; ++b) {
+      if (disjoint_) backward_image<true>(b, winners, dy.data(), dx.data());
+      else backward_image<false>(b, winners, dy.data(), dx.data());
+    }
+  }
+
+ private:
+  // Output row `row` (of all images' rows). Comparisons rather than branches, so that the
+  // compiler vectorizes over channels; a NaN after a window's first pixel never wins (TensorFlow).
+  template <bool kRecordWinners>
+  LITEPIPE_VECTOR_CLONES void forward_row(int64_t row, const float* src, float* dst, uint32_t* winners, bool relu_mask) const {
+    const int64_t ih = in_[0], iw = in_[1], c = in_[2], oh = h_.out, ow = w_.out;
+    const int64_t b = row / oh, top = (row % oh) * strides_[0] - h_.pad_before;
+    const int64_t y0 = std::max<int64_t>(top, 0), y1 = std::min<int64_t>(top + pool_[0], ih);
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      const int64_t left = ox * strides_[1] - w_.pad_before;
+      const int64_t x0 = std::max<int64_t>(left, 0), x1 = std::min<int64_t>(left + pool_[1], iw);
+      float* __restrict out = dst + (row * ow + ox) * c;
+      uint32_t* __restrict win = kRecordWinners ? winners + (row * ow + ox) * c : nullptr;
+      std::copy_n(src + ((b * ih + y0) * iw + x0) * c, c, out);
+      if constexpr (kRecordWinners) std::fill_n(win, c, static_cast<uint32_t>((y0 - top) * pool_[1] + (x0 - left)));
+      for (int64_t iy = y0; iy < y1; ++iy) {
+        for (int64_t ix = iy == y0 ? x0 + 1 : x0; ix < x1; ++ix) {
+          const float* __restrict in = src + ((b * ih + iy) * iw + ix) * c;
+          if constexpr (kRecordWinners) {
+            const auto position = static_cast<uint32_t>((iy - top) * pool_[1] + (ix - left));
+            for (int64_t k = 0; k < c; ++k) {
+              const bool larger = in[k] > out[k];
+              out[k] = larger ? in[k] : out[k];
+              win[k] = larger ? position : win[k];
+            }
+          } else {
             for (int64_t k = 0; k < c; ++k) out[k] = in[k] > out[k] ? in[k] : out[k];
           }
+        }
+      }
+      if constexpr (kRecordWinners) {
+        for (int64_t k = 0; k < c; ++k) {
+          const bool wins = relu_mask ? out[k] > 0.0f : out[k] == out[k];
+          win[k] = wins ? win[k] : kNoWinner;
         }
       }
     }
   }
 
-  // dx = dy routed to each window's winner (dx's previous values are overwritten). relu_mask:
-  // only to winners above zero, which is also the backward of a ReLU that produced x.
-  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, bool relu_mask) const {
-    const int64_t n = x.dim(0);
-    // One image per task: overlapping windows add into the same input pixels of their image only.
-#pragma omp parallel
-    {
-      std::vector<uint32_t> pending(static_cast<size_t>(in_[2]));
-#pragma omp for
-      for (int64_t b = 0; b < n; ++b) {
-        if (disjoint_) backward_image<true>(b, x.data(), y.data(), dy.data(), dx.data(), pending.data(), relu_mask);
-        else backward_image<false>(b, x.data(), y.data(), dy.data(), dx.data(), pending.data(), relu_mask);
-      }
-    }
-  }
-
- private:
-  // pending[k]: the gradient of the current window not yet routed (its bits); the first position
-  // equal to the maximum takes it. A NaN window has no winner and passes none. Bit masks rather
-  // than branches, so that the compiler vectorizes over channels.
   // kDisjoint: each input pixel lies in at most one window, so the gradient is written, not added.
   template <bool kDisjoint>
-  void backward_image(int64_t b, const float* src, const float* max, const float* grad, float* out, uint32_t* __restrict pending,
-                      bool relu_mask) const {
+  LITEPIPE_VECTOR_CLONES void backward_image(int64_t b, const uint32_t* winners, const float* grad, float* out) const {
     const int64_t ih = in_[0], iw = in_[1], c = in_[2], oh = h_.out, ow = w_.out;
     float* image = out + b * ih * iw * c;
     if constexpr (!kDisjoint) {
@@ -109,23 +130,15 @@ class MaxPool2DKernel {
         const int64_t left = ox * strides_[1] - w_.pad_before;
         const int64_t x0 = std::max<int64_t>(left, 0), x1 = std::min<int64_t>(left + pool_[1], iw);
         const int64_t at = ((b * oh + oy) * ow + ox) * c;
-        const float* __restrict winner = max + at;
-        const auto* __restrict window_grad = reinterpret_cast<const uint32_t*>(grad + at);
-        if (relu_mask) {
-          for (int64_t k = 0; k < c; ++k) pending[k] = window_grad[k] & -static_cast<uint32_t>(winner[k] > 0.0f);
-        } else {
-          std::copy_n(window_grad, c, pending);
-        }
+        const uint32_t* __restrict win = winners + at;
+        const float* __restrict window_grad = grad + at;
         for (int64_t iy = y0; iy < y1; ++iy) {
           for (int64_t ix = x0; ix < x1; ++ix) {
-            const int64_t from = ((b * ih + iy) * iw + ix) * c;
-            const float* __restrict in = src + from;
-            float* __restrict to = out + from;
+            const auto position = static_cast<uint32_t>((iy - top) * pool_[1] + (ix - left));
+            float* __restrict to = out + ((b * ih + iy) * iw + ix) * c;
             for (int64_t k = 0; k < c; ++k) {
-              const uint32_t wins = -static_cast<uint32_t>(in[k] == winner[k]);
-              const float routed = std::bit_cast<float>(pending[k] & wins);
+              const float routed = win[k] == position ? window_grad[k] : 0.0f;
               to[k] = kDisjoint ? routed : to[k] + routed;
-              pending[k] &= ~wins;
             }
           }
         }
@@ -188,11 +201,8 @@ class PoolLayer : public Layer {
     int64_t n = x.dim(0);
     if (own_max_) {
       Tensor y = Tensor::uninitialized({n, h_.out, w_.out, in_[2]});
-      max_.forward(x, y);
-      if (training) {
-        x_ = x;
-        y_ = y;
-      }
+      if (training) winners_.resize(static_cast<size_t>(y.size()));
+      max_.forward(x, y, training ? winners_.data() : nullptr, masks_relu_);
       return y;
     }
     auto& k = kernels(n);
@@ -217,8 +227,9 @@ class PoolLayer : public Layer {
   std::vector<Tensor> backward(const Tensor& dy) override {
     int64_t n = dy.dim(0);
     if (own_max_) {
+      if (static_cast<size_t>(dy.size()) != winners_.size()) fail("layer {}: backward without a training forward of its batch", name());
       Tensor dx = Tensor::uninitialized({n, in_[0], in_[1], in_[2]});
-      max_.backward(x_, y_, dy, dx, masks_relu_);
+      max_.backward(winners_.data(), dy, dx);
       return {dx};
     }
     auto& k = kernels(n);
@@ -282,9 +293,9 @@ class PoolLayer : public Layer {
   memory workspace_;
   std::map<int64_t, Kernels> cache_;
   bool own_max_ = false;  // windowed max pooling runs MaxPool2DKernel, not oneDNN
-  bool masks_relu_ = false;  // backward also applies the producer's ReLU backward (Layer::ends_with_relu)
+  bool masks_relu_ = false;  // no winner where the maximum is <= 0: the producer's ReLU backward (Layer::ends_with_relu)
   MaxPool2DKernel max_;
-  Tensor x_, y_;  // input and output of the last training forward (MaxPool2DKernel's backward)
+  std::vector<uint32_t> winners_;  // of the last training forward (MaxPool2DKernel's backward)
 };
 
 }  // namespace
