@@ -50,6 +50,16 @@ static algorithm eltwise_algorithm(Activation a) {
   }
 }
 
+dnnl::primitive_attr relu_post_op(Activation relu) {
+  dnnl::primitive_attr attr;
+  if (relu == Activation::Linear) return attr;
+  if (relu != Activation::Relu && relu != Activation::Relu6) fail("relu_post_op: not a Relu or Relu6");
+  dnnl::post_ops ops;
+  ops.append_eltwise(1.0f, relu == Activation::Relu ? algorithm::eltwise_relu : algorithm::eltwise_clip, 0.0f, relu == Activation::Relu6 ? 6.0f : 0.0f);
+  attr.set_post_ops(ops);
+  return attr;
+}
+
 Tensor relu_backward_from_output(const Tensor& dy, const Tensor& y, Activation relu) {
   if (relu != Activation::Relu && relu != Activation::Relu6) fail("relu_backward_from_output: not a Relu or Relu6");
   Tensor dx = Tensor::uninitialized(dy.shape());

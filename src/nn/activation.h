@@ -14,6 +14,9 @@ namespace litepipe::nn {
 // The backward of a Relu or Relu6 from its output y, for one that a convolution applied as a
 // post-op: dy where 0 < y (< 6 for Relu6), else 0, as TensorFlow's ReluGrad and Relu6Grad.
 Tensor relu_backward_from_output(const Tensor& dy, const Tensor& y, Activation relu);
+// The attribute that makes a forward primitive apply a Relu or Relu6 to its output (a post-op: no
+// pass of its own over the output); an empty one for Linear.
+dnnl::primitive_attr relu_post_op(Activation relu);
 
 class ActivationKernel {
  public:

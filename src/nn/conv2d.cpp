@@ -125,13 +125,7 @@ class Convolution {
     // Where no optimized kernel takes oneDNN's preferred layout it falls back to a reference
     // kernel (orders of magnitude slower); the plain HWIO layout always has im2col + GEMM.
     auto reference = [](const auto& pd) { return std::string_view(pd.impl_info_str()).starts_with("ref"); };
-    primitive_attr attr;
-    if (fused_ != Activation::Linear) {
-      post_ops ops;
-      ops.append_eltwise(1.0f, fused_ == Activation::Relu ? algorithm::eltwise_relu : algorithm::eltwise_clip, 0.0f,
-                         fused_ == Activation::Relu6 ? 6.0f : 0.0f);
-      attr.set_post_ops(ops);
-    }
+    primitive_attr attr = relu_post_op(fused_);
     auto forward_pd = [&](const memory::desc& weights) {
       auto fd = bias_ ? convolution_forward::desc(prop_kind::forward_training, alg, src, weights, bias, dst, strides, pad_l, pad_r)
                       : convolution_forward::desc(prop_kind::forward_training, alg, src, weights, dst, strides, pad_l, pad_r);

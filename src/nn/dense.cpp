@@ -15,7 +15,8 @@ class DenseLayer final : public Layer {
  public:
   DenseLayer(int64_t units, const DenseOptions& o)
       : Layer(o.name.empty() ? default_layer_name("dense") : o.name), units_(units), use_bias_(o.use_bias),
-        activation_(parse_activation(o.activation)) {
+        activation_(parse_activation(o.activation)),
+        fused_(activation_.activation() == Activation::Relu || activation_.activation() == Activation::Relu6) {
     if (units <= 0) fail("layer {}: Dense units must be positive, got {}", name(), units);
   }
   std::string type() const override { return "Dense"; }
@@ -41,14 +42,16 @@ class DenseLayer final : public Layer {
     Tensor z = Tensor::uninitialized({n, units_});
     run_weighted_forward(k.fwd, k.descs, x, param("kernel"), use_bias_ ? &param("bias") : nullptr, z);
     if (training) x_ = x;
-    return activation_.forward(z, training);
+    if (!fused_) return activation_.forward(z, training);
+    y_ = training ? z : Tensor();
+    return z;
   }
 
   bool ends_with_softmax() const override { return activation_.activation() == Activation::Softmax; }
   void set_backward_from_logits(bool on) override { activation_.set_backward_from_logits(on); }
 
   std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dz = activation_.backward(dy);
+    Tensor dz = fused_ ? relu_backward_from_output(dy, y_, activation_.activation()) : activation_.backward(dy);
     int64_t n = dz.dim(0);
     auto& k = kernels(n);
     Tensor dx = input_gradient_needed() ? Tensor::uninitialized({n, in_}) : Tensor();
@@ -86,7 +89,7 @@ class DenseLayer final : public Layer {
         dst({n, units_}, dt::f32, tag::ab);
     auto fwd_desc = use_bias_ ? inner_product_forward::desc(prop_kind::forward_training, src, weights, bias, dst)
                               : inner_product_forward::desc(prop_kind::forward_training, src, weights, dst);
-    inner_product_forward::primitive_desc fwd_pd(fwd_desc, cpu_engine());
+    inner_product_forward::primitive_desc fwd_pd(fwd_desc, relu_post_op(fused_ ? activation_.activation() : Activation::Linear), cpu_engine());
     inner_product_backward_data::primitive_desc bd_pd(inner_product_backward_data::desc(src, weights, dst), cpu_engine(), fwd_pd);
     auto bw_desc = use_bias_ ? inner_product_backward_weights::desc(src, weights, bias, dst)
                              : inner_product_backward_weights::desc(src, weights, dst);
@@ -99,7 +102,8 @@ class DenseLayer final : public Layer {
   int64_t units_, in_ = 0;
   bool use_bias_;
   ActivationKernel activation_;
-  Tensor x_;
+  bool fused_;  // Relu or Relu6 computed by the inner product's forward primitive; its output y_ kept for backward
+  Tensor x_, y_;
   std::map<int64_t, Kernels> cache_;
 };
 

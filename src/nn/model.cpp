@@ -226,7 +226,7 @@ Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& idx) {
   Shape s = t.shape();
   int64_t row = t.size() / s[0];
   s[0] = static_cast<int64_t>(idx.size());
-  Tensor out(s);
+  Tensor out = Tensor::uninitialized(s);
   for (size_t i = 0; i < idx.size(); ++i) {
     std::memcpy(out.data() + static_cast<int64_t>(i) * row, t.data() + idx[i] * row, static_cast<size_t>(row) * sizeof(float));
   }

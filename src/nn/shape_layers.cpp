@@ -97,8 +97,8 @@ class DropoutLayer final : public Layer {
     const Tensor& x = inputs[0];
     if (!training || rate_ == 0.0f) return x;
     // Inverted dropout: kept values are scaled by 1 / (1 - rate) so inference is the identity.
-    mask_ = Tensor(x.shape());
-    Tensor y(x.shape());
+    mask_ = Tensor::uninitialized(x.shape());
+    Tensor y = Tensor::uninitialized(x.shape());
     float scale = 1.0f / (1.0f - rate_);
     uint64_t threshold = static_cast<uint64_t>(static_cast<double>(rate_) * 18446744073709551616.0);
     const int64_t rows = x.size() / std::max<int64_t>(row_size_, 1);
@@ -126,7 +126,7 @@ class DropoutLayer final : public Layer {
   }
   std::vector<Tensor> backward(const Tensor& dy) override {
     if (mask_.empty()) return {dy};
-    Tensor dx(dy.shape());
+    Tensor dx = Tensor::uninitialized(dy.shape());
     for (int64_t i = 0; i < dy.size(); ++i) dx[i] = dy[i] * mask_[i];
     return {dx};
   }
