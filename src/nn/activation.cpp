@@ -4,6 +4,8 @@
 
 #include "core/error.h"
 #include "nn/dnnl_util.h"
+#include "nn/parallel_ranges.h"
+#include "nn/vector_clones.h"
 
 namespace litepipe::nn {
 
@@ -60,16 +62,21 @@ dnnl::primitive_attr relu_post_op(Activation relu) {
   return attr;
 }
 
+namespace {
+
+// dx = dy where 0 < y < top, else 0: a select, not a branch (a ReLU's signs are a coin toss).
+LITEPIPE_VECTOR_CLONES void relu_gradient_range(const float* __restrict dy, const float* __restrict y, float* __restrict dx, int64_t n, float top) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = (y[i] > 0.0f) & (y[i] < top) ? dy[i] : 0.0f;
+}
+
+}  // namespace
+
 Tensor relu_backward_from_output(const Tensor& dy, const Tensor& y, Activation relu) {
   if (relu != Activation::Relu && relu != Activation::Relu6) fail("relu_backward_from_output: not a Relu or Relu6");
   Tensor dx = Tensor::uninitialized(dy.shape());
-  const float* __restrict g = dy.data();
-  const float* __restrict out = y.data();
-  float* __restrict d = dx.data();
-  const int64_t n = dy.size();
   const float top = relu == Activation::Relu6 ? 6.0f : std::numeric_limits<float>::infinity();
-#pragma omp parallel for simd if (n > (int64_t{1} << 16))
-  for (int64_t i = 0; i < n; ++i) d[i] = out[i] > 0.0f && out[i] < top ? g[i] : 0.0f;
+  for_ranges(dy.size(), int64_t{1} << 16,
+             [&](int64_t begin, int64_t end) { relu_gradient_range(dy.data() + begin, y.data() + begin, dx.data() + begin, end - begin, top); });
   return dx;
 }
 

@@ -1,11 +1,11 @@
 #include "nn/optimizers.h"
 
-#include <omp.h>
 #include <pmmintrin.h>
 #include <xmmintrin.h>
 
 #include <cmath>
 
+#include "nn/parallel_ranges.h"
 #include "nn/vector_clones.h"
 
 namespace litepipe::nn {
@@ -39,22 +39,14 @@ class DenormalsFlushed {
   unsigned int saved_;
 };
 
-// kernel(begin, end) over [0, n): one range per OpenMP thread for a parameter large enough to
-// pay for waking them (a dense kernel), else on the calling thread.
+// One range per thread for a parameter large enough to pay for waking them (a dense kernel), each
+// with denormals flushed.
 template <class Kernel>
-void for_ranges(int64_t n, const Kernel& kernel) {
-  constexpr int64_t kParallelFrom = int64_t{1} << 15;
-  if (n < kParallelFrom || omp_get_max_threads() == 1) {
+void update_ranges(int64_t n, const Kernel& kernel) {
+  for_ranges(n, int64_t{1} << 15, [&](int64_t begin, int64_t end) {
     DenormalsFlushed flushed;
-    kernel(0, n);
-    return;
-  }
-#pragma omp parallel
-  {
-    DenormalsFlushed flushed;
-    const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
-    kernel(n * t / threads, n * (t + 1) / threads);
-  }
+    kernel(begin, end);
+  });
 }
 
 // The update rules over a range of one parameter's values, Keras's formulas.
@@ -111,11 +103,11 @@ class SgdOptimizer final : public Optimizer {
     const float* g = p.grad.data();
     const float lr = o_.learning_rate, m = o_.momentum;
     if (m == 0.0f) {
-      for_ranges(p.value.size(), [&](int64_t b, int64_t e) { sgd_range(w + b, g + b, e - b, lr); });
+      update_ranges(p.value.size(), [&](int64_t b, int64_t e) { sgd_range(w + b, g + b, e - b, lr); });
       return;
     }
     float* v = slots[0].data();
-    for_ranges(p.value.size(), [&](int64_t b, int64_t e) { sgd_momentum_range(w + b, g + b, v + b, e - b, lr, m, o_.nesterov); });
+    update_ranges(p.value.size(), [&](int64_t b, int64_t e) { sgd_momentum_range(w + b, g + b, v + b, e - b, lr, m, o_.nesterov); });
   }
 
  private:
@@ -139,9 +131,9 @@ class RmspropOptimizer final : public Optimizer {
     float* mom = slots[1].data();
     const float lr = o_.learning_rate, rho = o_.rho, eps = o_.epsilon, momentum = o_.momentum;
     if (momentum == 0.0f) {
-      for_ranges(p.value.size(), [&](int64_t b, int64_t e) { rmsprop_range(w + b, g + b, ms + b, e - b, lr, rho, eps); });
+      update_ranges(p.value.size(), [&](int64_t b, int64_t e) { rmsprop_range(w + b, g + b, ms + b, e - b, lr, rho, eps); });
     } else {
-      for_ranges(p.value.size(),
+      update_ranges(p.value.size(),
                  [&](int64_t b, int64_t e) { rmsprop_momentum_range(w + b, g + b, ms + b, mom + b, e - b, lr, rho, eps, momentum); });
     }
   }
@@ -168,7 +160,7 @@ class AdamOptimizer final : public Optimizer {
     double t = static_cast<double>(iterations_);
     const float b1 = o_.beta_1, b2 = o_.beta_2, eps = o_.epsilon;
     const auto lr_t = static_cast<float>(o_.learning_rate * std::sqrt(1.0 - std::pow(b2, t)) / (1.0 - std::pow(b1, t)));
-    for_ranges(p.value.size(), [&](int64_t b, int64_t e) { adam_range(w + b, g + b, m + b, v + b, e - b, lr_t, b1, b2, eps); });
+    update_ranges(p.value.size(), [&](int64_t b, int64_t e) { adam_range(w + b, g + b, m + b, v + b, e - b, lr_t, b1, b2, eps); });
   }
 
  private:
