@@ -111,6 +111,10 @@ void Interpreter::resize_input(size_t input, const std::vector<int32_t>& shape) 
 
 void Interpreter::allocate_tensors() {
   prepared_ = false;
+  // Kernels create their oneDNN primitives here, and oneDNN fixes a primitive's thread count when
+  // it is created: under the count invoke() runs with, or a 1-thread interpreter would still wake
+  // (and leave spinning) a team of every core at each run.
+  ScopedThreadCount threads(num_threads_);
   for (auto& node : nodes_) {
     node.eval = nullptr;
     node.scratch_bytes.clear();
@@ -212,6 +216,7 @@ void Interpreter::invoke() {
 
 void Interpreter::set_num_threads(int threads) {
   if (threads < 1 && threads != -1) fail("{}: num_threads must be at least 1 (or -1: the caller's setting), got {}", origin_, threads);
+  if (threads != num_threads_) prepared_ = false;  // primitives are made for a thread count
   num_threads_ = threads;
 }
 

@@ -135,7 +135,7 @@ void prepare(OpContext& ctx) {
                                            w.pad_begin, w.pad_end);
             return convolution_forward::primitive_desc(desc, attr, nn::cpu_engine());
           },
-          src, user_weights, dst, d.x.zero_point, filter);
+          src, user_weights, dst, d.x.zero_point, filter, rows * g.oc * d.k);
       if (!d.int8_conv.primitive) d.cols = ctx.request_scratch(ctx.scratch_bytes(rows * d.k, 1, "im2col buffer"));
       ctx.node().eval = eval_int8;
       break;
@@ -215,7 +215,7 @@ void eval_int8(OpContext& ctx) {
   auto* acc = ctx.scratch<int32_t>(d.acc);
   const int64_t rows = g.batch * g.oh * g.ow;
   if (d.int8_conv.primitive) {
-    d.int8_conv.execute(ctx.input(0).data, acc, rows * g.oc * d.k);
+    d.int8_conv.execute(ctx.input(0).data, acc);
   } else {
     auto* cols = ctx.scratch<int8_t>(d.cols);
     const int8_t* x = ctx.input(0).as<int8_t>();

@@ -96,7 +96,8 @@ void prepare(OpContext& ctx) {
                                        w.pad_end);
         return convolution_forward::primitive_desc(desc, attr, nn::cpu_engine());
       },
-      src, memory::desc(weights_dims, memory::data_type::s8, memory::format_tag::hwigo), dst, d.x.zero_point, ctx.input(1));
+      src, memory::desc(weights_dims, memory::data_type::s8, memory::format_tag::hwigo), dst, d.x.zero_point, ctx.input(1),
+      g.batch * g.oh * g.ow * g.oc * g.kh * g.kw);
   ctx.node().eval = eval_int8;
 }
 
@@ -161,7 +162,7 @@ void eval_int8(OpContext& ctx) {
   auto* acc = ctx.scratch<int32_t>(d.acc);
   const int64_t multiplier = g.oc / g.ic, rows = g.batch * g.oh * g.ow;
   if (d.int8_conv.primitive) {
-    d.int8_conv.execute(ctx.input(0).data, acc, rows * g.oc * g.kh * g.kw);
+    d.int8_conv.execute(ctx.input(0).data, acc);
     d.requantize.run(acc, rows, g.oc, ctx.output().as<int8_t>());
     return;
   }

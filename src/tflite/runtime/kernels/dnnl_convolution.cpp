@@ -35,6 +35,8 @@ void FloatConvolution::plan(const ConvGeometry& g, const dnnl::memory::desc& use
                                                    w.dilation, w.pad_begin, w.pad_end)
                        : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, any_weights, dst, w.strides,
                                                    w.dilation, w.pad_begin, w.pad_end);
+  // oneDNN fixes a primitive's thread count when it is created: created under run()'s limit.
+  ThreadLimit limit(single_thread());
   convolution_forward::primitive_desc pd(desc, nn::cpu_engine());
   conv = convolution_forward(pd);
   packed_weights = memory(pd.weights_desc(), nn::cpu_engine());
@@ -54,7 +56,7 @@ void FloatConvolution::run(const Tensor& x, const Tensor& filter, const Tensor* 
                                                 {DNNL_ARG_WEIGHTS, packed_weights},
                                                 {DNNL_ARG_DST, dnnl::memory(dst, nn::cpu_engine(), y.data)}};
   if (b) args[DNNL_ARG_BIAS] = dnnl::memory(bias, nn::cpu_engine(), b->data);
-  ThreadLimit limit(work < (int64_t{1} << 23));
+  ThreadLimit limit(single_thread());
   conv->execute(nn::cpu_stream(), args);
   nn::cpu_stream().wait();
 }

@@ -35,6 +35,7 @@ struct FloatConvolution {
             bool has_bias, const Tensor& filter);
   // y = conv(x, filter) + bias; a filter computed at run time (DEQUANTIZE'd float16) is packed first.
   void run(const Tensor& x, const Tensor& filter, const Tensor* bias, Tensor& y);
+  bool single_thread() const { return work < (int64_t{1} << 23); }
 };
 
 }  // namespace litepipe::tfl

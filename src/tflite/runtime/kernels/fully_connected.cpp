@@ -132,7 +132,7 @@ void prepare(OpContext& ctx) {
       memory::desc dst({d.rows, d.units}, memory::data_type::s32, memory::format_tag::ab);
       d.matmul.plan<dnnl::matmul>(
           [&](const primitive_attr& attr) { return matmul::primitive_desc(matmul::desc(src, packed, dst), attr, nn::cpu_engine()); }, src, user_weights, dst,
-          d.x.zero_point, w);
+          d.x.zero_point, w, d.rows * d.units * d.depth);
       ctx.node().eval = eval_int8;
       break;
     }
@@ -190,7 +190,7 @@ void eval_int8(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   auto* acc = ctx.scratch<int32_t>(d.acc);
   if (d.matmul.primitive) {
-    d.matmul.execute(x.data, acc, d.rows * d.units * d.depth);
+    d.matmul.execute(x.data, acc);
   } else {
     gemm_s8_nt(d.rows, d.units, d.depth, x.as<int8_t>(), static_cast<int8_t>(d.x.zero_point), ctx.input(1).as<int8_t>(), acc, int64_t{1} << 22);
   }

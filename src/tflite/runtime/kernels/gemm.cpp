@@ -106,8 +106,8 @@ void Int8Primitive::reorder_weights(dnnl::memory& user) {
   nn::cpu_stream().wait();
 }
 
-void Int8Primitive::execute(void* input, int32_t* sums, int64_t work) {
-  ThreadLimit limit(work < (int64_t{1} << 22));
+void Int8Primitive::execute(void* input, int32_t* sums) {
+  ThreadLimit limit(single_thread_);
   src.set_data_handle(input);
   dst.set_data_handle(sums);
   primitive->execute(nn::cpu_stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed_weights}, {DNNL_ARG_DST, dst}});

@@ -43,15 +43,19 @@ struct Int8Primitive {
 
   // `make_primitive_desc(attributes)` builds the Primitive's descriptor; a dnnl::error (no such
   // kernel for these shapes here) leaves the primitive empty.
+  // `work` (multiply-adds per run) decides whether it runs on one thread; oneDNN fixes a
+  // primitive's thread count when it is created, so it is created under the same limit.
   template <typename Primitive, typename MakeDesc>
   void plan(MakeDesc make_primitive_desc, const dnnl::memory::desc& src_desc, const dnnl::memory::desc& user_weights,
-            const dnnl::memory::desc& dst_desc, int32_t input_zero_point, const Tensor& weights) {
+            const dnnl::memory::desc& dst_desc, int32_t input_zero_point, const Tensor& weights, int64_t work) {
     // oneDNN divides by dimensions while planning: a zero-sized operand (valid in a model) takes
     // the plain kernel instead, as does an ISA whose oneDNN int8 kernels are not exact.
     if (!onednn_int8_exact() || src_desc.get_size() == 0 || user_weights.get_size() == 0 || dst_desc.get_size() == 0) {
       primitive.reset();
       return;
     }
+    single_thread_ = work < kSingleThreadBelow;
+    ThreadLimit limit(single_thread_);
     dnnl::primitive_attr attr;
     attr.set_zero_points(DNNL_ARG_SRC, 0, {input_zero_point});
     try {
@@ -66,9 +70,11 @@ struct Int8Primitive {
       primitive.reset();
     }
   }
-  void execute(void* input, int32_t* sums, int64_t work);
+  void execute(void* input, int32_t* sums);
 
  private:
+  static constexpr int64_t kSingleThreadBelow = int64_t{1} << 22;
+  bool single_thread_ = true;
   void reorder_weights(dnnl::memory& user);
 };
 
