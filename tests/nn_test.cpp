@@ -364,7 +364,8 @@ class RowsPerForward final : public Layer {
 TEST(NnModel, ABatchInSeveralPassesTakesTheStepOfOnePass) {
   // rows_per_pass splits each batch of 24 into passes of equal size; the summed gradients, the
   // Dropout masks and so the weights are those of one pass over the batch (up to float rounding).
-  auto [x, y] = toy_images(48, 5);
+  const auto data = toy_images(48, 5);
+  const Tensor &x = data.first, &y = data.second;  // named, not bound: a lambda captures them
   auto train = [&](int64_t rows_per_pass, std::vector<int64_t>& forwards, History& history) {
     set_random_seed(99);
     auto input = Input({8, 8, 1}, "image");

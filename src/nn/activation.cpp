@@ -66,7 +66,7 @@ namespace {
 
 // dx = dy where 0 < y < top, else 0: a select, not a branch (a ReLU's signs are a coin toss).
 LITEPIPE_VECTOR_CLONES void relu_gradient_range(const float* __restrict dy, const float* __restrict y, float* __restrict dx, int64_t n, float top) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = (y[i] > 0.0f) & (y[i] < top) ? dy[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) dx[i] = ((y[i] > 0.0f) & (y[i] < top)) ? dy[i] : 0.0f;
 }
 
 }  // namespace
