@@ -20,6 +20,7 @@
 #include "nn/dataset.h"
 
 namespace litepipe::nn {
+
 Model::Model(std::vector<NodeRef> inputs, NodeRef output, std::string name)
     : name_(std::move(name)), inputs_(std::move(inputs)), output_(std::move(output)) {
   if (inputs_.empty() || !output_) fail("model {}: needs inputs and an output", name_);
@@ -407,7 +408,7 @@ double Model::gradients_of_rows(const std::vector<Tensor>& x, const Tensor& y, c
                                 const std::vector<Parameter*>& trainable, Logs& metric_sums) {
   const auto total = static_cast<int64_t>(idx.size());
   const int64_t passes = rows_per_pass > 0 ? (total + rows_per_pass - 1) / rows_per_pass : 1;
-  if (passes > 1) gradient_sums_.resize(trainable.size());
+  std::vector<Tensor> gradient_sums(passes > 1 ? trainable.size() : 0);  // from the recycled tensor buffers
   std::vector<Tensor> xb(x.size());
   std::vector<int64_t> rows;
   double loss_sum = 0;
@@ -424,8 +425,8 @@ double Model::gradients_of_rows(const std::vector<Tensor>& x, const Tensor& y, c
     const auto weight = static_cast<float>(b / static_cast<double>(total));
     for (size_t k = 0; k < trainable.size(); ++k) {
       const Tensor& g = trainable[k]->grad;
-      Tensor& sum = gradient_sums_[k];
-      if (sum.size() != trainable[k]->value.size()) sum = Tensor(trainable[k]->value.shape());
+      Tensor& sum = gradient_sums[k];
+      if (pass == 0) sum = Tensor::uninitialized(trainable[k]->value.shape());  // written in full below
       float* __restrict s = sum.data();
       if (g.size() != sum.size()) {  // not reached by backward: no gradient
         if (pass == 0) std::fill_n(s, sum.size(), 0.0f);
@@ -442,8 +443,8 @@ double Model::gradients_of_rows(const std::vector<Tensor>& x, const Tensor& y, c
   if (passes > 1) {
     for (size_t k = 0; k < trainable.size(); ++k) {
       Tensor& grad = trainable[k]->grad;
-      if (grad.size() != gradient_sums_[k].size()) grad = Tensor(gradient_sums_[k].shape());
-      std::copy_n(gradient_sums_[k].data(), grad.size(), grad.data());
+      if (grad.size() != gradient_sums[k].size()) grad = Tensor(gradient_sums[k].shape());
+      std::copy_n(gradient_sums[k].data(), grad.size(), grad.data());
     }
   }
   return loss_sum;
@@ -461,7 +462,6 @@ History Model::fit_rows(const std::vector<Tensor>& x, const Tensor& y, const std
     fail("model {}: rows_per_pass {} is smaller than batch_size {}, but a layer (BatchNormalization) needs the whole batch in one pass",
          name_, o.rows_per_pass, o.batch_size);
   }
-  const int64_t rows_per_pass = o.rows_per_pass;
   bool repeat = o.steps_per_epoch > 0;
   int64_t steps = repeat ? o.steps_per_epoch : (n + o.batch_size - 1) / o.batch_size;
   const distributed::World& world = distributed::world();
@@ -505,13 +505,13 @@ History Model::fit_rows(const std::vector<Tensor>& x, const Tensor& y, const std
           idx.push_back(batch[static_cast<size_t>(p)]);
         }
       }
-      if (data_parallel || (rows_per_pass > 0 && static_cast<int64_t>(idx.size()) > rows_per_pass))
+      if (data_parallel || (o.rows_per_pass > 0 && static_cast<int64_t>(idx.size()) > o.rows_per_pass))
         for (Layer* layer : layers) layer->set_batch_rows(positions, rows);
       double step_loss = 0;
       Logs step_metrics;
       for (const auto& m : metrics_) step_metrics[m] = 0;
       if (!idx.empty()) {
-        step_loss = gradients_of_rows(x, y, idx, rows_per_pass, trainable, step_metrics);
+        step_loss = gradients_of_rows(x, y, idx, o.rows_per_pass, trainable, step_metrics);
       } else {
         for (Parameter* p : trainable) p->grad = Tensor(p->value.shape());  // a last batch smaller than the ranks
       }

@@ -153,7 +153,6 @@ class Model {
   // one pass), and the sums over the rows of its loss and metrics.
   double gradients_of_rows(const std::vector<Tensor>& x, const Tensor& y, const std::vector<int64_t>& idx, int64_t rows_per_pass,
                            const std::vector<Parameter*>& trainable, Logs& metric_sums);
-  std::vector<Tensor> gradient_sums_;  // per trainable parameter, while a batch runs in passes
   // (ReLU producer, max pooling consumer) pairs whose ReLU backward the pool applies (Layer::ends_with_relu).
   std::vector<std::pair<Layer*, Layer*>> relu_into_pool_;
   void pair_relu_with_pools();
